@@ -1,0 +1,1 @@
+"""Provider adapters, their wire formats and their sandbox emulators."""
