@@ -21,7 +21,12 @@ __all__ = ["Clock", "ScaledClock", "SystemClock"]
 
 @runtime_checkable
 class Clock(Protocol):
-    """What the core needs to know about time. All values are (virtual) seconds."""
+    """What the core needs to know about time. All values are (virtual) seconds.
+
+    ``scale`` is wall seconds per clock second (1.0 for real time).
+    """
+
+    scale: float
 
     def monotonic(self) -> float:
         """Seconds on a monotonic scale; only differences are meaningful."""

@@ -1,0 +1,179 @@
+"""Settings: defaults < ``config/default.toml`` < user file < environment < CLI flags.
+
+Shapes:
+    :class:`Settings` holds ``run``, ``http``, ``retry``, ``sandbox`` and one
+    :class:`ProviderSettings` per provider. Provider-specific knobs the core does not know
+    (``page_size``, ``fetch_via``...) are kept as extra fields and read by the adapter.
+
+API keys are read only from the environment variable each provider names (``api_key_env``) and are
+held as :class:`pydantic.SecretStr`, so they never appear in reprs, logs or reports.
+
+Errors: every invalid file, value or variable raises :class:`~aggregator.errors.ConfigError`
+naming the setting (e.g. ``providers.sixtyfour.page_size``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from aggregator.errors import ConfigError
+
+__all__ = [
+    "HttpSettings",
+    "ProviderSettings",
+    "RetrySettings",
+    "RunSettings",
+    "SandboxSettings",
+    "Settings",
+    "default_config_path",
+    "load_settings",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunSettings(_Section):
+    max_results: int = Field(100, ge=1, le=5000)
+    deadline_s: float = Field(900.0, gt=0)
+
+
+class HttpSettings(_Section):
+    timeout_s: float = Field(60.0, gt=0, description="Real seconds per request.")
+    connect_timeout_s: float = Field(10.0, gt=0)
+
+
+class RetrySettings(_Section):
+    max_attempts: int = Field(6, ge=1, le=50)
+    max_elapsed_s: float = Field(600.0, gt=0)
+    backoff_initial_s: float = Field(1.0, gt=0)
+    backoff_max_s: float = Field(30.0, gt=0)
+    max_retry_after_s: float = Field(120.0, ge=0)
+
+
+class SandboxSettings(_Section):
+    time_scale: float = Field(0.02, gt=0, le=1)
+    seed: int = 7
+    n_companies: int = Field(4000, ge=50, le=100_000)
+
+
+class ProviderSettings(BaseModel):
+    """One provider's settings. Unknown keys are kept for the adapter (``extra``)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    base_url: str
+    api_key_env: str
+    base_url_env: str
+    api_key: SecretStr | None = None
+    enabled: bool = True
+    poll_interval_s: float = Field(10.0, gt=0)
+    poll_max_interval_s: float = Field(15.0, gt=0)
+    max_concurrent_jobs: int | None = Field(None, ge=1)
+    rate_limits: tuple[dict[str, Any], ...] = ()
+
+    def option(self, name: str, default: Any) -> Any:
+        """An adapter-specific setting (an extra key), or ``default``."""
+        extra = self.model_extra or {}
+        return extra.get(name, default)
+
+
+class Settings(_Section):
+    run: RunSettings = RunSettings()
+    http: HttpSettings = HttpSettings()
+    retry: RetrySettings = RetrySettings()
+    sandbox: SandboxSettings = SandboxSettings()
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    target: Literal["auto", "sandbox", "live"] = "auto"
+
+    def with_target(self, target: Literal["auto", "sandbox", "live"]) -> Settings:
+        return self.model_copy(update={"target": target})
+
+
+def default_config_path() -> Path:
+    """Where ``default.toml`` lives: the checkout's ``config/`` or the installed share dir."""
+    candidates = [
+        Path(__file__).resolve().parent.parent / "config" / "default.toml",
+        Path(sys.prefix) / "share" / "deepsearch" / "default.toml",
+    ]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise ConfigError("config", f"default.toml not found (looked in {', '.join(map(str, candidates))})")
+
+
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(what, f"file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(what, f"{path} is not valid TOML: {exc}") from exc
+
+
+def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    providers = {name: dict(values) for name, values in data.get("providers", {}).items()}
+    for name, values in providers.items():
+        key = env.get(str(values.get("api_key_env", "")), "").strip()
+        if key:
+            values["api_key"] = key
+        base_url = env.get(str(values.get("base_url_env", "")), "").strip()
+        if base_url:
+            values["base_url"] = base_url.rstrip("/")
+        providers[name] = values
+    return {**data, "providers": providers}
+
+
+def _validation_to_config_error(exc: ValidationError) -> ConfigError:
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "config"
+    return ConfigError(field, f"{first['msg']} (got {first.get('input')!r})")
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build :class:`Settings` from every layer.
+
+    Args:
+        config_file: a user TOML file; default ``$DEEPSEARCH_CONFIG`` if set.
+        env: the environment to read keys and base URLs from; default ``os.environ``.
+        overrides: a nested mapping applied last (the CLI's flags).
+
+    Raises:
+        ConfigError: unreadable file, invalid TOML, or a value out of range (names the setting).
+    """
+    env = os.environ if env is None else env
+    data = _read_toml(default_config_path(), "config")
+    user_file = config_file or env.get("DEEPSEARCH_CONFIG")
+    if user_file:
+        data = _deep_merge(data, _read_toml(Path(user_file), "--config"))
+    data = _apply_env(data, env)
+    if overrides:
+        data = _deep_merge(data, overrides)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_to_config_error(exc) from exc

@@ -1,0 +1,243 @@
+"""The provider contract: every provider job is submit -> poll -> fetch, with checkpoints.
+
+An adapter declares what it can do (:class:`Capabilities`), what the provider allows
+(:class:`Limits`, :class:`PollPolicy`) and implements three coroutines:
+
+- ``submit(request, idempotency_key) -> JobRef`` — one logical start. The core mints the key once,
+  records it in the job store *before* the call and the HTTP client resends the very same body
+  (so the same key) on every retry.
+- ``poll(job) -> Pending | Ready | Failed`` — a typed state. Unknown provider statuses must raise
+  :class:`~aggregator.errors.ProviderProtocolError`, never loop silently.
+- ``fetch(job, checkpoint) -> Page`` — one page of hits and the checkpoint to continue from
+  (a cursor, an offset, or the set of ids already read). Called while ``Pending`` when
+  ``capabilities.streaming`` is true.
+
+Adapters do I/O only through the :class:`ProviderClient` the core injects; it applies rate limits,
+concurrency caps, retries, timeouts and logging.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+
+from aggregator.clock import Clock
+from aggregator.models import Hit, Mode, SearchRequest
+
+if TYPE_CHECKING:
+    from aggregator.config import ProviderSettings
+
+__all__ = [
+    "Capabilities",
+    "Checkpoint",
+    "CostModel",
+    "Failed",
+    "JobRef",
+    "JobState",
+    "Limits",
+    "Page",
+    "Pending",
+    "PollPolicy",
+    "ProviderAdapter",
+    "ProviderClient",
+    "RateLimitSpec",
+    "Ready",
+    "Response",
+]
+
+Checkpoint = Mapping[str, Any]
+"""JSON-serializable continuation state owned by the adapter (cursor, offset, ids read)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CostModel:
+    """Credits a provider charges. ``known`` is False where the provider has not published prices."""
+
+    per_start: float = 0.0
+    per_result: float = 0.0
+    per_read: float = 0.0
+    known: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an adapter supports."""
+
+    modes: frozenset[Mode]
+    streaming: bool = False  # results can be read while the job is still running
+    extendable: bool = False  # a finished job can be asked for more results (Extruct resume)
+    cancellable: bool = False
+    idempotent_submit: bool = False  # the provider dedupes submits by our idempotency key
+    cost: CostModel = field(default_factory=CostModel)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitSpec:
+    """A documented rate limit applied to a set of endpoints.
+
+    ``kind="sliding_window"``: at most ``limit`` requests in any ``window_s`` seconds.
+    ``kind="token_bucket"``: ``limit`` tokens per ``window_s`` refill, ``burst`` capacity.
+    ``endpoints`` are ``"METHOD /template"`` keys, or ``"*"`` for every endpoint of the provider.
+    """
+
+    name: str
+    limit: int
+    window_s: float
+    endpoints: tuple[str, ...] = ("*",)
+    kind: Literal["sliding_window", "token_bucket"] = "sliding_window"
+    burst: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Rate limits, per-endpoint concurrency caps and the provider's cap on concurrent jobs."""
+
+    rate_limits: tuple[RateLimitSpec, ...] = ()
+    concurrency: Mapping[str, int] = field(default_factory=dict)  # endpoint -> max in flight
+    max_concurrent_jobs: int | None = None  # e.g. Sixtyfour: 5 deep searches per org
+
+
+@dataclass(frozen=True, slots=True)
+class PollPolicy:
+    """How often to poll: start at ``interval_s``, multiply by ``backoff`` up to ``max_interval_s``.
+
+    A server hint (``Pending.poll_after_s``) replaces the computed interval, clamped to
+    ``[min_interval_s, max_interval_s]``. ``jitter_s`` adds up to that much random delay.
+    """
+
+    interval_s: float = 10.0
+    max_interval_s: float = 15.0
+    min_interval_s: float = 1.0
+    backoff: float = 1.25
+    jitter_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobRef:
+    """A started provider job: enough to poll, fetch and resume it later."""
+
+    provider: str
+    job_id: str
+    idempotency_key: str
+    mode: Mode
+    submitted_at: datetime
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """Still running. ``progress`` is free text; ``results_so_far`` when the provider says."""
+
+    phase: str = "running"
+    progress: str | None = None
+    results_so_far: int | None = None
+    poll_after_s: float | None = None  # server hint
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """Finished; results can be fetched. ``job`` may carry ids learned at completion."""
+
+    total_results: int | None = None
+    job: JobRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The provider says the job failed."""
+
+    reason: str
+
+
+JobState = Pending | Ready | Failed
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One fetch step: new hits, where to continue, and whether the results are exhausted."""
+
+    hits: tuple[Hit, ...]
+    checkpoint: Checkpoint
+    done: bool
+    credits: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A successful HTTP response as adapters see it. ``data`` is parsed JSON, or text/bytes."""
+
+    status: int
+    headers: Mapping[str, str]
+    data: Any
+
+
+class ProviderClient(Protocol):
+    """The I/O handle the core injects into an adapter (see :class:`aggregator.http.ProviderHTTPClient`)."""
+
+    provider: str
+    base_url: str
+    clock: Clock
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        idempotent: bool = False,
+        expect: Literal["json", "text"] = "json",
+        retry_on: frozenset[int] = frozenset(),
+    ) -> Response: ...
+
+    async def get_external(self, url: str, *, endpoint: str) -> Response: ...
+
+
+class ProviderAdapter(ABC):
+    """Base class of provider adapters. Subclasses set ``name`` and implement the three steps."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self, client: ProviderClient, settings: ProviderSettings) -> None:
+        self.client = client
+        self.settings = settings
+
+    @property
+    def cost(self) -> CostModel:
+        """The cost model in force (settings may refine the class's declared one)."""
+        return self.capabilities.cost
+
+    @staticmethod
+    @abstractmethod
+    def auth_headers(api_key: str) -> dict[str, str]:
+        """The headers that carry ``api_key`` (e.g. ``x-api-key`` or ``Authorization: Bearer``)."""
+
+    @classmethod
+    @abstractmethod
+    def limits_from(cls, settings: ProviderSettings) -> Limits:
+        """The provider's limits, from documented defaults overridden by settings."""
+
+    @classmethod
+    @abstractmethod
+    def poll_policy_from(cls, settings: ProviderSettings) -> PollPolicy:
+        """The poll cadence, from documented defaults overridden by settings."""
+
+    def validate(self, request: SearchRequest) -> None:  # noqa: B027 - optional hook
+        """Reject what this provider cannot run, before any call. Raises ConfigError."""
+
+    @abstractmethod
+    async def submit(self, request: SearchRequest, idempotency_key: str) -> JobRef:
+        """Start one job. Raises ProviderError subclasses."""
+
+    @abstractmethod
+    async def poll(self, job: JobRef) -> JobState:
+        """Read the job's state once. Raises ProviderError subclasses."""
+
+    @abstractmethod
+    async def fetch(self, job: JobRef, checkpoint: Checkpoint | None) -> Page:
+        """Read the next page after ``checkpoint`` (None = from the start)."""

@@ -1,0 +1,317 @@
+"""The :class:`Aggregator`: one object that owns the HTTP session and runs searches.
+
+::
+
+    async with Aggregator() as agg:                 # no API keys -> in-process sandbox
+        report = await agg.search("VP of Engineering in New York", mode="people", max_results=50)
+        async for event in agg.stream(request):     # progress, hits and outcomes as they happen
+            ...
+
+Where each provider runs (``Settings.target``):
+
+- ``sandbox``: every provider on the in-process sandbox (started here, one port per provider);
+- ``live``: providers with an API key run against their real API; asking for one without a key
+  raises :class:`~aggregator.errors.ConfigError` naming the missing variable;
+- ``auto`` (default): as ``live`` when any key is configured (providers without one are skipped
+  with a note); with no key at all, as ``sandbox``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import structlog
+from pydantic import SecretStr, ValidationError
+
+from aggregator.clock import Clock, SystemClock
+from aggregator.config import ProviderSettings, Settings, load_settings
+from aggregator.contract import ProviderAdapter
+from aggregator.errors import ConfigError, DeadlineExceededError
+from aggregator.events import Event, HitsEvent, OutcomeEvent, ReportEvent
+from aggregator.http import HttpClient, ProviderHTTPClient
+from aggregator.jobstore import InMemoryJobStore, JobStore
+from aggregator.limits import ProviderLimiter
+from aggregator.merge import merge_hits
+from aggregator.models import Hit, ProviderOutcome, SearchReport, SearchRequest
+from aggregator.retry import RetryPolicy
+from aggregator.scheduler import JobRunner
+
+__all__ = ["Aggregator", "ProviderTarget", "resolve_targets"]
+
+log = structlog.get_logger("aggregator.core")
+DEADLINE_GRACE_REAL_S = 5.0  # real seconds a runner gets past the deadline to record its outcome
+
+
+@dataclass(frozen=True)
+class ProviderTarget:
+    """Where one provider runs in this Aggregator, or why it does not."""
+
+    name: str
+    base_url: str
+    api_key: SecretStr | None
+    sandbox: bool
+    skip_reason: str | None = None
+
+
+def _registry() -> dict[str, str]:
+    from providers import REGISTRY  # the registry is the one wiring point into providers
+
+    return REGISTRY
+
+
+def resolve_targets(settings: Settings) -> dict[str, ProviderTarget]:
+    """Decide sandbox/live per registered provider (see the module docstring)."""
+    names = [n for n in _registry() if n in settings.providers and settings.providers[n].enabled]
+    keyed = {n for n in names if settings.providers[n].api_key is not None}
+    on_sandbox = settings.target == "sandbox" or (settings.target == "auto" and not keyed)
+    targets = {}
+    for name in names:
+        prov = settings.providers[name]
+        skip = None
+        if not on_sandbox and name not in keyed:
+            skip = f"no API key: set {prov.api_key_env} to run {name} live"
+        targets[name] = ProviderTarget(name, prov.base_url, None if on_sandbox else prov.api_key,
+                                       on_sandbox, skip)
+    return targets
+
+
+class Aggregator:
+    """Runs deep searches across providers. Use as ``async with Aggregator(...) as agg``.
+
+    Args:
+        settings: full settings; default :func:`~aggregator.config.load_settings()`.
+        session: an ``aiohttp.ClientSession`` to use (not closed by us); default: our own.
+        clock: time source; default real time, or the sandbox's scaled clock on the sandbox.
+        job_store: where jobs and checkpoints are recorded; default in memory.
+        sandbox: an already running :class:`providers.sandbox.runner.Sandbox` to use (tests).
+
+    Raises:
+        ConfigError: from ``__aenter__`` when ``target="live"`` and no provider has a key.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        clock: Clock | None = None,
+        job_store: JobStore | None = None,
+        sandbox: Any | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        if sandbox is not None:
+            self.settings = self.settings.with_target("sandbox")
+        self.job_store: JobStore = job_store or InMemoryJobStore()
+        self._http = HttpClient(self.settings.http, session)
+        self._clock = clock
+        self.sandbox: Any | None = sandbox
+        self._own_sandbox = False
+        self.targets: dict[str, ProviderTarget] = {}
+        self._adapters: dict[str, tuple[ProviderAdapter, ProviderHTTPClient, ProviderLimiter]] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def __aenter__(self) -> Aggregator:
+        self.targets = resolve_targets(self.settings)
+        runnable = [t for t in self.targets.values() if t.skip_reason is None]
+        if self.settings.target == "live" and not runnable:
+            envs = ", ".join(p.api_key_env for p in self.settings.providers.values())
+            raise ConfigError("--live", f"no provider has an API key; set one of {envs}")
+        if runnable and runnable[0].sandbox:
+            await self._start_sandbox([t.name for t in runnable])
+        await self._http.open()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session (if ours) and stop the sandbox (if we started it)."""
+        await self._http.close()
+        if self._own_sandbox and self.sandbox is not None:
+            await self.sandbox.__aexit__(None, None, None)
+            self.sandbox = None
+            self._own_sandbox = False
+
+    async def _start_sandbox(self, names: list[str]) -> None:
+        if self.sandbox is None:
+            from providers.sandbox.runner import Sandbox, SandboxConfig
+
+            cfg = self.settings.sandbox
+            self.sandbox = Sandbox(SandboxConfig(time_scale=cfg.time_scale, seed=cfg.seed,
+                                                 n_companies=cfg.n_companies, providers=tuple(names)))
+            await self.sandbox.__aenter__()
+            self._own_sandbox = True
+            log.info("sandbox.started", base_urls=self.sandbox.base_urls)
+        for name in names:
+            self.targets[name] = ProviderTarget(name, self.sandbox.base_urls[name],
+                                                SecretStr(self.sandbox.api_keys[name]), True)
+
+    @property
+    def clock(self) -> Clock:
+        if self.sandbox is not None:
+            clock: Clock = self.sandbox.clock
+            return clock
+        if self._clock is None:
+            self._clock = SystemClock()
+        return self._clock
+
+    @property
+    def on_sandbox(self) -> bool:
+        return any(t.sandbox for t in self.targets.values())
+
+    # -- providers --------------------------------------------------------------------------
+    def _provider(self, name: str) -> tuple[ProviderAdapter, ProviderHTTPClient, ProviderLimiter]:
+        if name not in self._adapters:
+            from providers import load_adapter
+
+            cls = load_adapter(name)
+            prov: ProviderSettings = self.settings.providers[name]
+            target = self.targets[name]
+            limiter = ProviderLimiter(name, cls.limits_from(prov), self.clock)
+            client = ProviderHTTPClient(
+                provider=name, base_url=target.base_url, http=self._http, limiter=limiter,
+                retry=RetryPolicy(self.settings.retry, self.clock), clock=self.clock,
+                api_key=target.api_key, auth_headers=cls.auth_headers,
+            )
+            self._adapters[name] = (cls(client, prov), client, limiter)
+        return self._adapters[name]
+
+    def build_request(self, request: SearchRequest | str | None = None, /, **fields: Any) -> SearchRequest:
+        """A validated :class:`SearchRequest` from a request, a query string and/or fields.
+
+        Raises:
+            ConfigError: a field is missing or out of range (names the field).
+        """
+        try:
+            if isinstance(request, SearchRequest):
+                return SearchRequest.model_validate({**request.model_dump(), **fields}) if fields else request
+            if request is not None:
+                fields["query"] = request
+            fields.setdefault("max_results", self.settings.run.max_results)
+            fields.setdefault("deadline_s", self.settings.run.deadline_s)
+            return SearchRequest(**fields)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "request"
+            raise ConfigError(field, f"{first['msg']} (got {first.get('input')!r})") from exc
+
+    def plan(self, request: SearchRequest) -> tuple[list[str], list[ProviderOutcome]]:
+        """Which providers run ``request`` and the outcomes of those skipped. Raises ConfigError."""
+        if not self.targets:
+            raise RuntimeError("Aggregator is not open: use `async with Aggregator(...)`")
+        wanted = list(request.providers or self.targets)
+        unknown = [n for n in wanted if n not in self.targets]
+        if unknown:
+            raise ConfigError("providers", f"unknown provider {unknown[0]!r}; available: "
+                              f"{', '.join(sorted(self.targets))}")
+        run, skipped = [], []
+        for name in wanted:
+            target = self.targets[name]
+            adapter = None if target.skip_reason else self._provider(name)[0]
+            reason = target.skip_reason
+            if adapter is not None and request.mode not in adapter.capabilities.modes:
+                if request.providers:
+                    raise ConfigError("mode", f"{name} does not support {request.mode!r} mode")
+                reason = f"does not support {request.mode} mode"
+            if reason:
+                skipped.append(ProviderOutcome(provider=name, status="skipped", note=reason,
+                                               sandbox=target.sandbox))
+                continue
+            assert adapter is not None
+            adapter.validate(request)
+            run.append(name)
+        if request.strategy != "all" and len(run) > 1:
+            raise ConfigError("strategy", f"{request.strategy!r} needs the multi-provider pipelines; "
+                              "use 'all' for now")
+        return run, skipped
+
+    # -- running ----------------------------------------------------------------------------
+    async def search(self, request: SearchRequest | str | None = None, /, **fields: Any) -> SearchReport:
+        """Run one search on every planned provider and return the merged report.
+
+        Accepts a :class:`SearchRequest`, a query string, and/or fields (``mode=...``). Provider
+        failures are recorded in the outcomes; call ``report`` helpers to inspect them.
+
+        Raises:
+            ConfigError: invalid request or provider selection (before any network call).
+        """
+        report: SearchReport | None = None
+        async for event in self.stream(request, **fields):
+            if isinstance(event, ReportEvent):
+                report = event.report
+        assert report is not None
+        return report
+
+    async def stream(
+        self, request: SearchRequest | str | None = None, /, **fields: Any
+    ) -> AsyncIterator[Event]:
+        """Run a search, yielding progress, hits and outcomes as they happen, then the report.
+
+        Raises:
+            ConfigError: invalid request or provider selection (before any network call).
+        """
+        req = self.build_request(request, **fields)
+        names, skipped = self.plan(req)
+        run_id = uuid.uuid4().hex
+        started, t0 = self.clock.now(), self.clock.monotonic()
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        hits: list[Hit] = []
+        outcomes: list[ProviderOutcome] = list(skipped)
+        for outcome in skipped:
+            yield OutcomeEvent(outcome)
+        tasks = [asyncio.create_task(self._run_provider(run_id, n, req, t0, queue.put_nowait)) for n in names]
+        remaining = len(tasks)
+        try:
+            while remaining:
+                event = await queue.get()
+                if event is None:
+                    remaining -= 1
+                    continue
+                if isinstance(event, HitsEvent):
+                    hits.extend(event.hits)
+                elif isinstance(event, OutcomeEvent):
+                    outcomes.append(event.outcome)
+                yield event
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        order = {name: i for i, name in enumerate(req.providers or self.targets)}
+        outcomes.sort(key=lambda o: order.get(o.provider, len(order)))
+        yield ReportEvent(SearchReport(
+            run_id=run_id, request=req, started_at=started, finished_at=self.clock.now(),
+            elapsed_s=self.clock.monotonic() - t0, sandbox=self.on_sandbox, outcomes=tuple(outcomes),
+            records=merge_hits(hits, req.mode, req.max_results),
+        ))
+
+    async def _run_provider(self, run_id: str, name: str, req: SearchRequest, t0: float,
+                            emit: Any) -> None:
+        adapter, client, limiter = self._provider(name)
+        prov = self.settings.providers[name]
+        runner = JobRunner(
+            run_id=run_id, adapter=adapter, request=req, limiter=limiter,
+            poll_policy=type(adapter).poll_policy_from(prov), store=self.job_store, clock=self.clock,
+            deadline_at=t0 + req.deadline_s, emit=emit, stats=client.stats,
+            sandbox=self.targets[name].sandbox, rng=random.Random(),
+        )
+        real_limit = req.deadline_s * self.clock.scale + DEADLINE_GRACE_REAL_S
+        try:
+            async with asyncio.timeout(real_limit):
+                outcome = await runner.run()
+        except TimeoutError:
+            outcome = await runner.finish(
+                "partial" if runner.hits else "failed",
+                DeadlineExceededError(f"{name}: run deadline reached", job=runner.job),
+            )
+        emit(OutcomeEvent(outcome))
+        emit(None)
+
+

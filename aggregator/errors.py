@@ -1,0 +1,202 @@
+"""The whole exception tree of deepsearch-aggregator.
+
+::
+
+    AggregatorError
+    ├── ConfigError (also ValueError)   bad setting/argument; raised before any request
+    ├── ProviderError                   .provider .endpoint .request_id; .retryable
+    │   ├── ProviderHTTPError           .status .body_excerpt (never secrets)
+    │   │   ├── AuthError 401/403       not retryable; provider skipped for the run
+    │   │   ├── InvalidRequestError 400/404/409/422
+    │   │   ├── InsufficientCreditsError 402
+    │   │   ├── RateLimitedError 429    .retry_after_s
+    │   │   └── ProviderServerError 5xx .retry_after_s
+    │   ├── ProviderConnectionError     connection refused/reset, DNS, TLS
+    │   ├── ProviderTimeoutError        no response within the HTTP timeout
+    │   ├── ProviderProtocolError       unparseable body, unknown status value
+    │   └── JobFailedError              the provider said the job failed; .reason
+    ├── DeadlineExceededError           .job (the JobRef) so the run can resume
+    ├── BudgetExceededError             the next paid call would exceed the credit budget
+    └── SearchFailedError               every provider failed; .outcomes
+
+HTTP failures are translated into this tree at one boundary (:mod:`aggregator.http`); adapters raise
+:class:`ProviderProtocolError` for bodies that do not fit the documented shape. A provider failing is
+normally recorded in its :class:`~aggregator.models.ProviderOutcome`, not raised to the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aggregator.contract import JobRef
+    from aggregator.models import ProviderOutcome
+
+__all__ = [
+    "AggregatorError",
+    "AuthError",
+    "BudgetExceededError",
+    "ConfigError",
+    "DeadlineExceededError",
+    "InsufficientCreditsError",
+    "InvalidRequestError",
+    "JobFailedError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderHTTPError",
+    "ProviderProtocolError",
+    "ProviderServerError",
+    "ProviderTimeoutError",
+    "RateLimitedError",
+    "SearchFailedError",
+]
+
+BODY_EXCERPT_CHARS = 300
+
+
+class AggregatorError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class ConfigError(AggregatorError, ValueError):
+    """An argument or setting is invalid. Raised before any network call.
+
+    The message names the field and how to fix it, e.g.
+    ``max_results: must be between 1 and 5000, got 0``.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
+class ProviderError(AggregatorError):
+    """A provider call failed.
+
+    Attributes:
+        provider: registry name, e.g. ``"sixtyfour"``.
+        endpoint: ``"METHOD /path-template"``, e.g. ``"POST /search/query"``.
+        request_id: the provider's request/job id when known.
+        retryable: whether the same call may succeed if repeated (class default, per instance).
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        endpoint: str,
+        request_id: str | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        self.provider = provider
+        self.endpoint = endpoint
+        self.request_id = request_id
+        if retryable is not None:
+            self.retryable = retryable
+        super().__init__(f"{provider} {endpoint}: {message}")
+
+
+class ProviderHTTPError(ProviderError):
+    """The provider answered with an HTTP error status.
+
+    Attributes:
+        status: the HTTP status code.
+        body_excerpt: the first characters of the response body (secrets are never echoed by
+            providers' error bodies; request headers are never included).
+    """
+
+    def __init__(
+        self, message: str, *, status: int, body_excerpt: str = "", **kwargs: Any
+    ) -> None:
+        self.status = status
+        self.body_excerpt = body_excerpt[:BODY_EXCERPT_CHARS]
+        super().__init__(f"HTTP {status}: {message}", **kwargs)
+
+
+class AuthError(ProviderHTTPError):
+    """401/403: the key is missing, invalid or lacks a scope. Not retryable."""
+
+
+class InvalidRequestError(ProviderHTTPError):
+    """400/404/409/422: the provider rejected the request as sent."""
+
+
+class InsufficientCreditsError(ProviderHTTPError):
+    """402: the account has no credits (or no subscription) for this call."""
+
+
+class RateLimitedError(ProviderHTTPError):
+    """429. ``retry_after_s`` is the provider's Retry-After in seconds, or None if absent."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None, **kwargs: Any) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message, **kwargs)
+
+
+class ProviderServerError(ProviderHTTPError):
+    """5xx. Retryable; ``retry_after_s`` is set when the provider sent Retry-After."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None, **kwargs: Any) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message, **kwargs)
+
+
+class ProviderConnectionError(ProviderError):
+    """The connection failed or was reset before a complete response arrived. Retryable."""
+
+    retryable = True
+
+
+class ProviderTimeoutError(ProviderError):
+    """No complete response within the HTTP timeout. Retryable."""
+
+    retryable = True
+
+
+class ProviderProtocolError(ProviderError):
+    """The response does not fit the documented contract (bad JSON, unknown status, missing field)."""
+
+
+class JobFailedError(ProviderError):
+    """The provider reports that the job itself failed; ``reason`` is its message or code."""
+
+    def __init__(self, reason: str, **kwargs: Any) -> None:
+        self.reason = reason
+        super().__init__(f"job failed: {reason}", **kwargs)
+
+
+class DeadlineExceededError(AggregatorError):
+    """The run's deadline passed before the job finished. ``job`` lets a later run resume it."""
+
+    def __init__(self, message: str, *, job: JobRef | None = None) -> None:
+        self.job = job
+        super().__init__(message)
+
+
+class BudgetExceededError(AggregatorError):
+    """The next paid call would take the run over its credit budget; the call was not made."""
+
+    def __init__(self, *, needed: float, remaining: float, provider: str | None = None) -> None:
+        self.needed = needed
+        self.remaining = remaining
+        self.provider = provider
+        who = f"{provider}: " if provider else ""
+        super().__init__(f"{who}next call needs {needed:g} credits, {remaining:g} left in budget")
+
+
+class SearchFailedError(AggregatorError):
+    """Every provider of the run failed; ``outcomes`` holds each one's reason."""
+
+    def __init__(self, outcomes: Sequence[ProviderOutcome]) -> None:
+        self.outcomes = list(outcomes)
+        reasons = "; ".join(f"{o.provider}: {o.error.message if o.error else o.status}" for o in outcomes)
+        super().__init__(f"every provider failed ({reasons})")

@@ -1,0 +1,264 @@
+"""The one place that touches aiohttp: session ownership, orjson, error mapping, limits, retries.
+
+:class:`HttpClient` owns (or borrows) the single ``aiohttp.ClientSession`` of an
+:class:`~aggregator.Aggregator`. :class:`ProviderHTTPClient` binds it to one provider: base URL,
+auth header (built from a ``SecretStr`` at send time, never stored in plain text, never logged),
+its :class:`~aggregator.limits.ProviderLimiter` and its :class:`~aggregator.retry.RetryPolicy`.
+
+Every failure becomes a typed :mod:`aggregator.errors` exception here (``raise ... from exc``):
+
+====================  ==========================================  ======================
+what happened         error                                       retried
+====================  ==========================================  ======================
+401 / 403             AuthError                                   no
+402                   InsufficientCreditsError                    no
+400/404/409/422/4xx   InvalidRequestError                         only ``retry_on``
+429                   RateLimitedError (.retry_after_s)           yes; pauses the bucket
+5xx                   ProviderServerError (.retry_after_s)        idempotent calls only
+connection failure    ProviderConnectionError                     idempotent (or not sent)
+timeout               ProviderTimeoutError                        idempotent calls only
+bad JSON              ProviderProtocolError                       idempotent calls only
+====================  ==========================================  ======================
+
+A call is *idempotent* when repeating it cannot start or charge anything twice: reads, and submits
+that carry the provider's idempotency key. The request body is serialized once, so every retry
+sends byte-identical JSON with the same key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aiohttp
+import orjson
+import structlog
+from pydantic import SecretStr
+
+from aggregator.clock import Clock
+from aggregator.config import HttpSettings
+from aggregator.contract import Response
+from aggregator.errors import (
+    AuthError,
+    InsufficientCreditsError,
+    InvalidRequestError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderProtocolError,
+    ProviderServerError,
+    ProviderTimeoutError,
+    RateLimitedError,
+)
+from aggregator.limits import ProviderLimiter
+from aggregator.retry import RetryPolicy, parse_retry_after, retry_after_from_body
+
+__all__ = ["CallStats", "HttpClient", "ProviderHTTPClient", "error_for_status"]
+
+log = structlog.get_logger("aggregator.http")
+USER_AGENT = "deepsearch-aggregator/0.1"
+DEFAULT_429_PAUSE_S = 1.0
+
+
+class HttpClient:
+    """Owns the aiohttp session (or borrows an injected one, which it then never closes)."""
+
+    def __init__(self, settings: HttpSettings, session: aiohttp.ClientSession | None = None) -> None:
+        self.settings = settings
+        self._session = session
+        self._owned = session is None
+
+    async def open(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(
+                    total=self.settings.timeout_s, sock_connect=self.settings.connect_timeout_s
+                ),
+                headers={"User-Agent": USER_AGENT},
+                json_serialize=lambda obj: orjson.dumps(obj).decode(),
+            )
+
+    async def close(self) -> None:
+        if self._owned and self._session is not None:
+            await self._session.close()
+        self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("HttpClient is not open: use `async with Aggregator(...)`")
+        return self._session
+
+
+@dataclass
+class CallStats:
+    """Counters of one provider client (reported in the provider's outcome)."""
+
+    calls: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+
+
+def _excerpt(raw: bytes, secret: str | None) -> str:
+    text = raw[:600].decode("utf-8", "replace")
+    return text.replace(secret, "***") if secret else text
+
+
+def error_for_status(
+    status: int, headers: Mapping[str, str], body: bytes, *, provider: str, endpoint: str,
+    idempotent: bool, retry_on: frozenset[int] = frozenset(), secret: str | None = None,
+) -> ProviderHTTPError:
+    """The typed error for an HTTP error status (see the table in the module docstring)."""
+    excerpt = _excerpt(body, secret)
+    common: dict[str, Any] = {"status": status, "body_excerpt": excerpt, "provider": provider,
+                              "endpoint": endpoint}
+    message = excerpt[:200] or "empty body"
+    if status == 429:
+        hint = parse_retry_after(headers)
+        hint = hint if hint is not None else retry_after_from_body(excerpt)
+        return RateLimitedError(message, retry_after_s=hint, **common)
+    if status >= 500:
+        return ProviderServerError(message, retry_after_s=parse_retry_after(headers),
+                                   retryable=idempotent or status in retry_on, **common)
+    if status in (401, 403):
+        return AuthError(message, **common)
+    if status == 402:
+        return InsufficientCreditsError(message, **common)
+    return InvalidRequestError(message, retryable=status in retry_on, **common)
+
+
+class ProviderHTTPClient:
+    """The :class:`~aggregator.contract.ProviderClient` the core injects into one adapter."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        base_url: str,
+        http: HttpClient,
+        limiter: ProviderLimiter,
+        retry: RetryPolicy,
+        clock: Clock,
+        api_key: SecretStr | None,
+        auth_headers: Callable[[str], dict[str, str]],
+    ) -> None:
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self.http = http
+        self.limiter = limiter
+        self.retry = retry
+        self.clock = clock
+        self._api_key = api_key
+        self._auth_headers = auth_headers
+        self.stats = CallStats()
+        previous = retry.on_retry
+
+        def on_retry(error: ProviderError, wait_s: float) -> None:
+            self.stats.retries += 1
+            if previous:
+                previous(error, wait_s)
+
+        retry.on_retry = on_retry
+
+    def __repr__(self) -> str:
+        return f"ProviderHTTPClient(provider={self.provider!r}, base_url={self.base_url!r})"
+
+    def _secret(self) -> str | None:
+        return self._api_key.get_secret_value() if self._api_key else None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        idempotent: bool = False,
+        expect: Literal["json", "text"] = "json",
+        retry_on: frozenset[int] = frozenset(),
+    ) -> Response:
+        """Send one logical call (retried per policy) and return the parsed response.
+
+        Args:
+            method: HTTP method. path: path under the base URL (``/search/query``).
+            endpoint: ``"METHOD /template"`` for limits, errors and logs.
+            json: request body, serialized once with orjson.
+            idempotent: whether the call may be repeated after an ambiguous failure.
+            expect: ``"json"`` (orjson-parsed) or ``"text"``.
+            retry_on: extra 4xx statuses this call may retry (e.g. 409 "cursor busy").
+
+        Raises:
+            ProviderError subclasses, per the module table.
+        """
+        body = orjson.dumps(json) if json is not None else None
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        secret = self._secret()
+        if secret:
+            headers.update(self._auth_headers(secret))
+
+        async def attempt() -> Response:
+            async with self.limiter.slot(endpoint):
+                return await self._send(method, self.base_url + path, endpoint, body, params,
+                                        headers, idempotent, expect, retry_on)
+
+        return await self.retry.call(attempt)
+
+    async def get_external(self, url: str, *, endpoint: str) -> Response:
+        """GET a URL the provider handed out (a signed download URL) WITHOUT the API key."""
+
+        async def attempt() -> Response:
+            return await self._send("GET", url, endpoint, None, None, {}, True, "text", frozenset())
+
+        return await self.retry.call(attempt)
+
+    async def _send(
+        self, method: str, url: str, endpoint: str, body: bytes | None,
+        params: Mapping[str, str] | None, headers: Mapping[str, str], idempotent: bool,
+        expect: Literal["json", "text"], retry_on: frozenset[int],
+    ) -> Response:
+        ctx: dict[str, Any] = {"provider": self.provider, "endpoint": endpoint}
+        self.stats.calls += 1
+        started = self.clock.monotonic()
+        try:
+            async with self.http.session.request(
+                method, url, data=body, params=params, headers=headers
+            ) as resp:
+                raw = await resp.read()
+                status, resp_headers = resp.status, dict(resp.headers)
+        except aiohttp.ClientConnectorError as exc:  # never reached the server: always safe
+            raise ProviderConnectionError(f"cannot connect: {exc.os_error}", **ctx) from exc
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            raise ProviderConnectionError(f"connection failed: {type(exc).__name__}",
+                                          retryable=idempotent, **ctx) from exc
+        except TimeoutError as exc:
+            raise ProviderTimeoutError("no response within the HTTP timeout",
+                                       retryable=idempotent, **ctx) from exc
+        log.debug("http.response", **ctx, status=status,
+                  elapsed_s=round(self.clock.monotonic() - started, 4))
+        if status >= 400:
+            error = error_for_status(status, resp_headers, raw, idempotent=idempotent,
+                                     retry_on=retry_on, secret=self._secret(), **ctx)
+            if isinstance(error, RateLimitedError):
+                self.stats.rate_limited += 1
+                pause = error.retry_after_s if error.retry_after_s is not None else DEFAULT_429_PAUSE_S
+                self.limiter.pause(endpoint, pause)
+            raise error
+        return Response(status=status, headers=resp_headers,
+                        data=self._parse(raw, expect, idempotent, ctx))
+
+    def _parse(self, raw: bytes, expect: str, idempotent: bool, ctx: dict[str, Any]) -> Any:
+        if expect == "text":
+            return raw.decode("utf-8", "replace")
+        try:
+            return orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError as exc:
+            raise ProviderProtocolError(
+                f"response is not valid JSON ({exc}); starts with {raw[:80]!r}",
+                retryable=idempotent, **ctx,
+            ) from exc
+
+

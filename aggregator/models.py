@@ -1,0 +1,263 @@
+"""The normalized schema: what goes into a search and what comes out, whatever the provider.
+
+Shapes (all models are frozen pydantic v2 models; durations are seconds, times are UTC):
+
+- :class:`SearchRequest` — query text, mode, max_results, providers, strategy, deadline_s, budget,
+  plus provider-neutral refinements (Extruct-style ``criteria``, ``exclude`` identifiers).
+- :class:`Person` / :class:`Company` — one entity as one provider described it. Sixtyfour people rows
+  (camelCase LinkedIn docs), Orbit profiles (headline + location + sections) and Sixtyfour/Extruct
+  company rows all map onto these; fields a provider does not supply stay ``None``.
+- :class:`Hit` — one provider's record with provenance: provider, provider record id, rank, score,
+  evidence (Extruct per-criterion grades, Orbit corroboration), source URLs, the raw payload and
+  ``retrieved_at``.
+- :class:`MergedRecord` — one real-world entity after entity resolution: the consolidated entity,
+  every provider's hit, which provider supplied each field, and the consensus.
+- :class:`ProviderOutcome` — how one provider did in a run: status, counts, credits, timings, error.
+- :class:`SearchReport` — the run: request, outcomes, merged records.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "Company",
+    "Criterion",
+    "Entity",
+    "ErrorInfo",
+    "Evidence",
+    "Hit",
+    "MergedRecord",
+    "Mode",
+    "OutcomeStatus",
+    "Person",
+    "ProviderOutcome",
+    "SearchReport",
+    "SearchRequest",
+    "Strategy",
+]
+
+Mode = Literal["people", "company"]
+Strategy = Literal["all", "fallback", "race"]
+OutcomeStatus = Literal["found", "no_result", "partial", "failed", "skipped"]
+
+MAX_RESULTS_LIMIT = 5000  # Sixtyfour /search/query cap (contract sixtyfour §2.3); others are lower
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Criterion(_Frozen):
+    """A qualification criterion (Extruct ``criteria[]``, contract extruct §4): graded 1-5."""
+
+    key: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$",
+                     description="Stable snake_case key, e.g. 'has_api'.")
+    name: str = Field(min_length=1, max_length=120, description="Short label, e.g. 'API Available'.")
+    criterion: str = Field(min_length=1, max_length=1000, description="What must hold, in words.")
+
+
+class SearchRequest(_Frozen):
+    """One logical deep search, before it is sent to any provider.
+
+    Raises:
+        pydantic.ValidationError: on construction when a field is out of range; the CLI and
+            :class:`~aggregator.Aggregator` turn it into :class:`~aggregator.errors.ConfigError`
+            naming the field.
+    """
+
+    query: str = Field(min_length=1, max_length=2000,
+                       description="Natural-language description of who or what to find.")
+    mode: Mode = Field("people", description="'people' or 'company'.")
+    max_results: int = Field(100, ge=1, le=MAX_RESULTS_LIMIT,
+                             description="Upper bound on records per provider and after merging.")
+    providers: tuple[str, ...] | None = Field(
+        None, description="Registry names to use; None = every configured provider that supports the mode.")
+    strategy: Strategy = Field("all", description="all = fan out; fallback = ordered chain; race = hedged.")
+    deadline_s: float = Field(900.0, gt=0, le=86_400,
+                              description="Overall deadline for the run, seconds (virtual on the sandbox).")
+    budget: float | None = Field(None, ge=0, description="Credit budget for the run; None = unlimited.")
+    criteria: tuple[Criterion, ...] = Field(
+        (), max_length=20, description="Explicit qualification criteria (used by Extruct).")
+    exclude: tuple[str, ...] = Field(
+        (), max_length=1000,
+        description="Identifiers to suppress: LinkedIn URLs/public ids (people) or domains (companies).")
+
+    @field_validator("query")
+    @classmethod
+    def _strip_query(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("query must not be blank")
+        return value
+
+    @field_validator("providers")
+    @classmethod
+    def _unique_providers(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("providers must name at least one provider (or be omitted)")
+            if len(set(value)) != len(value):
+                raise ValueError("providers must not repeat a name")
+        return value
+
+
+class Evidence(_Frozen):
+    """Why a provider returned a record: a graded criterion, an explanation or a snippet."""
+
+    kind: Literal["criterion", "explanation", "snippet", "signal"]
+    key: str | None = Field(None, description="Criterion key or signal name.")
+    label: str | None = Field(None, description="Human-readable name of the criterion/signal.")
+    grade: int | None = Field(None, ge=1, le=5, description="Criterion grade 1-5 (Extruct).")
+    text: str | None = Field(None, description="The explanation or snippet.")
+    source_urls: tuple[str, ...] = ()
+
+
+class Person(_Frozen):
+    """A person as one provider (or the merge) describes them. Unknown fields are None."""
+
+    kind: Literal["person"] = "person"
+    full_name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    title: str | None = Field(None, description="Current job title.")
+    headline: str | None = None
+    seniority: str | None = Field(None, description="e.g. 'VP', 'Director', 'CXO' (Sixtyfour vocabulary).")
+    job_function: str | None = None
+    company_name: str | None = None
+    company_domain: str | None = None
+    company_linkedin_url: str | None = None
+    location: str | None = Field(None, description="Location as the provider wrote it.")
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+    linkedin_url: str | None = Field(None, description="Normalized https://www.linkedin.com/in/<slug>.")
+    email: str | None = None
+    phone: str | None = None
+    github_username: str | None = None
+    school: str | None = None
+    skills: tuple[str, ...] = ()
+
+
+class Company(_Frozen):
+    """A company as one provider (or the merge) describes it. Unknown fields are None."""
+
+    kind: Literal["company"] = "company"
+    name: str | None = None
+    domain: str | None = Field(None, description="Registered domain, lower case, e.g. 'acme.com'.")
+    website: str | None = None
+    linkedin_url: str | None = None
+    description: str | None = None
+    industry: str | None = None
+    categories: tuple[str, ...] = ()
+    founded_year: int | None = None
+    employee_count: int | None = None
+    employee_range: str | None = Field(None, description="Size bucket, e.g. '11-50'.")
+    hq_city: str | None = None
+    hq_region: str | None = None
+    hq_country: str | None = None
+    hq_country_iso2: str | None = None
+    funding_stage: str | None = Field(None, description="Last round, e.g. 'Series B'.")
+    last_funding_amount_usd: int | None = None
+
+
+Entity = Annotated[Person | Company, Field(discriminator="kind")]
+
+
+class Hit(_Frozen):
+    """One record from one provider, with provenance."""
+
+    provider: str
+    provider_record_id: str = Field(description="The provider's id for this record.")
+    job_id: str | None = Field(None, description="The provider job that produced it.")
+    rank: int = Field(ge=1, description="1-based position in the provider's result order.")
+    score: float | None = Field(None, ge=0, le=1, description="Provider relevance scaled to 0..1.")
+    entity: Entity
+    evidence: tuple[Evidence, ...] = ()
+    source_urls: tuple[str, ...] = ()
+    raw: dict[str, Any] = Field(default_factory=dict, description="The provider's record as received.")
+    retrieved_at: datetime
+
+
+class MergedRecord(_Frozen):
+    """One real-world entity after entity resolution, with every provider's hit."""
+
+    record_id: str = Field(description="Stable key: normalized LinkedIn URL, email or domain.")
+    entity: Entity = Field(description="Consolidated entity (first non-empty value by provider rank).")
+    hits: tuple[Hit, ...]
+    providers: tuple[str, ...] = Field(description="Providers that returned it, best rank first.")
+    field_provenance: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="Field name -> providers that supplied the chosen value.")
+    conflicts: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="Field name -> {provider: differing value}.")
+    consensus: int = Field(ge=1, description="How many providers returned this entity.")
+    best_rank: int = Field(ge=1)
+
+
+class ErrorInfo(_Frozen):
+    """A serializable summary of the error that ended or degraded a provider's part of a run."""
+
+    type: str = Field(description="Exception class name, e.g. 'RateLimitedError'.")
+    message: str
+    endpoint: str | None = None
+    status: int | None = None
+    retryable: bool = False
+
+
+class ProviderOutcome(_Frozen):
+    """How one provider did in one run."""
+
+    provider: str
+    status: OutcomeStatus
+    sandbox: bool = Field(False, description="True when this provider ran against the sandbox.")
+    job_id: str | None = None
+    records: int = Field(0, ge=0, description="Hits normalized from this provider.")
+    pages: int = Field(0, ge=0, description="Result pages or downloads read.")
+    credits: float = Field(0.0, ge=0, description="Credits charged (reported or per the cost model).")
+    retries: int = Field(0, ge=0)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    elapsed_s: float | None = None
+    time_to_first_result_s: float | None = None
+    error: ErrorInfo | None = None
+    note: str | None = Field(None, description="Why it was skipped, or what was partial.")
+
+
+class SearchReport(_Frozen):
+    """The result of one run: the request, each provider's outcome and the merged records."""
+
+    run_id: str
+    request: SearchRequest
+    started_at: datetime
+    finished_at: datetime
+    elapsed_s: float
+    sandbox: bool
+    outcomes: tuple[ProviderOutcome, ...]
+    records: tuple[MergedRecord, ...]
+
+    @property
+    def total_credits(self) -> float:
+        return sum(o.credits for o in self.outcomes)
+
+    @property
+    def delivered(self) -> bool:
+        """True when at least one provider answered (found, partial or no_result)."""
+        return any(o.status in ("found", "partial", "no_result") for o in self.outcomes)
+
+    def raise_for_status(self) -> SearchReport:
+        """Raise :class:`~aggregator.errors.SearchFailedError` if no provider delivered; else self."""
+        if not self.delivered:
+            from aggregator.errors import SearchFailedError
+
+            raise SearchFailedError(self.outcomes)
+        return self
+
+    def outcome(self, provider: str) -> ProviderOutcome:
+        """The outcome of ``provider``. Raises KeyError if it took no part in the run."""
+        for item in self.outcomes:
+            if item.provider == provider:
+                return item
+        raise KeyError(provider)

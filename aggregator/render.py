@@ -1,0 +1,109 @@
+"""Rendering a :class:`~aggregator.models.SearchReport`: terminal tables and output files.
+
+- :func:`records_table` / :func:`outcomes_table` — rich tables for the terminal.
+- :func:`write_report` — ``.json`` (the whole report), ``.jsonl`` (one merged record per line),
+  ``.csv`` (one flattened row per merged record), chosen by the file's extension.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.table import Table
+
+from aggregator.errors import ConfigError
+from aggregator.models import Company, MergedRecord, Person, SearchReport
+
+__all__ = ["OUTPUT_SUFFIXES", "flat_record", "outcomes_table", "records_table", "report_json", "write_report"]
+
+OUTPUT_SUFFIXES = (".json", ".jsonl", ".csv")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, tuple | list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def records_table(report: SearchReport, limit: int | None = None) -> Table:
+    """The merged records as a table (people or company columns by the request's mode)."""
+    people = report.request.mode == "people"
+    title = f"{len(report.records)} {'people' if people else 'companies'} for “{report.request.query}”"
+    table = Table(title=title, show_lines=False, header_style="bold")
+    cols = (["Name", "Title", "Company", "Location", "LinkedIn"] if people
+            else ["Name", "Domain", "Industry", "Employees", "HQ", "Stage"])
+    table.add_column("#", justify="right", style="dim")
+    for col in cols:
+        table.add_column(col, overflow="fold")
+    table.add_column("Providers", style="cyan")
+    for i, record in enumerate(report.records[:limit] if limit else report.records, start=1):
+        entity = record.entity
+        if isinstance(entity, Person):
+            row = [entity.full_name, entity.title, entity.company_name, entity.location, entity.linkedin_url]
+        else:
+            assert isinstance(entity, Company)
+            hq = ", ".join(x for x in (entity.hq_city, entity.hq_country_iso2) if x)
+            row = [entity.name, entity.domain, entity.industry, entity.employee_count, hq,
+                   entity.funding_stage]
+        table.add_row(str(i), *(_cell(v) for v in row), ", ".join(record.providers))
+    return table
+
+
+def outcomes_table(report: SearchReport) -> Table:
+    """One row per provider: status, records, pages, credits, retries, time, error or note."""
+    table = Table(title="Providers", header_style="bold")
+    for col in ("Provider", "Where", "Status", "Records", "Pages", "Credits", "Retries", "Time (s)", "Note"):
+        table.add_column(col, justify="right" if col in ("Records", "Pages", "Credits", "Retries",
+                                                          "Time (s)") else "left")
+    styles = {"found": "green", "partial": "yellow", "no_result": "yellow", "failed": "red", "skipped": "dim"}
+    for o in report.outcomes:
+        note = o.error.message if o.error else (o.note or "")
+        table.add_row(
+            o.provider, "sandbox" if o.sandbox else "live", f"[{styles[o.status]}]{o.status}[/]",
+            str(o.records), str(o.pages), f"{o.credits:g}", str(o.retries),
+            f"{o.elapsed_s:.1f}" if o.elapsed_s is not None else "", note,
+        )
+    return table
+
+
+def report_json(report: SearchReport) -> bytes:
+    """The report as one JSON document (the ``--json`` output)."""
+    return orjson.dumps(report.model_dump(mode="json"), option=orjson.OPT_INDENT_2)
+
+
+def flat_record(record: MergedRecord) -> dict[str, Any]:
+    """A merged record as flat columns: entity fields, then record_id, providers, consensus."""
+    row = {k: _cell(v) for k, v in record.entity.model_dump().items() if k != "kind"}
+    row.update(record_id=record.record_id, providers=";".join(record.providers),
+               consensus=record.consensus, best_rank=record.best_rank)
+    return row
+
+
+def write_report(report: SearchReport, path: Path) -> int:
+    """Write the report to ``path`` in the format of its extension; returns records written.
+
+    Raises:
+        ConfigError: the extension is not one of ``.json``, ``.jsonl``, ``.csv``.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise ConfigError("--out", f"unsupported extension {suffix or '(none)'!r}; use .json, .jsonl or .csv")
+    if suffix == ".json":
+        path.write_bytes(report_json(report))
+    elif suffix == ".jsonl":
+        with path.open("wb") as handle:
+            for record in report.records:
+                handle.write(orjson.dumps(record.model_dump(mode="json")) + b"\n")
+    else:
+        rows = [flat_record(r) for r in report.records]
+        fields = list(rows[0]) if rows else ["record_id", "providers"]
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+    return len(report.records)

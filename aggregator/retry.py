@@ -1,0 +1,158 @@
+"""Retry policy: which errors are retried, how long to wait, when to give up.
+
+- Only errors whose ``retryable`` flag is set are retried: 429, 5xx, connection resets, timeouts
+  (and malformed bodies of idempotent calls, flagged by :mod:`aggregator.http`).
+- The wait honours the provider's ``Retry-After`` (seconds, HTTP-date, or ``retry-after-ms``),
+  never shorter than it; without one it is exponential backoff with full jitter:
+  ``U(0, min(backoff_max_s, backoff_initial_s * 2**n))``.
+- A ``Retry-After`` above ``max_retry_after_s`` is not waited out: the error surfaces at once.
+- Attempts are capped (``max_attempts``) and so is the time spent on one call (``max_elapsed_s``,
+  measured on the injected clock, so the sandbox's time scale applies).
+
+Built on tenacity's ``AsyncRetrying`` with our clock's ``sleep``.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+import structlog
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+
+from aggregator.clock import Clock
+from aggregator.config import RetrySettings
+from aggregator.errors import ProviderError, ProviderServerError, RateLimitedError
+
+__all__ = ["RetryPolicy", "parse_retry_after", "retry_after_from_body"]
+
+T = TypeVar("T")
+log = structlog.get_logger("aggregator.retry")
+
+_BODY_RETRY_AFTER = re.compile(r"retry after (\d+(?:\.\d+)?) second", re.IGNORECASE)
+
+
+def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Seconds to wait from ``Retry-After``/``retry-after-ms`` headers, or None.
+
+    Accepts ``retry-after-ms: 1500`` (milliseconds), ``Retry-After: 12`` or ``12.5`` (seconds) and
+    ``Retry-After: Wed, 21 Oct 2026 07:28:00 GMT`` (HTTP-date, relative to ``now``). Negative or
+    unparseable values give None. Header names are matched case-insensitively.
+    """
+    lowered = {key.lower(): value for key, value in headers.items()}
+    millis = lowered.get("retry-after-ms")
+    if millis is not None:
+        try:
+            value = float(millis) / 1000.0
+            if value >= 0:
+                return value
+        except ValueError:
+            pass
+    raw = lowered.get("retry-after")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+        return max(0.0, seconds)
+    return seconds if seconds >= 0 else None
+
+
+def retry_after_from_body(text: str) -> float | None:
+    """``"... Retry after 12 seconds."`` in an error body (Sixtyfour's notebook parses this; §4.3)."""
+    match = _BODY_RETRY_AFTER.search(text)
+    return float(match.group(1)) if match else None
+
+
+class RetryPolicy:
+    """Runs a coroutine factory with retries. One instance per provider client.
+
+    Args:
+        settings: attempt/time caps and backoff parameters (seconds).
+        clock: the clock whose ``sleep``/``monotonic`` measure waits and elapsed time.
+        rng: jitter source (inject a seeded ``random.Random`` for reproducible tests).
+        on_retry: called with ``(error, wait_s)`` before each wait (rate-limit pauses, counters).
+    """
+
+    def __init__(
+        self,
+        settings: RetrySettings,
+        clock: Clock,
+        *,
+        rng: random.Random | None = None,
+        on_retry: Callable[[ProviderError, float], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.on_retry = on_retry
+
+    def backoff_s(self, attempt: int) -> float:
+        """Full-jitter exponential backoff for retry number ``attempt`` (1-based)."""
+        ceiling = min(self.settings.backoff_max_s, self.settings.backoff_initial_s * 2 ** (attempt - 1))
+        return self.rng.uniform(0.0, ceiling)
+
+    def wait_s(self, error: BaseException, attempt: int) -> float:
+        """Seconds to wait before retry ``attempt``: at least the provider's Retry-After."""
+        hinted = getattr(error, "retry_after_s", None)
+        if isinstance(error, RateLimitedError | ProviderServerError) and hinted is not None:
+            return max(float(hinted), 0.0)
+        return self.backoff_s(attempt)
+
+    def _should_retry(self, error: BaseException) -> bool:
+        if not isinstance(error, ProviderError) or not error.retryable:
+            return False
+        hinted = getattr(error, "retry_after_s", None)
+        return hinted is None or hinted <= self.settings.max_retry_after_s
+
+    async def call(self, factory: Callable[[], Awaitable[T]]) -> T:
+        """Await ``factory()`` until it succeeds, a non-retryable error occurs or a cap is hit.
+
+        Raises:
+            The last error, unchanged, when retries stop.
+        """
+        started = self.clock.monotonic()
+        settings = self.settings
+
+        def stop(state: RetryCallState) -> bool:
+            if state.attempt_number >= settings.max_attempts:
+                return True
+            error = state.outcome.exception() if state.outcome else None
+            upcoming = self.wait_s(error, state.attempt_number) if error else 0.0
+            return self.clock.monotonic() - started + upcoming > settings.max_elapsed_s
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            return self.wait_s(error, state.attempt_number) if error else 0.0
+
+        def before_sleep(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            seconds = state.upcoming_sleep
+            if isinstance(error, ProviderError):
+                log.info("retry.scheduled", provider=error.provider, endpoint=error.endpoint,
+                         error=type(error).__name__, attempt=state.attempt_number,
+                         wait_s=round(seconds, 3))
+                if self.on_retry:
+                    self.on_retry(error, seconds)
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(self._should_retry),
+            stop=stop,
+            wait=wait,
+            sleep=self.clock.sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return await retrying(factory)

@@ -1,0 +1,211 @@
+"""Drives one provider job through submit -> poll -> fetch, under a deadline.
+
+:class:`JobRunner` is provider-agnostic; the adapter supplies the three steps and the
+:class:`~aggregator.limits.ProviderLimiter` the job slots. For each run and provider it:
+
+1. mints an idempotency key (or reuses the one a resumed run recorded) and writes it to the
+   :class:`~aggregator.jobstore.JobStore` **before** the submit call;
+2. waits for one of the provider's concurrent-job slots (Sixtyfour: 5 deep searches per org), so
+   a 6th concurrent search queues here instead of drawing the provider's 429;
+3. submits, records the :class:`~aggregator.contract.JobRef`, then polls on the adapter's
+   :class:`~aggregator.contract.PollPolicy` (server hints win, backoff otherwise), fetching pages
+   while pending when the provider streams;
+4. releases the job slot when the job is finished at the provider, then fetches the remaining
+   pages, journaling each checkpoint, until the results or ``max_results`` are exhausted.
+
+Errors never escape: the result is a :class:`~aggregator.models.ProviderOutcome` (``found``,
+``no_result``, ``partial`` when some hits arrived before a failure or the deadline, ``failed``).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from aggregator.clock import Clock
+from aggregator.contract import Checkpoint, Failed, JobRef, Pending, PollPolicy, ProviderAdapter, Ready
+from aggregator.errors import AggregatorError, DeadlineExceededError, JobFailedError, ProviderError
+from aggregator.events import Event, HitsEvent, Phase, ProgressEvent
+from aggregator.http import CallStats
+from aggregator.jobstore import JobStore
+from aggregator.limits import ProviderLimiter
+from aggregator.models import ErrorInfo, Hit, OutcomeStatus, ProviderOutcome, SearchRequest
+
+__all__ = ["JobRunner", "error_info"]
+
+log = structlog.get_logger("aggregator.scheduler")
+
+
+def error_info(error: BaseException) -> ErrorInfo:
+    """A serializable summary of ``error`` for a :class:`ProviderOutcome`."""
+    return ErrorInfo(
+        type=type(error).__name__,
+        message=str(error),
+        endpoint=getattr(error, "endpoint", None),
+        status=getattr(error, "status", None),
+        retryable=bool(getattr(error, "retryable", False)),
+    )
+
+
+class JobRunner:
+    """Runs one request on one provider. Create one per (run, provider); call :meth:`run` once."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        adapter: ProviderAdapter,
+        request: SearchRequest,
+        limiter: ProviderLimiter,
+        poll_policy: PollPolicy,
+        store: JobStore,
+        clock: Clock,
+        deadline_at: float,
+        emit: Callable[[Event], None],
+        stats: CallStats | None = None,
+        sandbox: bool = False,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.adapter = adapter
+        self.provider = adapter.name
+        self.request = request
+        self.limiter = limiter
+        self.policy = poll_policy
+        self.store = store
+        self.clock = clock
+        self.deadline_at = deadline_at
+        self.emit = emit
+        self.stats = stats or CallStats()
+        self.sandbox = sandbox
+        self.rng = rng or random.Random()
+        self.hits: list[Hit] = []
+        self.pages = 0
+        self.credits = 0.0
+        self.job: JobRef | None = None
+        self._t0 = clock.monotonic()
+        self._started_at: datetime = clock.now()
+        self._first_result_s: float | None = None
+
+    # -- progress ---------------------------------------------------------------------------
+    def _progress(self, phase: Phase, message: str | None = None) -> None:
+        self.emit(ProgressEvent(self.provider, phase, message, len(self.hits),
+                                self.clock.monotonic() - self._t0))
+
+    def _remaining_s(self) -> float:
+        return self.deadline_at - self.clock.monotonic()
+
+    def _check_deadline(self) -> None:
+        if self._remaining_s() <= 0:
+            raise DeadlineExceededError(f"{self.provider}: run deadline reached", job=self.job)
+
+    # -- the three steps --------------------------------------------------------------------
+    async def _submit(self) -> JobRef:
+        previous = await self.store.get(self.run_id, self.provider)
+        key = previous.idempotency_key if previous else str(uuid.uuid4())
+        if previous is None:
+            await self.store.record_submit_intent(self.run_id, self.provider, key, self.request)
+        self._progress("submitting")
+        job = await self.adapter.submit(self.request, key)
+        await self.store.record_submitted(self.run_id, self.provider, job)
+        self.credits += self.adapter.cost.per_start
+        log.info("job.submitted", provider=self.provider, job_id=job.job_id, idempotency_key=key)
+        return job
+
+    async def _fetch_page(self, job: JobRef, checkpoint: Checkpoint | None) -> tuple[Checkpoint, bool]:
+        page = await self.adapter.fetch(job, checkpoint)
+        room = self.request.max_results - len(self.hits)
+        new = page.hits[:room]
+        self.pages += 1
+        self.credits += page.credits
+        if new:
+            if self._first_result_s is None:
+                self._first_result_s = self.clock.monotonic() - self._t0
+            self.hits.extend(new)
+            self.emit(HitsEvent(self.provider, tuple(new)))
+        await self.store.record_checkpoint(self.run_id, self.provider, page.checkpoint)
+        return page.checkpoint, page.done or len(self.hits) >= self.request.max_results
+
+    async def _wait_until_ready(self, job: JobRef) -> tuple[JobRef, Checkpoint | None, bool]:
+        interval = self.policy.interval_s
+        checkpoint: Checkpoint | None = None
+        exhausted = False
+        while True:
+            await self._sleep_within_deadline(interval)
+            state = await self.adapter.poll(job)
+            log.debug("job.polled", provider=self.provider, job_id=job.job_id, state=type(state).__name__)
+            match state:
+                case Ready():
+                    return state.job or job, checkpoint, exhausted
+                case Failed(reason=reason):
+                    raise JobFailedError(reason, provider=self.provider, endpoint="poll",
+                                         request_id=job.job_id)
+                case Pending():
+                    self._progress("queued" if state.phase == "queued" else "running", state.progress)
+                    if self.adapter.capabilities.streaming and not exhausted:
+                        checkpoint, exhausted = await self._fetch_page(job, checkpoint)
+                    interval = self._next_interval(interval, state.poll_after_s)
+
+    def _next_interval(self, current: float, hint: float | None) -> float:
+        policy = self.policy
+        if hint is not None:
+            return min(max(hint, policy.min_interval_s), policy.max_interval_s)
+        return min(current * policy.backoff, policy.max_interval_s)
+
+    async def _sleep_within_deadline(self, seconds: float) -> None:
+        self._check_deadline()
+        jitter = self.rng.uniform(0, self.policy.jitter_s) if self.policy.jitter_s else 0.0
+        await self.clock.sleep(min(seconds + jitter, max(self._remaining_s(), 0.0)))
+        self._check_deadline()
+
+    async def _drive(self) -> None:
+        async with self.limiter.job_slot():
+            self._check_deadline()
+            job = self.job = await self._submit()
+            job, checkpoint, exhausted = await self._wait_until_ready(job)
+            self.job = job
+        await self.store.record_state(self.run_id, self.provider, "ready")
+        self._progress("fetching")
+        while not exhausted:
+            self._check_deadline()
+            checkpoint, exhausted = await self._fetch_page(job, checkpoint)
+            self._progress("fetching")
+
+    # -- entry point ------------------------------------------------------------------------
+    async def run(self) -> ProviderOutcome:
+        """Run the job to an outcome. Only cancellation propagates."""
+        self._progress("waiting")
+        try:
+            self.adapter.validate(self.request)
+            await self._drive()
+        except (ProviderError, DeadlineExceededError) as exc:
+            return await self.finish("partial" if self.hits else "failed", exc)
+        except AggregatorError as exc:
+            return await self.finish("failed", exc)
+        return await self.finish("found" if self.hits else "no_result", None)
+
+    async def finish(self, status: OutcomeStatus, error: BaseException | None) -> ProviderOutcome:
+        """Record the final state and build the outcome (also used when the run is cut off)."""
+        if self.job is not None:
+            await self.store.record_state(self.run_id, self.provider, "failed" if error else "done")
+        if error is not None:
+            log.warning("provider.failed", provider=self.provider, error=type(error).__name__,
+                        message=str(error), status=status)
+        self._progress("failed" if status == "failed" else "done", str(error) if error else None)
+        elapsed = self.clock.monotonic() - self._t0
+        extra: dict[str, Any] = {}
+        if isinstance(error, DeadlineExceededError):
+            extra["note"] = "deadline reached; the job can be resumed"
+        return ProviderOutcome(
+            provider=self.provider, status=status, sandbox=self.sandbox,
+            job_id=self.job.job_id if self.job else None, records=len(self.hits), pages=self.pages,
+            credits=self.credits, retries=self.stats.retries, started_at=self._started_at,
+            finished_at=self.clock.now(), elapsed_s=elapsed,
+            time_to_first_result_s=self._first_result_s,
+            error=error_info(error) if error else None, **extra,
+        )

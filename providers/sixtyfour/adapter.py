@@ -1,0 +1,249 @@
+"""Sixtyfour deep search adapter: start -> poll status -> page ``/search/query`` (or CSV download).
+
+Follows contract ``sixtyfour.md``:
+
+- submit (§1.1): ``POST /search/start-deep-search`` with ``search_id`` = our idempotency key
+  ("optional client-supplied search ID for idempotent retries"), so a retried start cannot start a
+  second search. ``output_mode`` is ``query_only`` unless results are fetched as CSV.
+- poll (§1.2): ``GET /search/status/{task_id}``; on 404 fall back once to the legacy
+  ``GET /search/deep-search-status/{task_id}`` and keep using it. ``queued``/``pending`` ->
+  Pending(queued); ``running`` -> Pending; ``completed`` -> Ready; ``failed`` and Temporal terminal
+  statuses (``cancelled``, ``terminated``, ``timed_out``; 3P) -> Failed; anything else -> protocol
+  error. Sixtyfour sends no poll hint; the cadence is 10-15 s (DOC).
+- fetch via query (§1.5, §2.3): first page ``{search_id, page_size, max_results, exclusions}``,
+  then cursor-only ``{"cursor": ...}``. Checkpoint = ``{cursor, seen, page}`` where ``seen`` lists
+  the record ids already returned. A 400 on a cursor (expired after 1800 s or invalid) re-runs
+  from ``search_id`` and skips what was seen; a 409 (cursor in use) is retried. Short pages do not
+  mean the end: only ``has_more`` false / no ``next_cursor`` does.
+- fetch via CSV (§1.3): ``GET /search/download`` -> signed URL, fetched *without* the API key.
+- credits (§4.4): pricing is unpublished; ``credits_per_search`` / ``credits_per_result``
+  settings (default 0) feed the cost model.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Any, ClassVar
+
+import structlog
+
+from aggregator.config import ProviderSettings
+from aggregator.contract import (
+    Capabilities,
+    Checkpoint,
+    CostModel,
+    Failed,
+    JobRef,
+    JobState,
+    Limits,
+    Page,
+    Pending,
+    PollPolicy,
+    ProviderAdapter,
+    ProviderClient,
+    Ready,
+)
+from aggregator.errors import ConfigError, InvalidRequestError, ProviderProtocolError
+from aggregator.limits import specs_from_settings
+from aggregator.models import Hit, SearchRequest
+from providers.sixtyfour.wire import (
+    PROVIDER,
+    DownloadResponse,
+    QueryResponse,
+    StartResponse,
+    StatusResponse,
+    hit_from_csv,
+    hit_from_row,
+    parse,
+)
+
+__all__ = ["SixtyfourAdapter"]
+
+log = structlog.get_logger("providers.sixtyfour")
+
+START = "POST /search/start-deep-search"
+STATUS = "GET /search/status/{task_id}"
+LEGACY_STATUS = "GET /search/deep-search-status/{task_id}"
+QUERY = "POST /search/query"
+DOWNLOAD = "GET /search/download"
+SIGNED_URL = "GET <signed download URL>"
+
+PENDING_STATUSES = {"queued": "queued", "pending": "queued", "running": "running"}
+FAILED_STATUSES = {"failed", "cancelled", "canceled", "terminated", "timed_out"}
+MAX_EXCLUDE_IDS = 1000  # exclude_entity_ids maxItems (§1.1)
+MAX_QUERY_RESULTS = 5000  # /search/query max_results 1..5000 (§2.3)
+MAX_CURSOR_RESTARTS = 5  # re-runs from search_id after expired cursors, per job
+
+
+class SixtyfourAdapter(ProviderAdapter):
+    """Deep search (people and company mode) over Sixtyfour's async search endpoints."""
+
+    name: ClassVar[str] = PROVIDER
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        modes=frozenset({"people", "company"}), streaming=False, idempotent_submit=True,
+        cost=CostModel(known=False),
+    )
+
+    def __init__(self, client: ProviderClient, settings: ProviderSettings) -> None:
+        super().__init__(client, settings)
+        self.page_size = int(settings.option("page_size", 100))
+        self.fetch_via = str(settings.option("fetch_via", "query"))
+        self.credits_per_search = float(settings.option("credits_per_search", 0.0))
+        self.credits_per_result = float(settings.option("credits_per_result", 0.0))
+        self._legacy_status = False
+        if not 1 <= self.page_size <= 100:
+            raise ConfigError("providers.sixtyfour.page_size", f"must be 1..100, got {self.page_size}")
+        if self.fetch_via not in ("query", "csv"):
+            raise ConfigError("providers.sixtyfour.fetch_via",
+                              f"must be 'query' or 'csv', got {self.fetch_via!r}")
+
+    @classmethod
+    def limits_from(cls, settings: ProviderSettings) -> Limits:
+        return Limits(rate_limits=specs_from_settings(settings.rate_limits),
+                      max_concurrent_jobs=settings.max_concurrent_jobs)
+
+    @classmethod
+    def poll_policy_from(cls, settings: ProviderSettings) -> PollPolicy:
+        return PollPolicy(interval_s=settings.poll_interval_s, max_interval_s=settings.poll_max_interval_s,
+                          min_interval_s=min(1.0, settings.poll_interval_s))
+
+    @staticmethod
+    def auth_headers(api_key: str) -> dict[str, str]:
+        return {"x-api-key": api_key}
+
+    @property
+    def cost(self) -> CostModel:
+        return CostModel(per_start=self.credits_per_search, per_result=self.credits_per_result, known=False)
+
+    def validate(self, request: SearchRequest) -> None:
+        if len(request.exclude) > MAX_EXCLUDE_IDS:
+            raise ConfigError("exclude", f"Sixtyfour accepts at most {MAX_EXCLUDE_IDS} ids")
+
+    # -- submit / poll ----------------------------------------------------------------------
+    async def submit(self, request: SearchRequest, idempotency_key: str) -> JobRef:
+        body: dict[str, Any] = {
+            "query": request.query, "mode": request.mode, "max_results": request.max_results,
+            "search_id": idempotency_key,
+            "output_mode": "csv" if self.fetch_via == "csv" else "query_only",
+        }
+        if request.exclude:
+            body["exclude_entity_ids"] = list(request.exclude)
+        response = await self.client.request("POST", "/search/start-deep-search", endpoint=START,
+                                             json=body, idempotent=True)
+        start = parse(StartResponse, response.data, START)
+        return JobRef(provider=PROVIDER, job_id=start.task_id, idempotency_key=idempotency_key,
+                      mode=request.mode, submitted_at=self._now(),
+                      extra={"search_id": idempotency_key, "max_results": request.max_results,
+                             "exclude": list(request.exclude)})
+
+    async def _status(self, task_id: str) -> StatusResponse:
+        if not self._legacy_status:
+            try:
+                response = await self.client.request("GET", f"/search/status/{task_id}",
+                                                     endpoint=STATUS, idempotent=True)
+                return parse(StatusResponse, response.data, STATUS)
+            except InvalidRequestError as exc:
+                if exc.status != 404:
+                    raise
+                log.info("sixtyfour.status_fallback", task_id=task_id)
+                self._legacy_status = True
+        response = await self.client.request("GET", f"/search/deep-search-status/{task_id}",
+                                             endpoint=LEGACY_STATUS, idempotent=True)
+        return parse(StatusResponse, response.data, LEGACY_STATUS)
+
+    async def poll(self, job: JobRef) -> JobState:
+        status = await self._status(job.job_id)
+        value = status.status.strip().lower()
+        if value in PENDING_STATUSES:
+            so_far = None
+            if status.iterations:
+                last = status.iterations[-1].get("results")
+                so_far = last if isinstance(last, int) else None
+            return Pending(phase=PENDING_STATUSES[value], progress=status.progress_message,
+                           results_so_far=so_far)
+        if value == "completed":
+            extra = {**job.extra, "search_id": status.search_id or job.extra.get("search_id"),
+                     "resource_handle_id": status.resource_handle_id, "total_results": status.total_results}
+            return Ready(total_results=status.total_results,
+                         job=JobRef(job.provider, job.job_id, job.idempotency_key, job.mode,
+                                    job.submitted_at, extra))
+        if value in FAILED_STATUSES:
+            return Failed(reason=status.error or f"status {value}")
+        raise ProviderProtocolError(f"unknown deep search status {status.status!r}",
+                                    provider=PROVIDER, endpoint=STATUS, request_id=job.job_id)
+
+    # -- fetch ------------------------------------------------------------------------------
+    async def fetch(self, job: JobRef, checkpoint: Checkpoint | None) -> Page:
+        if self.fetch_via == "csv":
+            return await self._fetch_csv(job)
+        return await self._fetch_query_page(job, checkpoint or {})
+
+    def _first_page_body(self, job: JobRef) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "search_id": job.extra.get("search_id") or job.idempotency_key,
+            "page_size": self.page_size,
+            "max_results": max(1, min(int(job.extra.get("max_results", 1000)), MAX_QUERY_RESULTS)),
+        }
+        if job.extra.get("exclude"):  # a search_id stores the query, not exclusions (§1.5)
+            body["exclude_entity_ids"] = list(job.extra["exclude"])
+        return body
+
+    async def _query(self, body: dict[str, Any]) -> QueryResponse:
+        response = await self.client.request("POST", "/search/query", endpoint=QUERY, json=body,
+                                             idempotent=True, retry_on=frozenset({409}))
+        return parse(QueryResponse, response.data, QUERY)
+
+    async def _fetch_query_page(self, job: JobRef, checkpoint: Checkpoint) -> Page:
+        cursor = checkpoint.get("cursor")
+        seen: list[str] = list(checkpoint.get("seen", []))
+        restarts = int(checkpoint.get("restarts", 0))
+        try:
+            page = await self._query({"cursor": cursor} if cursor else self._first_page_body(job))
+        except InvalidRequestError as exc:
+            if not cursor or exc.status != 400:
+                raise
+            restarts += 1
+            if restarts > MAX_CURSOR_RESTARTS:
+                raise
+            log.info("sixtyfour.cursor_recovered", job_id=job.job_id, seen=len(seen))
+            page = await self._query(self._first_page_body(job))
+        hits = self._new_hits(page, job, seen)
+        done = not page.has_more or not page.next_cursor
+        next_checkpoint = {"cursor": page.next_cursor, "seen": seen, "restarts": restarts}
+        return Page(hits=tuple(hits), checkpoint=next_checkpoint, done=done,
+                    credits=self.credits_per_result * len(hits))
+
+    def _new_hits(self, page: QueryResponse, job: JobRef, seen: list[str]) -> list[Hit]:
+        seen_set = set(seen)
+        now = self._now()
+        hits = []
+        for row in page.results:
+            record_id = str(row.raw_document_id) if row.raw_document_id is not None else None
+            if record_id is not None and record_id in seen_set:
+                continue
+            hit = hit_from_row(row, mode=job.mode, rank=len(seen) + 1, job_id=job.job_id, retrieved_at=now)
+            seen.append(hit.provider_record_id)
+            seen_set.add(hit.provider_record_id)
+            hits.append(hit)
+        return hits
+
+    async def _fetch_csv(self, job: JobRef) -> Page:
+        handle = job.extra.get("resource_handle_id")
+        if not handle:
+            raise ProviderProtocolError("completed search has no resource_handle_id for the CSV",
+                                        provider=PROVIDER, endpoint=STATUS, request_id=job.job_id)
+        response = await self.client.request("GET", "/search/download", endpoint=DOWNLOAD,
+                                             params={"resource_handle_id": str(handle)}, idempotent=True)
+        link = parse(DownloadResponse, response.data, DOWNLOAD)
+        content = await self.client.get_external(link.url, endpoint=SIGNED_URL)
+        now = self._now()
+        rows = list(csv.DictReader(io.StringIO(str(content.data))))
+        hits = [hit_from_csv(row, mode=job.mode, rank=i, job_id=job.job_id, retrieved_at=now)
+                for i, row in enumerate(rows, start=1)]
+        return Page(hits=tuple(hits), checkpoint={"downloaded": True}, done=True,
+                    credits=self.credits_per_result * len(hits))
+
+    def _now(self) -> datetime:
+        return self.client.clock.now()

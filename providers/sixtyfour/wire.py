@@ -1,0 +1,250 @@
+"""Sixtyfour's wire format (private) and the pure functions that normalize it.
+
+Follows contract ``sixtyfour.md``: §1.1 start response, §1.2 ``AgenticSearchStatusResponse``,
+§1.3 download, §2.3 ``FilterSearchResponse``, §3.1 company documents (snake_case), §3.2 people
+documents (LinkedIn-style camelCase: ``publicId``, ``fullName``, ``headline``, ``locationName``,
+``seniority``, ``jobFunction``, ``currentCompanies``), §3.3 the CSV columns (INF).
+
+Wire models ignore unknown fields. Any payload that does not fit raises
+:class:`~aggregator.errors.ProviderProtocolError` naming the endpoint (:func:`parse`).
+List items wrapped as ``{"element": X}`` (a raw-index quirk, §3.1) are unwrapped first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aggregator.errors import ProviderProtocolError
+from aggregator.models import Company, Hit, Mode, Person
+
+__all__ = [
+    "PROVIDER",
+    "DownloadResponse",
+    "QueryResponse",
+    "QueryRow",
+    "StartResponse",
+    "StatusResponse",
+    "company_from_csv",
+    "company_from_source",
+    "hit_from_csv",
+    "hit_from_row",
+    "parse",
+    "person_from_csv",
+    "person_from_source",
+    "unwrap_elements",
+]
+
+PROVIDER = "sixtyfour"
+M = TypeVar("M", bound=BaseModel)
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class StartResponse(_Wire):
+    task_id: str = Field(min_length=1)
+    status: str
+    message: str | None = None
+
+
+class StatusResponse(_Wire):
+    task_id: str
+    status: str
+    start_time: str | None = None
+    current_phase: int | None = None
+    progress_message: str | None = None
+    close_time: str | None = None
+    resource_handle_id: str | None = None
+    total_results: int | None = None
+    exported_count: int | None = None
+    error: str | None = None
+    search_id: str | None = None
+    iterations: list[dict[str, Any]] | None = None
+
+
+class QueryRow(_Wire):
+    raw_document_id: str | int | None = None
+    raw_source: dict[str, Any] = Field(default_factory=dict)
+
+
+class QueryResponse(_Wire):
+    search_id: str | None = None
+    next_cursor: str | None = None
+    cursor_expires_in_seconds: float | None = None
+    has_more: bool = False
+    page_size: int | None = None
+    page_count: int | None = None
+    page_number: int | None = None
+    total_results: int
+    remaining_results: int | None = None
+    total_pages: int | None = None
+    results: list[QueryRow] = Field(default_factory=list)
+
+
+class DownloadResponse(_Wire):
+    url: str = Field(min_length=1)
+    bucket: str | None = None
+    path: str | None = None
+
+
+def parse(model: type[M], data: Any, endpoint: str) -> M:
+    """Validate ``data`` as ``model``; a mismatch becomes a typed protocol error."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ProviderProtocolError(
+            f"unexpected response shape at {where}: {first['msg']}", provider=PROVIDER, endpoint=endpoint
+        ) from exc
+
+
+def unwrap_elements(value: Any) -> Any:
+    """Recursively replace ``{"element": X}`` wrappers by ``X`` (contract §3.1 quirk)."""
+    if isinstance(value, dict):
+        if len(value) == 1 and "element" in value:
+            return unwrap_elements(value["element"])
+        return {k: unwrap_elements(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_elements(v) for v in value]
+    return value
+
+
+def _str(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _linkedin_person_url(public_id: str | None) -> str | None:
+    if not public_id:
+        return None
+    if public_id.startswith("http"):
+        return public_id
+    return f"https://www.linkedin.com/in/{public_id}"
+
+
+def _split_name(full: str | None) -> tuple[str | None, str | None]:
+    if not full:
+        return None, None
+    first, _, last = full.partition(" ")
+    return first or None, last or None
+
+
+def person_from_source(source: dict[str, Any]) -> Person:
+    """A people ``raw_source`` document (§3.2) as a :class:`Person`."""
+    src = unwrap_elements(source)
+    companies = src.get("currentCompanies") or []
+    current = companies[0] if companies and isinstance(companies[0], dict) else {}
+    company = current.get("company") or {}
+    positions = current.get("positions") or []
+    title = _str(positions[0].get("title")) if positions and isinstance(positions[0], dict) else None
+    headline = _str(src.get("headline"))
+    if title is None and headline and " at " in headline:
+        title = headline.split(" at ", 1)[0].strip() or None
+    full = _str(src.get("fullName"))
+    first, last = _split_name(full)
+    return Person(
+        full_name=full, first_name=first, last_name=last, title=title, headline=headline,
+        seniority=_str(src.get("seniority")), job_function=_str(src.get("jobFunction")),
+        company_name=_str(company.get("name")), company_linkedin_url=_str(company.get("url")),
+        location=_str(src.get("locationName")),
+        linkedin_url=_linkedin_person_url(_str(src.get("publicId"))),
+        email=_str(src.get("email")), phone=_str(src.get("phone")),
+    )
+
+
+def _last_round(src: dict[str, Any]) -> tuple[str | None, int | None]:
+    last = src.get("last_funding_round") or {}
+    if isinstance(last, dict) and last:
+        amount = last.get("amount_raised")
+        return _str(last.get("type")), int(amount) if isinstance(amount, int | float) else None
+    rounds = src.get("funding_rounds") or []
+    if rounds and isinstance(rounds[-1], dict):
+        amount = rounds[-1].get("amount_raised")
+        return _str(rounds[-1].get("name")), int(amount) if isinstance(amount, int | float) else None
+    return None, None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def company_from_source(source: dict[str, Any]) -> Company:
+    """A company ``raw_source`` document (§3.1) as a :class:`Company`."""
+    src = unwrap_elements(source)
+    stage, amount = _last_round(src)
+    categories = src.get("categories_and_keywords") or ()
+    if isinstance(categories, str):
+        categories = [c.strip() for c in categories.split(",") if c.strip()]
+    return Company(
+        name=_str(src.get("company_name")), domain=_str(src.get("website_domain")),
+        website=_str(src.get("website")),
+        linkedin_url=_str(src.get("linkedin_url") or src.get("canonical_linkedin_url")),
+        description=_str(src.get("description")), industry=_str(src.get("industry")),
+        categories=tuple(str(c) for c in categories), founded_year=_int(src.get("founded_year")),
+        employee_count=_int(src.get("employees_count")), employee_range=_str(src.get("size_range")),
+        hq_city=_str(src.get("hq_city")), hq_region=_str(src.get("hq_state")),
+        hq_country=_str(src.get("hq_country")), hq_country_iso2=_str(src.get("hq_country_iso2")),
+        funding_stage=stage, last_funding_amount_usd=amount,
+    )
+
+
+def hit_from_row(row: QueryRow, *, mode: Mode, rank: int, job_id: str | None, retrieved_at: datetime) -> Hit:
+    """One ``/search/query`` result row as a :class:`Hit` with provenance."""
+    entity: Person | Company = (
+        person_from_source(row.raw_source) if mode == "people" else company_from_source(row.raw_source)
+    )
+    record_id = str(row.raw_document_id) if row.raw_document_id is not None else f"row-{rank}"
+    urls = tuple(u for u in (entity.linkedin_url,) if u)
+    return Hit(provider=PROVIDER, provider_record_id=record_id, job_id=job_id, rank=rank, entity=entity,
+               source_urls=urls, raw={"raw_document_id": row.raw_document_id, "raw_source": row.raw_source},
+               retrieved_at=retrieved_at)
+
+
+def person_from_csv(row: dict[str, str]) -> Person:
+    """A people CSV row (§3.3, INF columns) as a :class:`Person`."""
+    get = lambda key: _str(row.get(key))  # noqa: E731
+    return Person(
+        full_name=get("full_name"), first_name=get("first_name"), last_name=get("last_name"),
+        title=get("title"), headline=get("headline"), company_name=get("company_name"),
+        company_domain=get("company_domain"), linkedin_url=get("linkedin"), location=get("location"),
+        seniority=get("seniority"), job_function=get("job_function"),
+    )
+
+
+def company_from_csv(row: dict[str, str]) -> Company:
+    """A company CSV row (§3.3, INF columns) as a :class:`Company`."""
+    get = lambda key: _str(row.get(key))  # noqa: E731
+    return Company(
+        name=get("company_name"), website=get("website"), domain=get("website_domain"),
+        linkedin_url=get("linkedin_url"), industry=get("industry"),
+        employee_count=_int(row.get("employees_count")), hq_city=get("hq_city"), hq_region=get("hq_state"),
+        hq_country=get("hq_country"), hq_country_iso2=get("hq_country_iso2"),
+        founded_year=_int(row.get("founded_year")), description=get("description"),
+        funding_stage=get("last_funding_type"), last_funding_amount_usd=_int(row.get("last_funding_amount")),
+    )
+
+
+def hit_from_csv(row: dict[str, str], *, mode: Mode, rank: int, job_id: str | None,
+                 retrieved_at: datetime) -> Hit:
+    """One CSV row as a :class:`Hit`; the record id is the LinkedIn URL or domain."""
+    entity: Person | Company = person_from_csv(row) if mode == "people" else company_from_csv(row)
+    if isinstance(entity, Person):
+        record_id = entity.linkedin_url or entity.full_name or f"row-{rank}"
+    else:
+        record_id = entity.domain or entity.name or f"row-{rank}"
+    return Hit(provider=PROVIDER, provider_record_id=record_id, job_id=job_id, rank=rank, entity=entity,
+               source_urls=tuple(u for u in (getattr(entity, "linkedin_url", None),) if u),
+               raw=dict(row), retrieved_at=retrieved_at)
