@@ -184,6 +184,13 @@ class Aggregator:
             self._adapters[name] = (cls(client, prov), client, limiter)
         return self._adapters[name]
 
+    def adapter(self, name: str) -> ProviderAdapter:
+        """The adapter of provider ``name`` (for lower-level operations). Raises ConfigError."""
+        if name not in self.targets or self.targets[name].skip_reason:
+            reason = self.targets[name].skip_reason if name in self.targets else "unknown provider"
+            raise ConfigError("provider", f"{name!r} is not available: {reason}")
+        return self._provider(name)[0]
+
     def build_request(self, request: SearchRequest | str | None = None, /, **fields: Any) -> SearchRequest:
         """A validated :class:`SearchRequest` from a request, a query string and/or fields.
 

@@ -1,0 +1,53 @@
+"""Shared test setup: quiet structured logging, and a sandbox-backed Aggregator factory.
+
+Tests never sleep for real beyond what a time-scaled sandbox needs: documented provider durations
+run on a :class:`~aggregator.clock.ScaledClock` shared by the sandbox and the client.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+import structlog
+
+from aggregator.config import Settings, load_settings
+from aggregator.core import Aggregator
+from providers.sandbox.runner import Sandbox, SandboxConfig
+
+structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+
+FAST_SCALE = 0.002  # one virtual second = 2 ms: a 60 s deep search takes 0.12 s
+
+
+def sandbox_settings(**provider_overrides: Any) -> Settings:
+    """Settings with no API keys, targeting the sandbox, with per-provider overrides."""
+    overrides = {"providers": {"sixtyfour": provider_overrides}} if provider_overrides else None
+    return load_settings(env={}, overrides=overrides).with_target("sandbox")
+
+
+AggFactory = Callable[..., Awaitable[Aggregator]]
+
+
+@pytest.fixture
+async def make_aggregator() -> AsyncIterator[AggFactory]:
+    """``await make_aggregator(sandbox_settings={...}, faults=(...), n_companies=..., **provider)``.
+
+    Starts a Sandbox (default 4000-company world, time scale 0.002) and an Aggregator on it;
+    both are closed at teardown. Returns the Aggregator; its ``.sandbox`` is the Sandbox.
+    """
+    async with AsyncExitStack() as stack:
+
+        async def factory(*, emulator: dict[str, Any] | None = None, faults: tuple[Any, ...] = (),
+                          n_companies: int = 4000, time_scale: float = FAST_SCALE,
+                          **provider: Any) -> Aggregator:
+            config = SandboxConfig(time_scale=time_scale, n_companies=n_companies, faults=faults,
+                                   settings={"sixtyfour": emulator or {}})
+            sandbox = await stack.enter_async_context(Sandbox(config))
+            agg = Aggregator(sandbox_settings(**provider), sandbox=sandbox)
+            return await stack.enter_async_context(agg)
+
+        yield factory

@@ -1,0 +1,99 @@
+"""Client-side rate limits: never more than the limit in any window, pauses, caps, job slots."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aggregator.clock import ScaledClock
+from aggregator.contract import Limits, RateLimitSpec
+from aggregator.limits import ProviderLimiter, SlidingWindowLimiter, TokenBucketLimiter
+from tests.fakes import FakeClock
+
+
+def max_in_any_window(stamps: list[float], window_s: float) -> int:
+    stamps = sorted(stamps)
+    best, lo = 0, 0
+    for hi, t in enumerate(stamps):
+        while stamps[lo] <= t - window_s:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+async def test_sliding_window_never_exceeds_its_limit_under_concurrency() -> None:
+    clock = ScaledClock(0.001)
+    limiter = SlidingWindowLimiter("query", limit=10, window_s=6.0, clock=clock)
+    sent: list[float] = []
+
+    async def one_request() -> None:
+        await limiter.acquire()
+        sent.append(clock.monotonic())
+        await clock.sleep(0.2)  # request latency
+        limiter.release()
+
+    await asyncio.gather(*(one_request() for _ in range(35)))
+    assert len(sent) == 35
+    assert max_in_any_window(sent, 6.0) <= 10
+    # and it is not needlessly slow: 35 requests at 10 per 6 s need a bit over 3 windows
+    assert max(sent) - min(sent) < 4 * 6.0
+
+
+async def test_sliding_window_lets_a_burst_up_to_the_limit_through_at_once() -> None:
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter("query", limit=5, window_s=60.0, clock=clock)
+    for _ in range(5):
+        await limiter.acquire()
+        limiter.release()
+    assert clock.t == 0.0
+    await limiter.acquire()  # the 6th waits for the first to leave the window
+    assert clock.t == 60.0
+
+
+async def test_a_pause_holds_every_request_for_its_duration() -> None:
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter("query", limit=100, window_s=60.0, clock=clock)
+    limiter.pause(12.0)
+    await limiter.acquire()
+    assert clock.t == 12.0
+
+
+async def test_token_bucket_refills_at_its_rate_and_keeps_a_safety_token() -> None:
+    clock = FakeClock()
+    bucket = TokenBucketLimiter("start", rate_per_s=5.0, burst=25, clock=clock)
+    for _ in range(24):  # burst 25 minus one safety token
+        await bucket.acquire()
+    assert clock.t == 0.0
+    await bucket.acquire()
+    assert abs(clock.t - 0.2) < 1e-9
+
+
+async def test_provider_limiter_applies_endpoint_and_general_buckets_and_pauses_the_narrowest() -> None:
+    clock = FakeClock()
+    limits = Limits(rate_limits=(
+        RateLimitSpec("query", 200, 60.0, ("POST /search/query",)),
+        RateLimitSpec("general", 500, 60.0, ("*",)),
+    ))
+    limiter = ProviderLimiter("sixtyfour", limits, clock)
+    assert [b.name for b in limiter.buckets_for("POST /search/query")] == ["query", "general"]
+    assert [b.name for b in limiter.buckets_for("GET /search/status/{task_id}")] == ["general"]
+    limiter.pause("POST /search/query", 30.0)
+    async with limiter.slot("GET /search/status/{task_id}"):
+        assert clock.t == 0.0  # the status endpoint is not paused by a query 429
+    async with limiter.slot("POST /search/query"):
+        assert clock.t == 30.0
+
+
+async def test_job_slots_cap_concurrent_jobs() -> None:
+    limiter = ProviderLimiter("sixtyfour", Limits(max_concurrent_jobs=2), FakeClock())
+    running = peak = 0
+
+    async def job() -> None:
+        nonlocal running, peak
+        async with limiter.job_slot():
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0.001)
+            running -= 1
+
+    await asyncio.gather(*(job() for _ in range(6)))
+    assert peak == 2
