@@ -44,7 +44,8 @@ def records_table(report: SearchReport, limit: int | None = None) -> Table:
     for i, record in enumerate(report.records[:limit] if limit else report.records, start=1):
         entity = record.entity
         if isinstance(entity, Person):
-            row = [entity.full_name, entity.title, entity.company_name, entity.location, entity.linkedin_url]
+            row: list[Any] = [entity.full_name, entity.title, entity.company_name, entity.location,
+                              entity.linkedin_url]
         else:
             assert isinstance(entity, Company)
             hq = ", ".join(x for x in (entity.hq_city, entity.hq_country_iso2) if x)
@@ -78,7 +79,7 @@ def report_json(report: SearchReport) -> bytes:
 
 def flat_record(record: MergedRecord) -> dict[str, Any]:
     """A merged record as flat columns: entity fields, then record_id, providers, consensus."""
-    row = {k: _cell(v) for k, v in record.entity.model_dump().items() if k != "kind"}
+    row: dict[str, Any] = {k: _cell(v) for k, v in record.entity.model_dump().items() if k != "kind"}
     row.update(record_id=record.record_id, providers=";".join(record.providers),
                consensus=record.consensus, best_rank=record.best_rank)
     return row

@@ -48,8 +48,11 @@ class PersonEntity:
     last_name: str
     full_name: str
     title: str  # canonical current title, "VP of Engineering"
-    seniority: str  # Sixtyfour vocabulary: "CXO","VP","Director","Head","Manager","Senior","Entry","Owner / Founder","Partner"
-    job_function: str  # "Engineering","Sales","Marketing","Finance","Operations","Product","Design","Leadership",...
+    # Sixtyfour vocabulary: "CXO", "VP", "Director", "Head", "Manager", "Senior", "Entry",
+    # "Owner / Founder", "Partner"
+    seniority: str
+    # "Engineering", "Sales", "Marketing", "Finance", "Operations", "Product", "Design", "Leadership"...
+    job_function: str
     headline: str  # "VP of Engineering at Acme Freight"
     city: str
     state: str | None

@@ -215,7 +215,9 @@ def hit_from_row(row: QueryRow, *, mode: Mode, rank: int, job_id: str | None, re
 
 def person_from_csv(row: dict[str, str]) -> Person:
     """A people CSV row (§3.3, INF columns) as a :class:`Person`."""
-    get = lambda key: _str(row.get(key))  # noqa: E731
+    def get(key: str) -> str | None:
+        return _str(row.get(key))
+
     return Person(
         full_name=get("full_name"), first_name=get("first_name"), last_name=get("last_name"),
         title=get("title"), headline=get("headline"), company_name=get("company_name"),
@@ -226,7 +228,9 @@ def person_from_csv(row: dict[str, str]) -> Person:
 
 def company_from_csv(row: dict[str, str]) -> Company:
     """A company CSV row (§3.3, INF columns) as a :class:`Company`."""
-    get = lambda key: _str(row.get(key))  # noqa: E731
+    def get(key: str) -> str | None:
+        return _str(row.get(key))
+
     return Company(
         name=get("company_name"), website=get("website"), domain=get("website_domain"),
         linkedin_url=get("linkedin_url"), industry=get("industry"),

@@ -33,7 +33,9 @@ CTX = {"provider": "p", "endpoint": "GET /x"}
         ({}, None),
     ],
 )
-def test_parse_retry_after_reads_seconds_and_milliseconds(headers: dict[str, str], expected: float | None) -> None:
+def test_parse_retry_after_reads_seconds_and_milliseconds(
+    headers: dict[str, str], expected: float | None
+) -> None:
     assert parse_retry_after(headers) == expected
 
 
@@ -55,7 +57,7 @@ def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
                          rng=random.Random(1))
     for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 8.0)]:
         samples = [policy.backoff_s(attempt) for _ in range(200)]
-        assert 0.0 <= min(samples) and max(samples) <= ceiling
+        assert min(samples) >= 0.0 and max(samples) <= ceiling
         assert max(samples) > ceiling * 0.8  # jitter spans the range
 
 

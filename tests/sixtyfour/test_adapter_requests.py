@@ -100,7 +100,8 @@ async def test_the_idempotency_key_is_journaled_first_and_reused_on_every_retry(
         mock.post(START_URL, callback=store_then(503, {"detail": "Internal server error"}))
         mock.post(START_URL, exception=aiohttp.ServerDisconnectedError())
         mock.post(START_URL, status=502, payload={"detail": "NL upstream transport error"})
-        mock.post(START_URL, callback=store_then(200, {"task_id": "t-1", "status": "queued", "message": "ok"}))
+        queued = {"task_id": "t-1", "status": "queued", "message": "ok"}
+        mock.post(START_URL, callback=store_then(200, queued))
         mock.get(STATUS_URL, payload=completed(), repeat=True)
         mock.post(QUERY_URL, payload={"total_results": 0, "has_more": False, "results": []})
         outcome = await harness.runner(SearchRequest(query="VP Engineering NYC", max_results=3)).run()

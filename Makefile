@@ -1,0 +1,36 @@
+# Set-up needs only python3: every target creates .venv and installs the project into it.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_QUERY := VP of Engineering at Series B SaaS startups in New York
+
+.PHONY: install demo test lint typecheck check serve clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)  ## the main job on the sandbox
+	$(BIN)/deepsearch search "$(DEMO_QUERY)" --mode people --max-results 50
+
+test: $(STAMP)  ## the whole test suite, then lint and types
+	$(BIN)/python -m pytest
+	$(BIN)/ruff check aggregator providers tests
+	$(BIN)/mypy
+
+lint: $(STAMP)
+	$(BIN)/ruff check aggregator providers tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+serve: $(STAMP)
+	$(BIN)/deepsearch sandbox serve
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,94 @@
+"""The ``deepsearch`` command end to end, as a user runs it (subprocess, sandbox, no API keys)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+DEMO = "VP of Engineering at Series B SaaS startups in New York"
+KEY_VARS = ("SIXTYFOUR_API_KEY", "EXTRUCT_API_TOKEN", "ORBIT_API_KEY")
+
+
+def run(*args: str, env: dict[str, str] | None = None, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "fast.toml"
+    config.write_text("[sandbox]\ntime_scale = 0.002\n")
+    base = {k: v for k, v in os.environ.items() if k not in KEY_VARS and k != "DEEPSEARCH_CONFIG"}
+    base["DEEPSEARCH_CONFIG"] = str(config)
+    base["COLUMNS"] = "200"
+    return subprocess.run([sys.executable, "-m", "aggregator", *args], capture_output=True, text=True,
+                          env={**base, **(env or {})}, timeout=120, check=False)
+
+
+def test_search_runs_on_the_sandbox_and_prints_json_with_outcomes_and_records(tmp_path: Path) -> None:
+    out = tmp_path / "people.jsonl"
+    result = run("search", DEMO, "--mode", "people", "--max-results", "50", "--json", "--out", str(out),
+                 tmp_path=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "Running on the sandbox" in result.stderr
+    report = orjson.loads(result.stdout)
+    assert report["sandbox"] is True
+    assert report["outcomes"][0]["provider"] == "sixtyfour" and report["outcomes"][0]["status"] == "found"
+    assert 10 <= len(report["records"]) <= 50
+    first = report["records"][0]
+    assert first["providers"] == ["sixtyfour"] and first["hits"][0]["provider"] == "sixtyfour"
+    assert "engineering" in first["entity"]["title"].lower()
+    lines = out.read_bytes().splitlines()
+    assert len(lines) == len(report["records"])
+    assert orjson.loads(lines[0])["record_id"] == first["record_id"]
+
+
+def test_search_prints_a_table_and_writes_csv(tmp_path: Path) -> None:
+    out = tmp_path / "people.csv"
+    result = run("search", "CTO in New York", "--max-results", "5", "--no-progress", "--out", str(out),
+                 tmp_path=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "Providers" in result.stdout and "sixtyfour" in result.stdout and "found" in result.stdout
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert 1 <= len(rows) <= 5 and rows[0]["providers"] == "sixtyfour" and rows[0]["full_name"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "x", "--max-results", "0"], "max_results"),
+        (["search", "   "], "query"),
+        (["search", "x", "--provider", "nosuch"], "unknown provider 'nosuch'"),
+        (["search", "x", "--out", "result.xlsx"], "--out"),
+        (["search", "x", "--deadline", "-1"], "deadline_s"),
+        (["search", "x", "--mode", "pets"], "--mode"),
+    ],
+)
+def test_bad_input_is_rejected_with_exit_2_naming_the_field(args: list[str], message: str,
+                                                            tmp_path: Path) -> None:
+    result = run(*args, tmp_path=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "Running on the sandbox" not in result.stderr  # rejected before anything started
+
+
+def test_live_without_keys_names_the_missing_variables(tmp_path: Path) -> None:
+    result = run("search", "x", "--live", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "SIXTYFOUR_API_KEY" in result.stderr
+
+
+def test_with_a_key_set_providers_run_live_and_the_rest_are_skipped(tmp_path: Path) -> None:
+    # A key for a provider whose live URL points at a closed local port: it runs "live" and fails
+    # to connect (no network here), proving it did not silently fall back to the sandbox.
+    env = {"SIXTYFOUR_API_KEY": "sk-canary-9f3b", "SIXTYFOUR_BASE_URL": "http://127.0.0.1:9"}
+    result = run("search", "x", "--json", "--no-progress", env=env, tmp_path=tmp_path)
+    assert result.returncode == 3
+    report = orjson.loads(result.stdout)
+    assert report["sandbox"] is False
+    assert report["outcomes"][0]["status"] == "failed"
+    assert report["outcomes"][0]["error"]["type"] == "ProviderConnectionError"
+    assert "sk-canary-9f3b" not in result.stdout + result.stderr
