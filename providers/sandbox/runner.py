@@ -1,0 +1,190 @@
+"""Start the provider emulators on local sockets: :class:`Sandbox` and :func:`serve` (design §4).
+
+One aiohttp application per provider, each on its own ``127.0.0.1`` port, all sharing one clock
+(virtual seconds, :class:`~aggregator.clock.ScaledClock` by default), one synthetic world, one
+fault injector and one key registry. Emulators are looked up lazily by import string in
+:data:`EMULATORS` so a provider's emulator module is imported only when that provider starts.
+
+Usage::
+
+    async with Sandbox(SandboxConfig(n_companies=400, time_scale=0.002)) as sandbox:
+        url = sandbox.base_urls["sixtyfour"]; key = sandbox.api_key("sixtyfour")
+        ...
+        assert sandbox.stats()["providers"]["sixtyfour"]["jobs_started"] == 1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from aggregator.clock import Clock, ScaledClock
+from providers.sandbox.context import EmulatorApp, KeyRegistry, SandboxContext
+from providers.sandbox.faults import FaultInjector, FaultRule
+from providers.sandbox.stats import StatsRecorder
+from providers.sandbox.world import World, build_world
+
+__all__ = ["EMULATORS", "Sandbox", "SandboxConfig", "serve"]
+
+log = structlog.get_logger(__name__)
+
+EMULATORS: dict[str, str] = {
+    "sixtyfour": "providers.sixtyfour.emulator:create_emulator",
+}
+"""Provider name -> ``"module:factory"`` of its ``create_emulator(ctx, settings)``."""
+
+
+@dataclass
+class SandboxConfig:
+    """How to run the sandbox.
+
+    Attributes:
+        time_scale: wall seconds per virtual second (``ScaledClock``), ``0 < x <= 1``.
+        seed: world and RNG seed.
+        n_companies: world size (people scale with it).
+        providers: which emulators to start (keys of :data:`EMULATORS`).
+        faults: fault rules active from the start.
+        settings: per-provider emulator setting overrides, ``{"sixtyfour": {"queue_s": 1}}``.
+        host: interface to bind.
+        ports: fixed port per provider; 0 or absent = ephemeral.
+    """
+
+    time_scale: float = 0.02
+    seed: int = 7
+    n_companies: int = 4000
+    providers: tuple[str, ...] = ("sixtyfour",)
+    faults: tuple[FaultRule, ...] = ()
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    host: str = "127.0.0.1"
+    ports: dict[str, int] = field(default_factory=dict)
+
+
+def _load_factory(provider: str) -> Callable[[SandboxContext, Mapping[str, Any]], EmulatorApp]:
+    target = EMULATORS.get(provider)
+    if target is None:
+        raise ValueError(f"no sandbox emulator for provider {provider!r}; known: {sorted(EMULATORS)}")
+    module_name, _, attr = target.partition(":")
+    factory: Callable[[SandboxContext, Mapping[str, Any]], EmulatorApp] = getattr(
+        importlib.import_module(module_name), attr
+    )
+    return factory
+
+
+class Sandbox:
+    """Async context manager running the configured emulators on local ports.
+
+    Args:
+        config: what to run (defaults to :class:`SandboxConfig()`).
+        clock: shared virtual clock; defaults to ``ScaledClock(config.time_scale)``. Pass the same
+            clock to the client so Retry-After, windows and deadlines agree.
+
+    Attributes (valid inside the ``async with``):
+        base_urls: provider -> ``"http://127.0.0.1:<port>"``.
+        api_keys: provider -> a valid key of org 1.
+    """
+
+    def __init__(self, config: SandboxConfig | None = None, *, clock: Clock | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self.clock: Clock = clock or ScaledClock(self.config.time_scale)
+        self.keys = KeyRegistry()
+        self.faults = FaultInjector(self.config.seed, self.config.faults)
+        self.base_urls: dict[str, str] = {}
+        self.api_keys: dict[str, str] = {}
+        self._world: World | None = None
+        self._emulators: dict[str, EmulatorApp] = {}
+        self._contexts: dict[str, SandboxContext] = {}
+        self._runners: list[web.AppRunner] = []
+
+    async def __aenter__(self) -> Sandbox:
+        cfg = self.config
+        unknown = [p for p in cfg.providers if p not in EMULATORS]
+        if unknown:
+            raise ValueError(f"no sandbox emulator for {unknown}; known: {sorted(EMULATORS)}")
+        self._world = build_world(seed=cfg.seed, n_companies=cfg.n_companies)
+        try:
+            for provider in cfg.providers:
+                await self._start(provider)
+        except BaseException:
+            await self._stop()
+            raise
+        log.info("sandbox.started", base_urls=self.base_urls, time_scale=cfg.time_scale)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stop()
+
+    async def _start(self, provider: str) -> None:
+        cfg = self.config
+        ctx = SandboxContext(
+            provider=provider,
+            clock=self.clock,
+            world=self.world,
+            stats=StatsRecorder(provider),
+            faults=self.faults,
+            keys=self.keys,
+            rng=random.Random(f"{cfg.seed}:{provider}"),
+            secret=f"sandbox-secret:{cfg.seed}:{provider}".encode(),
+        )
+        emulator = _load_factory(provider)(ctx, cfg.settings.get(provider, {}))
+        runner = web.AppRunner(emulator.app, access_log=None)
+        await runner.setup()
+        self._runners.append(runner)
+        site = web.TCPSite(runner, cfg.host, cfg.ports.get(provider, 0))
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        self.base_urls[provider] = f"http://{host}:{port}"
+        self.api_keys[provider] = self.keys.key_for(provider)
+        self._emulators[provider] = emulator
+        self._contexts[provider] = ctx
+
+    async def _stop(self) -> None:
+        runners, self._runners = self._runners, []
+        for runner in reversed(runners):
+            await runner.cleanup()
+
+    @property
+    def world(self) -> World:
+        """The synthetic world (available once the sandbox has started)."""
+        if self._world is None:
+            raise RuntimeError("the sandbox has not been started (use `async with Sandbox(...)`)")
+        return self._world
+
+    def api_key(self, provider: str, org: int = 1) -> str:
+        """A valid API key of ``org`` at ``provider`` (other orgs for cross-tenant tests)."""
+        return self.keys.key_for(provider, org)
+
+    def stats(self) -> dict[str, Any]:
+        """``{"providers": {name: <GET /_sandbox/stats document>}}`` for every running provider."""
+        return {"providers": {p: ctx.stats.snapshot() for p, ctx in self._contexts.items()}}
+
+    def emulator(self, provider: str) -> Any:
+        """The emulator state object of ``provider`` (test hooks live there)."""
+        return self._emulators[provider]
+
+    def add_fault(self, rule: FaultRule) -> None:
+        """Activate a fault rule at run time."""
+        self.faults.add(rule)
+
+    def clear_faults(self) -> None:
+        """Remove every fault rule."""
+        self.faults.clear()
+
+
+async def serve(config: SandboxConfig, *, on_ready: Callable[[dict[str, str]], None]) -> None:
+    """Run the sandbox until cancelled; ``on_ready(base_urls)`` is called once it listens."""
+    async with Sandbox(config) as sandbox:
+        on_ready(dict(sandbox.base_urls))
+        await asyncio.Event().wait()

@@ -1,0 +1,179 @@
+"""The aiohttp plumbing every emulator shares: app factory, fault/stats middleware, JSON helpers.
+
+:func:`new_app` returns a ``web.Application`` whose outermost middleware (design §4):
+
+1. counts the call under its route key (method + route template, from
+   ``request.match_info.route.resource.canonical``; ``"<unmatched>"`` for 404s of unknown paths),
+2. applies the first firing :class:`FaultRule` (``http_5xx``/``http_429`` with ``Retry-After``,
+   ``reset`` = abort the transport so the client sees a disconnect, ``slow`` = ``clock.sleep`` then
+   continue, ``malformed_json`` = run the handler and truncate its body mid-JSON),
+3. runs the emulator's own middlewares (auth, per-key limits) and the handler (a raised
+   :class:`Reply` is its response: helpers can answer early without aiohttp's HTTPException),
+4. records the response status.
+
+It also serves ``GET /_sandbox/stats`` (no auth). Internal routes (``/_sandbox/...``) are neither
+counted nor faulted. Error bodies of injected faults use the emulator's ``error_body`` so each
+provider keeps its documented error shape (Sixtyfour: ``{"detail": "..."}``, contract §0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+import orjson
+import structlog
+from aiohttp import web
+
+from providers.sandbox.context import SandboxContext
+from providers.sandbox.faults import FaultRule
+from providers.sandbox.ratelimit import retry_after_header
+
+__all__ = [
+    "ErrorBody",
+    "Handler",
+    "Reply",
+    "default_error_body",
+    "json_response",
+    "new_app",
+    "route_key",
+]
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ErrorBody = Callable[[int, str], Any]
+ROUTE_KEY = web.RequestKey("sandbox.route_key", str)
+_STATS_PATH = "/_sandbox/stats"
+_FAULT_MESSAGES = {429: "Rate limit exceeded", 500: "Internal server error", 502: "Bad gateway",
+                   503: "Service unavailable", 504: "Gateway timeout"}
+
+
+class Reply(Exception):
+    """Raise to answer the request with ``response`` now (early returns from helpers)."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+    @classmethod
+    def json(
+        cls, doc: Any, *, status: int, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        """A :class:`Reply` carrying a JSON response."""
+        return cls(json_response(doc, status=status, headers=headers))
+
+
+def default_error_body(status: int, message: str) -> Any:
+    """``{"detail": message}`` -- the FastAPI shape most providers here use."""
+    return {"detail": message}
+
+
+def json_response(
+    doc: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """A JSON response serialized with orjson."""
+    return web.Response(
+        body=orjson.dumps(doc), status=status, headers=headers, content_type="application/json"
+    )
+
+
+def route_key(request: web.Request) -> str:
+    """``"<METHOD> <route template>"`` of ``request``, e.g. ``"GET /search/status/{task_id}"``."""
+    if ROUTE_KEY in request:
+        return request[ROUTE_KEY]
+    resource = request.match_info.route.resource
+    template = resource.canonical if resource is not None else "<unmatched>"
+    return f"{request.method} {template}"
+
+
+def new_app(
+    ctx: SandboxContext,
+    *,
+    middlewares: Iterable[Any] = (),
+    error_body: ErrorBody = default_error_body,
+) -> web.Application:
+    """An application with the shared sandbox middleware, ``middlewares`` inside it, and the
+    ``GET /_sandbox/stats`` route. Emulators add their own routes to it."""
+    app = web.Application(
+        middlewares=[_sandbox_middleware(ctx, error_body), *middlewares],
+        client_max_size=8 * 1024 * 1024,
+    )
+
+    async def stats(_: web.Request) -> web.Response:
+        return json_response(ctx.stats.snapshot())
+
+    app.router.add_get(_STATS_PATH, stats)
+    return app
+
+
+def _sandbox_middleware(ctx: SandboxContext, error_body: ErrorBody) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        key = route_key(request)
+        request[ROUTE_KEY] = key
+        if request.path.startswith("/_sandbox/"):
+            return await _call(handler, request)
+        ctx.stats.count_call(key)
+        rule = ctx.faults.draw_http(ctx.provider, key)
+        if rule is not None:
+            ctx.stats.count_fault(key)
+            log.info("sandbox.fault_injected", provider=ctx.provider, endpoint=key, kind=rule.kind)
+        try:
+            response = await _respond(ctx, request, handler, rule, error_body)
+        except web.HTTPException as exc:
+            ctx.stats.count_status(key, exc.status)
+            raise
+        ctx.stats.count_status(key, "reset" if response.get(_RESET, False) else response.status)
+        return response
+
+    return middleware
+
+
+_RESET = web.ResponseKey("sandbox.reset", bool)  # marker: the connection was aborted
+
+
+async def _respond(
+    ctx: SandboxContext,
+    request: web.Request,
+    handler: Handler,
+    rule: FaultRule | None,
+    error_body: ErrorBody,
+) -> web.StreamResponse:
+    if rule is None:
+        return await _call(handler, request)
+    if rule.kind == "slow":
+        await ctx.clock.sleep(rule.delay_s)
+        return await _call(handler, request)
+    if rule.kind == "malformed_json":
+        return _truncate(await _call(handler, request))
+    if rule.after_handler:
+        await _call(handler, request)
+    if rule.kind == "reset":
+        if request.transport is not None:
+            request.transport.abort()
+        aborted = web.Response(status=599)
+        aborted[_RESET] = True
+        return aborted
+    status = 429 if rule.kind == "http_429" else rule.status
+    headers: dict[str, str] = {}
+    if rule.retry_after_s is not None:
+        headers["Retry-After"] = retry_after_header(rule.retry_after_s)
+    message = _FAULT_MESSAGES.get(status, "Injected fault")
+    return json_response(error_body(status, message), status=status, headers=headers)
+
+
+async def _call(handler: Handler, request: web.Request) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except Reply as reply:
+        return reply.response
+
+
+def _truncate(response: web.StreamResponse) -> web.StreamResponse:
+    """The same status with the JSON body cut in half (never valid JSON)."""
+    body = response.body if isinstance(response, web.Response) else None
+    raw = body if isinstance(body, bytes) and len(body) > 1 else b'{"detail": "'
+    return web.Response(
+        body=raw[: max(1, len(raw) // 2)], status=response.status, content_type="application/json"
+    )

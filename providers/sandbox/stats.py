@@ -1,0 +1,95 @@
+"""Per-provider call statistics behind ``GET /_sandbox/stats`` (design §4).
+
+Each emulator owns one :class:`StatsRecorder`. The shared middleware counts every call and its
+response status per *route key* (``"POST /search/query"``: method plus route template), marks
+injected faults, and emulators mark the 429s they serve themselves (``rate_limited``) and bump
+provider counters such as ``jobs_started`` and ``credits_charged``. Tests read the document to
+prove properties like "nothing was paid twice" or "the client never exceeded the limit".
+
+Document shape (one provider)::
+
+    {"provider": "sixtyfour",
+     "endpoints": {"POST /search/start-deep-search":
+                       {"calls": 3, "statuses": {"200": 2, "429": 1},
+                        "rate_limited": 1, "faults_injected": 0}},
+     "jobs_started": 2, "credits_charged": 0.0, "rate_limited": 1, ...provider counters}
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["EndpointStats", "StatsRecorder"]
+
+
+@dataclass
+class EndpointStats:
+    """Counters of one route key."""
+
+    calls: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    rate_limited: int = 0
+    faults_injected: int = 0
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "statuses": dict(sorted(self.statuses.items())),
+            "rate_limited": self.rate_limited,
+            "faults_injected": self.faults_injected,
+        }
+
+
+class StatsRecorder:
+    """Mutable statistics of one provider's emulator.
+
+    Args:
+        provider: provider name, echoed as ``"provider"`` in the document.
+    """
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self._endpoints: dict[str, EndpointStats] = {}
+        self._counters: dict[str, float] = {"jobs_started": 0, "credits_charged": 0.0}
+
+    def endpoint(self, route_key: str) -> EndpointStats:
+        """The counters of ``route_key``, created on first use."""
+        return self._endpoints.setdefault(route_key, EndpointStats())
+
+    def count_call(self, route_key: str) -> None:
+        self.endpoint(route_key).calls += 1
+
+    def count_status(self, route_key: str, status: int | str) -> None:
+        """Record one response status (``"reset"`` for an aborted connection)."""
+        self.endpoint(route_key).statuses[str(status)] += 1
+
+    def count_fault(self, route_key: str) -> None:
+        self.endpoint(route_key).faults_injected += 1
+
+    def count_rate_limited(self, route_key: str) -> None:
+        """Record one 429 served by the emulator's own limits (not an injected fault)."""
+        self.endpoint(route_key).rate_limited += 1
+
+    def declare(self, name: str, initial: float = 0) -> None:
+        """Make provider counter ``name`` appear in the document even while zero."""
+        self._counters.setdefault(name, initial)
+
+    def add(self, name: str, amount: float = 1) -> None:
+        """Add ``amount`` to provider counter ``name`` (e.g. ``jobs_started``, ``credits_charged``)."""
+        self._counters[name] = self._counters.get(name, 0) + amount
+
+    def counter(self, name: str) -> float:
+        return self._counters.get(name, 0)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The ``/_sandbox/stats`` document of this provider (a fresh copy)."""
+        doc: dict[str, Any] = {
+            "provider": self.provider,
+            "endpoints": {key: ep.to_doc() for key, ep in sorted(self._endpoints.items())},
+            "rate_limited": sum(ep.rate_limited for ep in self._endpoints.values()),
+        }
+        doc.update(self._counters)
+        doc["credits_charged"] = float(self._counters.get("credits_charged", 0.0))
+        return doc

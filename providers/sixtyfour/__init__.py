@@ -1,0 +1,1 @@
+"""Sixtyfour (api.sixtyfour.ai): adapter, wire models and sandbox emulator."""

@@ -1,0 +1,58 @@
+"""HTTP helpers of the Sixtyfour emulator: FastAPI-style errors and body parsing (contract §0).
+
+Sixtyfour's backend is FastAPI: endpoint errors are ``{"detail": "<string>"}`` and schema
+violations (including malformed JSON) are 422 with a ``detail`` array (contract §0, §4.2).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from providers.sandbox.ratelimit import retry_after_header
+from providers.sandbox.server import Reply, json_response
+from providers.sixtyfour.emulator_models import validation_detail
+
+__all__ = ["ORG", "detail_error", "ok", "read_json", "validate"]
+
+_M = TypeVar("_M", bound=BaseModel)
+ORG = web.RequestKey("sixtyfour.org", int)
+"""The org id of the request's API key (set by the auth middleware)."""
+
+
+def detail_error(status: int, detail: str, *, retry_after_s: float | None = None) -> Reply:
+    """A ``{"detail": ...}`` error reply, with ``Retry-After`` (whole seconds) when given."""
+    headers = None
+    if retry_after_s is not None:
+        headers = {"Retry-After": retry_after_header(retry_after_s)}
+    return Reply.json({"detail": detail}, status=status, headers=headers)
+
+
+def ok(doc: Any) -> web.Response:
+    """A 200 JSON response."""
+    return json_response(doc)
+
+
+async def read_json(request: web.Request) -> Any:
+    """The parsed JSON body; FastAPI-style 422 for an empty or malformed body."""
+    raw = await request.read()
+    if not raw.strip():
+        missing = {"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}
+        raise Reply.json({"detail": [missing]}, status=422)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        item = {"type": "json_invalid", "loc": ["body", exc.pos], "msg": "JSON decode error",
+                "input": {}, "ctx": {"error": exc.msg}}
+        raise Reply.json({"detail": [item]}, status=422) from exc
+
+
+def validate(model: type[_M], data: Any, where: str = "body") -> _M:
+    """``model`` validated from ``data`` or a FastAPI-style 422 reply."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Reply.json({"detail": validation_detail(exc, where)}, status=422) from exc

@@ -1,0 +1,137 @@
+"""Settings and request bodies of the Sixtyfour emulator (contract §1.1, §2.3, §4.3).
+
+:class:`EmulatorSettings` holds every tunable of the emulator, each documented with its source:
+DOC values are the published contract, INF values are our best guess of the real API made
+configurable (override through ``SandboxConfig.settings["sixtyfour"]``). Durations are virtual
+seconds.
+
+The request bodies are pydantic models mirroring the FastAPI backend (contract §0): unknown
+fields are ignored, schema violations become 422 with a FastAPI-style ``detail`` array
+(:func:`validation_detail`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "DownloadQuery",
+    "EmulatorSettings",
+    "QueryBody",
+    "StartDeepSearchBody",
+    "validation_detail",
+]
+
+Mode = Literal["people", "company"]
+
+
+@dataclass(frozen=True)
+class EmulatorSettings:
+    """Tunables of the Sixtyfour emulator (virtual seconds for every ``*_s``)."""
+
+    queue_s: float = 2.0  # INF: time a task stays "queued"
+    duration_min_s: float = 30.0  # DOC "typical run time 30-120 s" (contract §1.1)
+    duration_max_s: float = 120.0
+    failure_rate: float = 0.0  # INF: share of deep searches that end "failed"
+    max_concurrent_searches: int = 5  # DOC: 5 in-flight deep searches per org (§1.1)
+    legacy_status_only: bool = False  # test hook: /search/status answers 404 (client fallback)
+    legacy_status_path_enabled: bool = True  # test hook: /search/deep-search-status exists
+    query_rate_limit: int = 200  # DOC: /search/query 200 requests/min per org (§4.3)
+    query_window_s: float = 60.0
+    general_rate_limit: int = 500  # DOC errors page: 500 requests/min (per API key, 3P; §4.1)
+    general_window_s: float = 60.0
+    query_max_results: int = 5000  # DOC guide: /search/query max_results 1..5000 (§2.3)
+    cursor_ttl_s: float = 1800.0  # DOC: cursor_expires_in_seconds 1800 (§2.3)
+    page_latency_s: float = 0.0  # test hook: virtual delay of each /search/query page
+    download_url_ttl_s: float = 900.0  # DOC: signed URLs expire after 15 minutes (§1.3)
+    credits_per_search: float = 0.0  # INF: search pricing is unpublished (§4.4)
+    credits_per_row: float = 0.0  # INF: charged for the rows a deep search delivers
+    positions_missing_rate: float = 0.05  # DOC quirk: "positions is missing on some profiles"
+
+    @classmethod
+    def from_mapping(cls, overrides: Mapping[str, Any]) -> EmulatorSettings:
+        """Defaults with ``overrides`` applied; unknown names raise ValueError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown sixtyfour emulator settings: {unknown}")
+        settings = cls(**dict(overrides))
+        if not 0 < settings.duration_min_s <= settings.duration_max_s:
+            raise ValueError("need 0 < duration_min_s <= duration_max_s")
+        return settings
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class StartDeepSearchBody(_Body):
+    """``POST /search/start-deep-search`` (``StartAgenticSearchRequest``, contract §1.1)."""
+
+    query: str
+    mode: Mode = "people"
+    max_results: int = Field(1000, ge=1)
+    search_id: str | None = None
+    output_mode: Literal["csv", "query_only"] = "csv"
+    exclude_public_ids: list[str] | None = Field(None, max_length=1000)
+    exclude_entity_ids: list[str] | None = Field(None, max_length=1000)
+    exclude_list_ids: list[str] | None = Field(None, max_length=10)
+
+
+class QueryBody(_Body):
+    """First request of ``POST /search/query`` (``SearchQueryRequest``, contract §2.3).
+
+    ``max_results`` is range-checked by the handler (400, as the guide says), ``page_size`` by
+    the schema (422, as FastAPI would; contract §2.3 contradiction 7).
+    """
+
+    search_id: str | None = None
+    simple_filters: dict[str, Any] | None = None
+    filters: dict[str, Any] | None = None
+    parsed_query: dict[str, Any] | None = None
+    query: str | None = None
+    mode: Mode | None = None
+    page_size: int = Field(10, ge=1, le=100)
+    max_results: int = 1000
+    exclude_public_ids: list[str] | None = Field(None, max_length=1000)
+    exclude_entity_ids: list[str] | None = Field(None, max_length=1000)
+    exclude_list_ids: list[str] | None = Field(None, max_length=10)
+    output_shape: Any = None  # undocumented ("raw"/"workflow"): accepted and ignored
+
+    def sources(self) -> list[str]:
+        """Names of the query sources present (exactly one is allowed)."""
+        names = ("search_id", "simple_filters", "filters", "parsed_query", "query")
+        return [name for name in names if getattr(self, name) is not None]
+
+
+class DownloadQuery(_Body):
+    """Query string of ``GET /search/download``."""
+
+    resource_handle_id: str
+
+
+def validation_detail(exc: ValidationError, where: str) -> list[dict[str, Any]]:
+    """FastAPI's 422 ``detail`` array for ``exc`` (``where`` is ``"body"`` or ``"query"``)."""
+    detail: list[dict[str, Any]] = []
+    for err in exc.errors(include_url=False):
+        item: dict[str, Any] = {
+            "loc": [where, *err["loc"]],
+            "msg": err["msg"],
+            "type": err["type"],
+            "input": None if err["type"] == "missing" else _jsonable(err.get("input")),
+        }
+        if err.get("ctx"):
+            item["ctx"] = {k: _jsonable(v) for k, v in err["ctx"].items()}
+        detail.append(item)
+    return detail
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool | list | dict):
+        return value
+    return str(value)

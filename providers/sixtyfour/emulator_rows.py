@@ -1,0 +1,195 @@
+"""Render world entities as Sixtyfour result rows and CSV records (contract §3).
+
+- People ``raw_source`` (§3.2, DOC from Sixtyfour's notebook): LinkedIn-style camelCase --
+  ``publicId, fullName, headline, locationName, seniority, jobFunction, currentCompanies[]`` with
+  ``{company: {companyId, url, name}, positions: [{title}]}``. ``company.name`` is an INF extra.
+  ``positions`` is missing on ~5 % of rows (DOC quirk). No email or phone (DOC).
+- Company ``raw_source`` (§3.1, DOC field names): flat snake_case.
+- CSV columns (§3.3) are INF: no real header has been published.
+
+Quirks are deterministic per entity (a hash of seed + true id), so a run is reproducible:
+``locationName`` variants ("City, State, Country", "Greater X Area", "City, Country",
+country only), ``linkedin_url`` without ``www.`` or with a trailing slash, bare-domain websites.
+Exclusions (§5) are a post-filter; :class:`Exclusions` matches LinkedIn ids/URLs, numeric
+company ids and exact domains.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from providers.sandbox.entities import CompanyEntity, PersonEntity
+
+__all__ = [
+    "COMPANY_CSV_COLUMNS",
+    "PEOPLE_CSV_COLUMNS",
+    "Exclusions",
+    "Row",
+    "render_company",
+    "render_csv",
+    "render_person",
+]
+
+PEOPLE_CSV_COLUMNS = ("full_name", "first_name", "last_name", "title", "headline", "company_name",
+                      "company_domain", "linkedin", "location", "seniority", "job_function")
+COMPANY_CSV_COLUMNS = ("company_name", "website", "website_domain", "linkedin_url", "industry",
+                       "employees_count", "hq_city", "hq_state", "hq_country", "hq_country_iso2",
+                       "founded_year", "description", "last_funding_type", "last_funding_amount")
+_REGIONS = {
+    "AL": "Alabama", "AZ": "Arizona", "CA": "California", "CO": "Colorado", "CT": "Connecticut",
+    "DC": "District of Columbia", "FL": "Florida", "GA": "Georgia", "IL": "Illinois",
+    "MA": "Massachusetts", "MD": "Maryland", "MI": "Michigan", "MN": "Minnesota",
+    "NC": "North Carolina", "NJ": "New Jersey", "NY": "New York", "OH": "Ohio", "OR": "Oregon",
+    "PA": "Pennsylvania", "TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VA": "Virginia",
+    "WA": "Washington", "ON": "Ontario", "BC": "British Columbia", "QC": "Quebec",
+}
+_SIZE_RANGES = ((10, "1-10"), (50, "11-50"), (200, "51-200"), (500, "201-500"),
+                (1000, "501-1000"), (5000, "1001-5000"), (10000, "5001-10000"))
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One result: ``/search/query`` row (``raw_document_id``, ``raw_source``) + CSV record."""
+
+    raw_document_id: str
+    raw_source: dict[str, Any]
+    csv_record: dict[str, Any]
+    match_keys: frozenset[str]  # normalized ids an exclusion may name
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"raw_document_id": self.raw_document_id, "raw_source": self.raw_source}
+
+
+def _frac(seed: int, *parts: str) -> float:
+    """A stable pseudo-random number in [0, 1) for (seed, parts)."""
+    digest = hashlib.blake2b(":".join((str(seed), *parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def _location(seed: int, person: PersonEntity) -> str:
+    x = _frac(seed, person.true_id, "loc")
+    city = "New York City" if person.city == "New York" else person.city
+    if x < 0.15:
+        return f"Greater {city} Area"
+    if x < 0.20 or person.city == person.country:
+        return person.country
+    region = _REGIONS.get(person.state or "", person.state)
+    if region and x < 0.9:
+        return f"{person.city}, {region}, {person.country}"
+    return f"{person.city}, {person.country}"
+
+
+def _company_linkedin(seed: int, company: CompanyEntity) -> str:
+    x = _frac(seed, company.true_id, "li")
+    host = "linkedin.com" if x < 0.06 else "www.linkedin.com"
+    slash = "/" if 0.06 <= x < 0.10 else ""
+    return f"https://{host}/company/{company.linkedin_slug}{slash}"
+
+
+def render_person(
+    seed: int, person: PersonEntity, company: CompanyEntity, *, positions_missing_rate: float
+) -> Row:
+    """The people row of ``person`` working at ``company``."""
+    location = _location(seed, person)
+    current: dict[str, Any] = {"company": {
+        "companyId": company.linkedin_id,
+        "url": f"https://www.linkedin.com/company/{company.linkedin_slug}",
+        "name": company.name,  # INF extra: not seen in the notebook's rows
+    }}
+    if _frac(seed, person.true_id, "positions") >= positions_missing_rate:
+        current["positions"] = [{"title": person.title}]
+    source = {
+        "publicId": person.linkedin_slug, "fullName": person.full_name,
+        "headline": person.headline, "locationName": location, "seniority": person.seniority,
+        "jobFunction": person.job_function, "currentCompanies": [current],
+    }
+    record = {
+        "full_name": person.full_name, "first_name": person.first_name,
+        "last_name": person.last_name, "title": person.title, "headline": person.headline,
+        "company_name": company.name, "company_domain": company.domain,
+        "linkedin": f"https://www.linkedin.com/in/{person.linkedin_slug}", "location": location,
+        "seniority": person.seniority, "job_function": person.job_function,
+    }
+    return Row(person.linkedin_slug, source, record, frozenset({person.linkedin_slug.lower()}))
+
+
+def _size_range(employees: int) -> str:
+    return next((label for top, label in _SIZE_RANGES if employees <= top), "10001+")
+
+
+def _funding(company: CompanyEntity) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    rounds = [{"name": r.name, "amount_raised": r.amount_usd, "announced_date": r.announced_date}
+              for r in company.funding_rounds]
+    if not rounds:
+        return rounds, None
+    last = rounds[-1]
+    return rounds, {"type": last["name"], "amount_raised": last["amount_raised"],
+                    "announced_date": last["announced_date"]}
+
+
+def render_company(seed: int, company: CompanyEntity) -> Row:
+    """The company row of ``company``."""
+    bare = _frac(seed, company.true_id, "web") < 0.08
+    website = f"https://{company.domain}/" if bare else f"https://www.{company.domain}"
+    rounds, last = _funding(company)
+    source = {
+        "company_name": company.name, "website": website, "website_domain": company.domain,
+        "linkedin_url": _company_linkedin(seed, company), "source_id": company.linkedin_id,
+        "description": company.description, "industry": company.industry,
+        "founded_year": company.founded_year, "hq_city": company.hq_city,
+        "hq_state": company.hq_state, "hq_country": company.hq_country,
+        "hq_country_iso2": company.hq_country_iso2, "employees_count": company.employees_count,
+        "size_range": _size_range(company.employees_count), "funding_rounds": rounds,
+        "last_funding_round": last, "is_public": company.is_public,
+        "categories_and_keywords": list(company.categories),
+    }
+    record = {name: source.get(name) for name in COMPANY_CSV_COLUMNS}
+    record["last_funding_type"] = last["type"] if last else None
+    record["last_funding_amount"] = last["amount_raised"] if last else None
+    keys = {company.linkedin_slug.lower(), str(company.linkedin_id), company.domain.lower()}
+    return Row(company.linkedin_slug, source, record, frozenset(keys))
+
+
+def render_csv(mode: str, rows: Iterable[Row]) -> bytes:
+    """The CSV export of ``rows`` (UTF-8, header line first; None cells are empty)."""
+    columns = PEOPLE_CSV_COLUMNS if mode == "people" else COMPANY_CSV_COLUMNS
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row.csv_record)
+    return out.getvalue().encode()
+
+
+def _normalize_id(value: str) -> str:
+    text = value.strip().lower().split("?", 1)[0].rstrip("/")
+    for marker in ("/in/", "/company/"):
+        if marker in text:
+            return text.split(marker, 1)[1].split("/", 1)[0]
+    text = text.removeprefix("https://").removeprefix("http://").removeprefix("www.")
+    return text.split("/", 1)[0]
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    """Inline exclusions of one request (contract §5): a post-filter over rendered rows."""
+
+    keys: frozenset[str] = frozenset()
+
+    @classmethod
+    def build(
+        cls, mode: str, public_ids: Sequence[str] | None, entity_ids: Sequence[str] | None
+    ) -> Exclusions:
+        """``exclude_public_ids`` applies to people mode only (DOC); ``exclude_entity_ids`` to both."""
+        values = list(entity_ids or ())
+        if mode == "people":
+            values += list(public_ids or ())
+        return cls(frozenset(_normalize_id(v) for v in values if v.strip()))
+
+    def excludes(self, row: Row) -> bool:
+        return not self.keys.isdisjoint(row.match_keys)

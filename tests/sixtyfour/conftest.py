@@ -1,0 +1,125 @@
+"""Fixtures for the Sixtyfour emulator tests: a real Sandbox over sockets plus a thin client.
+
+``make_api(settings=..., faults=..., time_scale=...)`` starts a sandbox (small world, time
+scale 0.002: one virtual second is 2 ms of wall time; deep searches last an hour of virtual time
+unless ``settings`` say otherwise) and returns an :class:`Api` bound to org 1. Everything is
+closed at teardown (warnings are errors, so an unclosed session would fail the test).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from providers.sandbox.faults import FaultRule
+from providers.sandbox.runner import Sandbox, SandboxConfig
+
+TIME_SCALE = 0.002
+QUERY = "VP of Engineering in New York"
+SLOW_JOBS = {"duration_min_s": 3000.0, "duration_max_s": 3600.0}
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+class Api:
+    """Raw HTTP access to the sixtyfour emulator as one org (no retries, no parsing magic)."""
+
+    def __init__(self, session: aiohttp.ClientSession, sandbox: Sandbox, org: int = 1) -> None:
+        self.session = session
+        self.sandbox = sandbox
+        self.org = org
+        self.base = sandbox.base_urls["sixtyfour"]
+        self.key: str | None = sandbox.api_key("sixtyfour", org)
+
+    @property
+    def emulator(self) -> Any:
+        return self.sandbox.emulator("sixtyfour")
+
+    def as_org(self, org: int) -> Api:
+        return Api(self.session, self.sandbox, org)
+
+    async def call(
+        self, method: str, path: str, *, json: Any = None, data: bytes | None = None,
+        params: Mapping[str, str] | None = None, key: str | None = "default",
+    ) -> Answer:
+        api_key = self.key if key == "default" else key
+        headers = {"x-api-key": api_key} if api_key else {}
+        if json is not None:
+            data, headers["Content-Type"] = orjson.dumps(json), "application/json"
+        url = path if path.startswith("http") else self.base + path
+        async with self.session.request(method, url, data=data, params=params,
+                                        headers=headers) as resp:
+            return Answer(resp.status, dict(resp.headers), await resp.read())
+
+    async def post(self, path: str, body: Any, **kw: Any) -> Answer:
+        return await self.call("POST", path, json=body, **kw)
+
+    async def get(self, path: str, **kw: Any) -> Answer:
+        return await self.call("GET", path, **kw)
+
+    async def start(self, query: str = QUERY, **body: Any) -> str:
+        answer = await self.post("/search/start-deep-search", {"query": query, **body})
+        assert answer.status == 200, answer.body
+        task_id: str = answer.json()["task_id"]
+        return task_id
+
+    async def status(self, task_id: str) -> dict[str, Any]:
+        answer = await self.get(f"/search/status/{task_id}")
+        assert answer.status == 200, answer.body
+        doc: dict[str, Any] = answer.json()
+        return doc
+
+    async def completed(self, query: str = QUERY, **body: Any) -> dict[str, Any]:
+        """Start a deep search, force it to complete and return its status document."""
+        task_id = await self.start(query, **body)
+        self.emulator.force_complete(task_id)
+        doc = await self.status(task_id)
+        assert doc["status"] == "completed"
+        return doc
+
+    def stats(self) -> dict[str, Any]:
+        doc: dict[str, Any] = self.sandbox.stats()["providers"]["sixtyfour"]
+        return doc
+
+
+MakeApi = Callable[..., Awaitable[Api]]
+
+
+@pytest.fixture
+async def make_api() -> AsyncIterator[MakeApi]:
+    async with AsyncExitStack() as stack:
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+
+        async def make(
+            settings: Mapping[str, Any] | None = None,
+            faults: tuple[FaultRule, ...] = (),
+            time_scale: float = TIME_SCALE,
+        ) -> Api:
+            # Long jobs unless a test asks otherwise: tests finish them with force_complete, so
+            # nothing completes "by itself" on a loaded machine in the middle of an assertion.
+            merged = {**SLOW_JOBS, **(settings or {})}
+            config = SandboxConfig(time_scale=time_scale, n_companies=400, faults=faults,
+                                   settings={"sixtyfour": merged})
+            sandbox = await stack.enter_async_context(Sandbox(config))
+            return Api(session, sandbox)
+
+        yield make
+
+
+@pytest.fixture
+async def api(make_api: MakeApi) -> Api:
+    return await make_api()
