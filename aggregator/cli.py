@@ -59,9 +59,9 @@ class ProgressView:
         self.rows[event.provider] = event
         if not self.live and self._last_phase.get(event.provider) != event.phase:
             self._last_phase[event.provider] = event.phase
-            err.print(f"[{event.provider}] {event.phase}"
-                      + (f": {event.message}" if event.message else "")
-                      + f" ({event.results_so_far} results)", highlight=False)
+            err.print(f"{event.provider}: {event.phase}"
+                      + (f" - {event.message}" if event.message else "")
+                      + f" ({event.results_so_far} results)", highlight=False, markup=False)
 
     def __rich__(self) -> Table:
         table = Table.grid(padding=(0, 2))
@@ -96,7 +96,8 @@ async def _run_search(settings: Settings, fields: dict[str, Any], show_progress:
                 if isinstance(event, ProgressEvent) and show_progress:
                     view.update(event)
                 elif isinstance(event, OutcomeEvent) and not view.live and show_progress:
-                    err.print(f"[{event.outcome.provider}] {event.outcome.status}", highlight=False)
+                    err.print(f"{event.outcome.provider}: {event.outcome.status}", highlight=False,
+                              markup=False)
                 elif isinstance(event, ReportEvent):
                     report = event.report
         assert report is not None

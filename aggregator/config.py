@@ -87,6 +87,8 @@ class ProviderSettings(BaseModel):
 
 
 class Settings(_Section):
+    """All settings of one Aggregator; ``target`` is ``auto``, ``sandbox`` or ``live``."""
+
     run: RunSettings = RunSettings()
     http: HttpSettings = HttpSettings()
     retry: RetrySettings = RetrySettings()

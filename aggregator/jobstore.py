@@ -38,6 +38,8 @@ class JobRecord:
 
 
 class JobStore(Protocol):
+    """Where the scheduler records jobs: key before submit, job after, checkpoints, final state."""
+
     async def record_submit_intent(
         self, run_id: str, provider: str, idempotency_key: str, request: SearchRequest
     ) -> None:

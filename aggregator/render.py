@@ -30,6 +30,10 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _short_linkedin(url: str | None) -> str | None:
+    return url.split("linkedin.com/", 1)[-1] if url else None
+
+
 def records_table(report: SearchReport, limit: int | None = None) -> Table:
     """The merged records as a table (people or company columns by the request's mode)."""
     people = report.request.mode == "people"
@@ -45,7 +49,7 @@ def records_table(report: SearchReport, limit: int | None = None) -> Table:
         entity = record.entity
         if isinstance(entity, Person):
             row: list[Any] = [entity.full_name, entity.title, entity.company_name, entity.location,
-                              entity.linkedin_url]
+                              _short_linkedin(entity.linkedin_url)]
         else:
             assert isinstance(entity, Company)
             hq = ", ".join(x for x in (entity.hq_city, entity.hq_country_iso2) if x)
@@ -57,10 +61,11 @@ def records_table(report: SearchReport, limit: int | None = None) -> Table:
 
 def outcomes_table(report: SearchReport) -> Table:
     """One row per provider: status, records, pages, credits, retries, time, error or note."""
+    unit = "virtual s" if report.sandbox else "s"
     table = Table(title="Providers", header_style="bold")
-    for col in ("Provider", "Where", "Status", "Records", "Pages", "Credits", "Retries", "Time (s)", "Note"):
-        table.add_column(col, justify="right" if col in ("Records", "Pages", "Credits", "Retries",
-                                                          "Time (s)") else "left")
+    numeric = ("Recs", "Pages", "Credits", "Retries", unit)
+    for col in ("Provider", "Where", "Status", *numeric, "Note"):
+        table.add_column(col, justify="right" if col in numeric else "left", no_wrap=col != "Note")
     styles = {"found": "green", "partial": "yellow", "no_result": "yellow", "failed": "red", "skipped": "dim"}
     for o in report.outcomes:
         note = o.error.message if o.error else (o.note or "")

@@ -92,3 +92,23 @@ def test_with_a_key_set_providers_run_live_and_the_rest_are_skipped(tmp_path: Pa
     assert report["outcomes"][0]["status"] == "failed"
     assert report["outcomes"][0]["error"]["type"] == "ProviderConnectionError"
     assert "sk-canary-9f3b" not in result.stdout + result.stderr
+
+
+def test_sandbox_serve_prints_base_urls_that_answer(tmp_path: Path) -> None:
+    import urllib.request
+
+    config = tmp_path / "fast.toml"
+    config.write_text("[sandbox]\nn_companies = 200\n")
+    env = {k: v for k, v in os.environ.items() if k not in KEY_VARS}
+    env["DEEPSEARCH_CONFIG"] = str(config)
+    proc = subprocess.Popen([sys.executable, "-m", "aggregator", "sandbox", "serve"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        name, url = proc.stdout.readline().strip().split("\t")
+        assert name == "sixtyfour" and url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(f"{url}/_sandbox/stats", timeout=10) as response:
+            assert orjson.loads(response.read())["provider"] == "sixtyfour"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
