@@ -152,17 +152,12 @@ class ProviderHTTPClient:
         self._api_key = api_key
         self._auth_headers = auth_headers
         self.stats = CallStats()
-        previous = retry.on_retry
-
-        def on_retry(error: ProviderError, wait_s: float) -> None:
-            self.stats.retries += 1
-            if previous:
-                previous(error, wait_s)
-
-        retry.on_retry = on_retry
 
     def __repr__(self) -> str:
         return f"ProviderHTTPClient(provider={self.provider!r}, base_url={self.base_url!r})"
+
+    def _count_retry(self, error: ProviderError, wait_s: float) -> None:
+        self.stats.retries += 1
 
     def _secret(self) -> str | None:
         return self._api_key.get_secret_value() if self._api_key else None
@@ -205,7 +200,7 @@ class ProviderHTTPClient:
                 return await self._send(method, self.base_url + path, endpoint, body, params,
                                         headers, idempotent, expect, retry_on)
 
-        return await self.retry.call(attempt)
+        return await self.retry.call(attempt, on_retry=self._count_retry)
 
     async def get_external(self, url: str, *, endpoint: str) -> Response:
         """GET a URL the provider handed out (a signed download URL) WITHOUT the API key."""
@@ -213,7 +208,7 @@ class ProviderHTTPClient:
         async def attempt() -> Response:
             return await self._send("GET", url, endpoint, None, None, {}, True, "text", frozenset())
 
-        return await self.retry.call(attempt)
+        return await self.retry.call(attempt, on_retry=self._count_retry)
 
     async def _send(
         self, method: str, url: str, endpoint: str, body: bytes | None,

@@ -83,7 +83,7 @@ class RetryPolicy:
         settings: attempt/time caps and backoff parameters (seconds).
         clock: the clock whose ``sleep``/``monotonic`` measure waits and elapsed time.
         rng: jitter source (inject a seeded ``random.Random`` for reproducible tests).
-        on_retry: called with ``(error, wait_s)`` before each wait (rate-limit pauses, counters).
+        on_retry: called with ``(error, wait_s)`` before each wait (logging, metrics).
     """
 
     def __init__(
@@ -117,8 +117,15 @@ class RetryPolicy:
         hinted = getattr(error, "retry_after_s", None)
         return hinted is None or hinted <= self.settings.max_retry_after_s
 
-    async def call(self, factory: Callable[[], Awaitable[T]]) -> T:
+    async def call(
+        self,
+        factory: Callable[[], Awaitable[T]],
+        *,
+        on_retry: Callable[[ProviderError, float], None] | None = None,
+    ) -> T:
         """Await ``factory()`` until it succeeds, a non-retryable error occurs or a cap is hit.
+
+        ``on_retry(error, wait_s)`` is called before each wait, after the policy's own hook.
 
         Raises:
             The last error, unchanged, when retries stop.
@@ -129,9 +136,8 @@ class RetryPolicy:
         def stop(state: RetryCallState) -> bool:
             if state.attempt_number >= settings.max_attempts:
                 return True
-            error = state.outcome.exception() if state.outcome else None
-            upcoming = self.wait_s(error, state.attempt_number) if error else 0.0
-            return self.clock.monotonic() - started + upcoming > settings.max_elapsed_s
+            # tenacity computes the wait before asking stop, so upcoming_sleep is the real next wait
+            return self.clock.monotonic() - started + state.upcoming_sleep > settings.max_elapsed_s
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
@@ -144,8 +150,9 @@ class RetryPolicy:
                 log.info("retry.scheduled", provider=error.provider, endpoint=error.endpoint,
                          error=type(error).__name__, attempt=state.attempt_number,
                          wait_s=round(seconds, 3))
-                if self.on_retry:
-                    self.on_retry(error, seconds)
+                for hook in (self.on_retry, on_retry):
+                    if hook:
+                        hook(error, seconds)
 
         retrying = AsyncRetrying(
             retry=retry_if_exception(self._should_retry),

@@ -178,7 +178,12 @@ class JobRunner:
 
     # -- entry point ------------------------------------------------------------------------
     async def run(self) -> ProviderOutcome:
-        """Run the job to an outcome. Only cancellation propagates."""
+        """Run the job to an outcome. Only cancellation propagates.
+
+        Errors become outcomes: provider errors and the deadline give ``partial`` (some hits
+        arrived) or ``failed``; configuration errors ``failed``; an unexpected exception (a bug)
+        is logged with its traceback and reported as ``failed``/``partial`` too.
+        """
         self._progress("waiting")
         try:
             self.adapter.validate(self.request)
@@ -187,6 +192,9 @@ class JobRunner:
             return await self.finish("partial" if self.hits else "failed", exc)
         except AggregatorError as exc:
             return await self.finish("failed", exc)
+        except Exception as exc:  # an adapter bug must not hang or hide the other providers
+            log.exception("provider.crashed", provider=self.provider)
+            return await self.finish("partial" if self.hits else "failed", exc)
         return await self.finish("found" if self.hits else "no_result", None)
 
     async def finish(self, status: OutcomeStatus, error: BaseException | None) -> ProviderOutcome:
