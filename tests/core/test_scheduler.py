@@ -91,7 +91,8 @@ def runner(adapter: FakeAdapter, *, max_results: int = 100, deadline_s: float = 
 
 async def test_polls_back_off_to_the_maximum_and_server_hints_win() -> None:
     clock = FakeClock()
-    states = [Pending(), Pending(), Pending(), Pending(poll_after_s=3.0), Pending(poll_after_s=500.0), Ready()]
+    hinted = [Pending(poll_after_s=3.0), Pending(poll_after_s=500.0)]
+    states = [Pending(), Pending(), Pending(), *hinted, Ready()]
     job, _, _ = runner(FakeAdapter(states, [[1]]), clock=clock)
     outcome = await job.run()
 
