@@ -27,7 +27,6 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
-import structlog
 from pydantic import SecretStr, ValidationError
 
 from aggregator.clock import Clock, SystemClock
@@ -38,6 +37,7 @@ from aggregator.events import Event, HitsEvent, OutcomeEvent, ReportEvent
 from aggregator.http import HttpClient, ProviderHTTPClient
 from aggregator.jobstore import InMemoryJobStore, JobStore
 from aggregator.limits import ProviderLimiter
+from aggregator.log import get_logger
 from aggregator.merge import merge_hits
 from aggregator.models import Hit, ProviderOutcome, SearchReport, SearchRequest
 from aggregator.retry import RetryPolicy
@@ -45,7 +45,7 @@ from aggregator.scheduler import JobRunner
 
 __all__ = ["Aggregator", "ProviderTarget", "resolve_targets"]
 
-log = structlog.get_logger("aggregator.core")
+log = get_logger("aggregator.core")
 DEADLINE_GRACE_REAL_S = 5.0  # real seconds a runner gets past the deadline to record its outcome
 
 
@@ -222,6 +222,8 @@ class Aggregator:
         run, skipped = [], []
         for name in wanted:
             target = self.targets[name]
+            if request.providers and target.skip_reason:
+                raise ConfigError("providers", f"{name} cannot run: {target.skip_reason}")
             adapter = None if target.skip_reason else self._provider(name)[0]
             reason = target.skip_reason
             if adapter is not None and request.mode not in adapter.capabilities.modes:

@@ -33,7 +33,6 @@ from typing import Any, Literal
 
 import aiohttp
 import orjson
-import structlog
 from pydantic import SecretStr
 
 from aggregator.clock import Clock
@@ -52,11 +51,12 @@ from aggregator.errors import (
     RateLimitedError,
 )
 from aggregator.limits import ProviderLimiter
+from aggregator.log import get_logger
 from aggregator.retry import RetryPolicy, parse_retry_after, retry_after_from_body
 
 __all__ = ["CallStats", "HttpClient", "ProviderHTTPClient", "error_for_status"]
 
-log = structlog.get_logger("aggregator.http")
+log = get_logger("aggregator.http")
 USER_AGENT = "deepsearch-aggregator/0.1"
 DEFAULT_429_PAUSE_S = 1.0
 

@@ -28,10 +28,9 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Protocol
 
-import structlog
-
 from aggregator.clock import Clock
 from aggregator.contract import Limits, RateLimitSpec
+from aggregator.log import get_logger
 
 __all__ = [
     "ProviderLimiter",
@@ -41,7 +40,7 @@ __all__ = [
     "build_limiter",
 ]
 
-log = structlog.get_logger("aggregator.limits")
+log = get_logger("aggregator.limits")
 
 
 class RateLimiter(Protocol):

@@ -21,17 +21,17 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
-import structlog
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from aggregator.clock import Clock
 from aggregator.config import RetrySettings
 from aggregator.errors import ProviderError, ProviderServerError, RateLimitedError
+from aggregator.log import get_logger
 
 __all__ = ["RetryPolicy", "parse_retry_after", "retry_after_from_body"]
 
 T = TypeVar("T")
-log = structlog.get_logger("aggregator.retry")
+log = get_logger("aggregator.retry")
 
 _BODY_RETRY_AFTER = re.compile(r"retry after (\d+(?:\.\d+)?) second", re.IGNORECASE)
 

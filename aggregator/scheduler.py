@@ -25,8 +25,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import structlog
-
 from aggregator.clock import Clock
 from aggregator.contract import Checkpoint, Failed, JobRef, Pending, PollPolicy, ProviderAdapter, Ready
 from aggregator.errors import AggregatorError, DeadlineExceededError, JobFailedError, ProviderError
@@ -34,11 +32,12 @@ from aggregator.events import Event, HitsEvent, Phase, ProgressEvent
 from aggregator.http import CallStats
 from aggregator.jobstore import JobStore
 from aggregator.limits import ProviderLimiter
+from aggregator.log import get_logger
 from aggregator.models import ErrorInfo, Hit, OutcomeStatus, ProviderOutcome, SearchRequest
 
 __all__ = ["JobRunner", "error_info"]
 
-log = structlog.get_logger("aggregator.scheduler")
+log = get_logger("aggregator.scheduler")
 
 
 def error_info(error: BaseException) -> ErrorInfo:

@@ -112,3 +112,28 @@ def test_sandbox_serve_prints_base_urls_that_answer(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_an_explicitly_requested_provider_without_a_key_is_an_error_in_live_mode(tmp_path: Path) -> None:
+    result = run("search", "x", "--live", "--provider", "sixtyfour", tmp_path=tmp_path)
+    assert result.returncode == 2 and "SIXTYFOUR_API_KEY" in result.stderr
+
+
+def test_the_library_prints_nothing_on_stdout_when_the_app_configured_no_logging(tmp_path: Path) -> None:
+    script = (
+        "import asyncio\n"
+        "from aggregator import Aggregator\n"
+        "async def main():\n"
+        "    async with Aggregator() as agg:\n"
+        "        report = await agg.search('CTO in New York', max_results=3)\n"
+        "        assert report.outcome('sixtyfour').status == 'found'\n"
+        "asyncio.run(main())\n"
+    )
+    config = tmp_path / "small.toml"
+    config.write_text("[sandbox]\ntime_scale = 0.002\nn_companies = 300\n")
+    env = {k: v for k, v in os.environ.items() if k not in KEY_VARS}
+    env["DEEPSEARCH_CONFIG"] = str(config)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and result.stderr == ""

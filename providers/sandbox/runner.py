@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-import structlog
 from aiohttp import web
 
 from aggregator.clock import Clock, ScaledClock
+from aggregator.log import get_logger
 from providers.sandbox.context import EmulatorApp, KeyRegistry, SandboxContext
 from providers.sandbox.faults import FaultInjector, FaultRule
 from providers.sandbox.stats import StatsRecorder
@@ -34,7 +34,7 @@ from providers.sandbox.world import World, build_world
 
 __all__ = ["EMULATORS", "Sandbox", "SandboxConfig", "serve"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 EMULATORS: dict[str, str] = {
     "sixtyfour": "providers.sixtyfour.emulator:create_emulator",

@@ -22,9 +22,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
-import structlog
 from aiohttp import web
 
+from aggregator.log import get_logger
 from providers.sandbox.context import SandboxContext
 from providers.sandbox.faults import FaultRule
 from providers.sandbox.ratelimit import retry_after_header
@@ -39,7 +39,7 @@ __all__ = [
     "route_key",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ErrorBody = Callable[[int, str], Any]

@@ -27,8 +27,6 @@ import io
 from datetime import datetime
 from typing import Any, ClassVar
 
-import structlog
-
 from aggregator.config import ProviderSettings
 from aggregator.contract import (
     Capabilities,
@@ -47,6 +45,7 @@ from aggregator.contract import (
 )
 from aggregator.errors import ConfigError, InvalidRequestError, ProviderProtocolError
 from aggregator.limits import specs_from_settings
+from aggregator.log import get_logger
 from aggregator.models import Hit, SearchRequest
 from providers.sixtyfour.wire import (
     PROVIDER,
@@ -61,7 +60,7 @@ from providers.sixtyfour.wire import (
 
 __all__ = ["SixtyfourAdapter"]
 
-log = structlog.get_logger("providers.sixtyfour")
+log = get_logger("providers.sixtyfour")
 
 START = "POST /search/start-deep-search"
 STATUS = "GET /search/status/{task_id}"

@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import structlog
 from aiohttp import web
 
+from aggregator.log import get_logger
 from providers.sandbox.context import SandboxContext
 from providers.sandbox.ratelimit import SlidingWindowLog, retry_after_header
 from providers.sandbox.server import Handler, new_app, route_key
@@ -37,7 +37,7 @@ from providers.sixtyfour.emulator_query import CursorStore
 
 __all__ = ["ORG", "SixtyfourEmulator", "create_emulator"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import structlog
 from aiohttp import web
 
+from aggregator.log import get_logger
 from providers.sandbox.matching import parse_query, search_companies, search_people
 from providers.sandbox.server import route_key
 from providers.sixtyfour.emulator_http import ORG, read_json, validate
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DeepSearchHandlers", "add_routes", "find_rows"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 START_PATH = "/search/start-deep-search"
 CONCURRENCY_DETAIL = ("Too many concurrent deep searches (limit {n}). "

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import structlog
 from aiohttp import web
 
+from aggregator.log import get_logger
 from providers.sixtyfour.emulator_http import ORG, detail_error, ok, validate
 from providers.sixtyfour.emulator_models import DownloadQuery
 from providers.sixtyfour.emulator_rows import render_csv
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BUCKET", "StorageHandlers"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 BUCKET = "sixtyfour-sandbox"
 _XML_ERROR = ("<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
