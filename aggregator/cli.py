@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from aggregator.config import Settings, load_settings
+from aggregator.config import Settings, load_criteria, load_settings
 from aggregator.core import Aggregator
 from aggregator.errors import ConfigError
 from aggregator.events import Event, OutcomeEvent, ProgressEvent, ReportEvent
@@ -125,6 +125,8 @@ def main() -> None:
 @click.option("--provider", "providers", multiple=True, help="Provider to use (repeatable); default: all.")
 @click.option("--deadline", "deadline_s", type=float, default=None, help="Overall deadline in seconds.")
 @click.option("--exclude", multiple=True, help="LinkedIn URL/id or domain to suppress (repeatable).")
+@click.option("--criteria", "criteria_file", type=click.Path(dir_okay=False),
+              help="JSON or TOML list of {key, name, criterion} to grade companies by (Extruct).")
 @click.option("--json", "as_json", is_flag=True, help="Print the SearchReport as one JSON document.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write .json, .jsonl or .csv.")
 @click.option("--sandbox", is_flag=True, help="Force the local sandbox.")
@@ -133,7 +135,8 @@ def main() -> None:
 @click.option("--no-progress", is_flag=True, help="Do not show live progress.")
 @click.option("-v", "--verbose", count=True, help="-v info logs, -vv debug logs (stderr).")
 def search(query: str, mode: str, max_results: int | None, providers: tuple[str, ...],
-           deadline_s: float | None, exclude: tuple[str, ...], as_json: bool, out: Path | None,
+           deadline_s: float | None, exclude: tuple[str, ...], criteria_file: str | None,
+           as_json: bool, out: Path | None,
            sandbox: bool, live: bool, config: str | None, no_progress: bool, verbose: int) -> None:
     """Search people or companies matching QUERY and print one merged result set."""
     if out is not None and out.suffix.lower() not in OUTPUT_SUFFIXES:
@@ -146,6 +149,8 @@ def search(query: str, mode: str, max_results: int | None, providers: tuple[str,
     if providers:
         fields["providers"] = providers
     try:
+        if criteria_file:
+            fields["criteria"] = load_criteria(criteria_file)
         settings = _settings(config, sandbox, live, verbose)
         started = time.perf_counter()
         report = asyncio.run(_run_search(settings, fields, show_progress=not no_progress))

@@ -21,9 +21,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
 
 from aggregator.errors import ConfigError
+from aggregator.models import Criterion
 
 __all__ = [
     "HttpSettings",
@@ -33,6 +35,7 @@ __all__ = [
     "SandboxSettings",
     "Settings",
     "default_config_path",
+    "load_criteria",
     "load_settings",
 ]
 
@@ -149,6 +152,38 @@ def _validation_to_config_error(exc: ValidationError) -> ConfigError:
     first = exc.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or "config"
     return ConfigError(field, f"{first['msg']} (got {first.get('input')!r})")
+
+
+def load_criteria(path: str | Path) -> tuple[Criterion, ...]:
+    """Criteria from a JSON file (a list, or ``{"criteria": [...]}``) or a TOML file
+    (``[[criteria]]`` tables), each ``{key, name, criterion}``.
+
+    Raises:
+        ConfigError: unreadable file, unknown format, or an invalid criterion, named as
+            ``--criteria[2].criterion: ...``.
+    """
+    file = Path(path)
+    if file.suffix.lower() == ".toml":
+        data: Any = _read_toml(file, "--criteria").get("criteria")
+    elif file.suffix.lower() == ".json":
+        try:
+            data = orjson.loads(file.read_bytes())
+        except FileNotFoundError:
+            raise ConfigError("--criteria", f"file not found: {file}") from None
+        except orjson.JSONDecodeError as exc:
+            raise ConfigError("--criteria", f"{file} is not valid JSON: {exc}") from exc
+        if isinstance(data, dict):
+            data = data.get("criteria")
+    else:
+        raise ConfigError("--criteria", f"use a .json or .toml file, got {file.name!r}")
+    if not isinstance(data, list) or not data:
+        raise ConfigError("--criteria", "expected a non-empty list of {key, name, criterion}")
+    try:
+        return tuple(TypeAdapter(list[Criterion]).validate_python(data))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+        raise ConfigError(f"--criteria{where}", f"{first['msg']} (got {first.get('input')!r})") from exc
 
 
 def load_settings(

@@ -12,6 +12,14 @@ An adapter declares what it can do (:class:`Capabilities`), what the provider al
   (a cursor, an offset, or the set of ids already read). Called while ``Pending`` when
   ``capabilities.streaming`` is true.
 
+Two optional steps:
+
+- ``find_submitted(request, idempotency_key, since)`` — for providers without an idempotency key:
+  after a submit whose outcome is unknown (connection reset, timeout, 5xx, garbled body), find the
+  job that submit created, so the core adopts it instead of starting (and paying for) a second one.
+- ``extend(job, additional)`` — ask a finished job for more results (Extruct's resume), when
+  ``capabilities.extendable``; returns the updated job or None when it cannot give more.
+
 Adapters do I/O only through the :class:`ProviderClient` the core injects; it applies rate limits,
 concurrency caps, retries, timeouts and logging.
 """
@@ -241,3 +249,17 @@ class ProviderAdapter(ABC):
     @abstractmethod
     async def fetch(self, job: JobRef, checkpoint: Checkpoint | None) -> Page:
         """Read the next page after ``checkpoint`` (None = from the start)."""
+
+    async def find_submitted(
+        self, request: SearchRequest, idempotency_key: str, since: datetime
+    ) -> JobRef | None:
+        """The job a submit of ``request`` created at or after ``since``, if the provider shows one.
+
+        Only called for providers whose submit is not idempotent, after an ambiguous failure.
+        The default finds nothing (the core then submits again).
+        """
+        return None
+
+    async def extend(self, job: JobRef, additional: int) -> JobRef | None:
+        """Ask a finished job for up to ``additional`` more results; None if it cannot."""
+        return None

@@ -151,6 +151,9 @@ class Aggregator:
             self._own_sandbox = True
             log.info("sandbox.started", base_urls=self.sandbox.base_urls)
         for name in names:
+            if name not in self.sandbox.base_urls:  # an injected sandbox may run fewer emulators
+                self.targets[name] = ProviderTarget(name, "", None, True, "not running in this sandbox")
+                continue
             self.targets[name] = ProviderTarget(name, self.sandbox.base_urls[name],
                                                 SecretStr(self.sandbox.api_keys[name]), True)
 

@@ -52,12 +52,16 @@ class _Frozen(BaseModel):
 
 
 class Criterion(_Frozen):
-    """A qualification criterion (Extruct ``criteria[]``, contract extruct §4): graded 1-5."""
+    """A qualification criterion (Extruct ``criteria[]``, contract extruct §4): graded 1-5.
 
-    key: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$",
-                     description="Stable snake_case key, e.g. 'has_api'.")
-    name: str = Field(min_length=1, max_length=120, description="Short label, e.g. 'API Available'.")
-    criterion: str = Field(min_length=1, max_length=1000, description="What must hold, in words.")
+    Limits follow Extruct's first-party client (REPO): key starts with a letter and holds letters,
+    digits and underscores; name 1-100 characters; criterion 10-500 characters.
+    """
+
+    key: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+                     description="Stable key: a letter, then letters, digits, underscores ('has_api').")
+    name: str = Field(min_length=1, max_length=100, description="Short label, e.g. 'API Available'.")
+    criterion: str = Field(min_length=10, max_length=500, description="What must hold, in words.")
 
 
 class SearchRequest(_Frozen):
@@ -82,6 +86,14 @@ class SearchRequest(_Frozen):
     budget: float | None = Field(None, ge=0, description="Credit budget for the run; None = unlimited.")
     criteria: tuple[Criterion, ...] = Field(
         (), max_length=20, description="Explicit qualification criteria (used by Extruct).")
+
+    @field_validator("criteria")
+    @classmethod
+    def _unique_criterion_keys(cls, value: tuple[Criterion, ...]) -> tuple[Criterion, ...]:
+        keys = [c.key for c in value]
+        if len(set(keys)) != len(keys):
+            raise ValueError("criteria keys must be unique")
+        return value
     exclude: tuple[str, ...] = Field(
         (), max_length=1000,
         description="Identifiers to suppress: LinkedIn URLs/public ids (people) or domains (companies).")

@@ -11,7 +11,13 @@
    :class:`~aggregator.contract.PollPolicy` (server hints win, backoff otherwise), fetching pages
    while pending when the provider streams;
 4. releases the job slot when the job is finished at the provider, then fetches the remaining
-   pages, journaling each checkpoint, until the results or ``max_results`` are exhausted.
+   pages, journaling each checkpoint, until the results or ``max_results`` are exhausted;
+5. asks an extendable job for more (Extruct's resume) while it delivered fewer than
+   ``max_results``, and goes back to step 3.
+
+A submit to a provider without idempotency keys that fails ambiguously (reset, timeout, 5xx,
+garbled body: it may have started the job) is resolved with ``adapter.find_submitted``: the job
+it created is adopted; only when there is none is the submit repeated (``SUBMIT_ATTEMPTS``).
 
 Errors never escape: the result is a :class:`~aggregator.models.ProviderOutcome` (``found``,
 ``no_result``, ``partial`` when some hits arrived before a failure or the deadline, ``failed``).
@@ -22,12 +28,21 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aggregator.clock import Clock
 from aggregator.contract import Checkpoint, Failed, JobRef, Pending, PollPolicy, ProviderAdapter, Ready
-from aggregator.errors import AggregatorError, DeadlineExceededError, JobFailedError, ProviderError
+from aggregator.errors import (
+    AggregatorError,
+    DeadlineExceededError,
+    JobFailedError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderProtocolError,
+    ProviderServerError,
+    ProviderTimeoutError,
+)
 from aggregator.events import Event, HitsEvent, Phase, ProgressEvent
 from aggregator.http import CallStats
 from aggregator.jobstore import JobStore
@@ -38,6 +53,11 @@ from aggregator.models import ErrorInfo, Hit, OutcomeStatus, ProviderOutcome, Se
 __all__ = ["JobRunner", "error_info"]
 
 log = get_logger("aggregator.scheduler")
+
+SUBMIT_ATTEMPTS = 3  # submits of a non-idempotent provider, each after checking for a lost one
+SUBMIT_BACKOFF_S = 2.0  # doubled per attempt
+CLOCK_SKEW_S = 120.0  # provider clocks may run behind ours when matching a lost submit
+AMBIGUOUS = (ProviderConnectionError, ProviderTimeoutError, ProviderServerError, ProviderProtocolError)
 
 
 def error_info(error: BaseException) -> ErrorInfo:
@@ -110,11 +130,30 @@ class JobRunner:
         if previous is None:
             await self.store.record_submit_intent(self.run_id, self.provider, key, self.request)
         self._progress("submitting")
-        job = await self.adapter.submit(self.request, key)
+        job = await self._submit_once(key)
         await self.store.record_submitted(self.run_id, self.provider, job)
         self.credits += self.adapter.cost.per_start
         log.info("job.submitted", provider=self.provider, job_id=job.job_id, idempotency_key=key)
         return job
+
+    async def _submit_once(self, key: str) -> JobRef:
+        """Submit, adopting the job of an ambiguous failure instead of starting a second one."""
+        since = self.clock.now() - timedelta(seconds=CLOCK_SKEW_S)
+        attempt = 1
+        while True:
+            try:
+                return await self.adapter.submit(self.request, key)
+            except AMBIGUOUS as exc:
+                if self.adapter.capabilities.idempotent_submit or attempt >= SUBMIT_ATTEMPTS:
+                    raise
+                error = type(exc).__name__
+                found = await self.adapter.find_submitted(self.request, key, since)
+                if found is not None:
+                    log.info("job.adopted", provider=self.provider, job_id=found.job_id, error=error)
+                    return found
+                log.info("job.resubmitting", provider=self.provider, error=error, attempt=attempt)
+                await self._sleep_within_deadline(SUBMIT_BACKOFF_S * 2 ** (attempt - 1))
+                attempt += 1
 
     async def _fetch_page(self, job: JobRef, checkpoint: Checkpoint | None) -> tuple[Checkpoint, bool]:
         page = await self.adapter.fetch(job, checkpoint)
@@ -130,9 +169,10 @@ class JobRunner:
         await self.store.record_checkpoint(self.run_id, self.provider, page.checkpoint)
         return page.checkpoint, page.done or len(self.hits) >= self.request.max_results
 
-    async def _wait_until_ready(self, job: JobRef) -> tuple[JobRef, Checkpoint | None, bool]:
+    async def _wait_until_ready(
+        self, job: JobRef, checkpoint: Checkpoint | None = None
+    ) -> tuple[JobRef, Checkpoint | None, bool]:
         interval = self.policy.interval_s
-        checkpoint: Checkpoint | None = None
         exhausted = False
         while True:
             await self._sleep_within_deadline(interval)
@@ -168,12 +208,23 @@ class JobRunner:
             job = self.job = await self._submit()
             job, checkpoint, exhausted = await self._wait_until_ready(job)
             self.job = job
-        await self.store.record_state(self.run_id, self.provider, "ready")
-        self._progress("fetching")
-        while not exhausted:
-            self._check_deadline()
-            checkpoint, exhausted = await self._fetch_page(job, checkpoint)
+        while True:
+            await self.store.record_state(self.run_id, self.provider, "ready")
             self._progress("fetching")
+            while not exhausted:
+                self._check_deadline()
+                checkpoint, exhausted = await self._fetch_page(job, checkpoint)
+                self._progress("fetching")
+            missing = self.request.max_results - len(self.hits)
+            if missing <= 0 or not self.adapter.capabilities.extendable:
+                return
+            self._check_deadline()
+            extended = await self.adapter.extend(job, missing)
+            if extended is None:
+                return
+            log.info("job.extended", provider=self.provider, job_id=job.job_id, additional=missing)
+            job, checkpoint, exhausted = await self._wait_until_ready(extended, checkpoint)
+            self.job = job
 
     # -- entry point ------------------------------------------------------------------------
     async def run(self) -> ProviderOutcome:

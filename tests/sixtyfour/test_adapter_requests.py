@@ -12,20 +12,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import orjson
 import pytest
 from aioresponses import CallbackResult, aioresponses
 
-from aggregator.config import HttpSettings, RetrySettings, load_settings
-from aggregator.events import Event
-from aggregator.http import HttpClient, ProviderHTTPClient
-from aggregator.jobstore import InMemoryJobStore
-from aggregator.limits import ProviderLimiter
 from aggregator.models import SearchRequest
-from aggregator.retry import RetryPolicy
-from aggregator.scheduler import JobRunner
 from providers.sixtyfour.adapter import SixtyfourAdapter
-from tests.fakes import FakeClock, aioresponses_compat
+from tests.fakes import aioresponses_compat
+from tests.harness import Harness, bodies
 
 BASE = "https://api.sixtyfour.test"
 KEY = "sk-test-canary-0001"
@@ -45,29 +38,6 @@ def completed(task_id: str = "t-1", search_id: str = "s-1") -> dict[str, Any]:
             "search_id": search_id, "total_results": 3}
 
 
-class Harness:
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self.clock = FakeClock()
-        self.store = InMemoryJobStore()
-        self.http = HttpClient(HttpSettings(), session)
-        settings = load_settings(env={}).providers["sixtyfour"].model_copy(
-            update={"base_url": BASE, "page_size": 2})
-        self.limiter = ProviderLimiter("sixtyfour", SixtyfourAdapter.limits_from(settings), self.clock)
-        self.client = ProviderHTTPClient(
-            provider="sixtyfour", base_url=BASE, http=self.http, limiter=self.limiter,
-            retry=RetryPolicy(RetrySettings(backoff_initial_s=0.5), self.clock), clock=self.clock,
-            api_key=__import__("pydantic").SecretStr(KEY), auth_headers=SixtyfourAdapter.auth_headers,
-        )
-        self.adapter = SixtyfourAdapter(self.client, settings)
-        self.events: list[Event] = []
-
-    def runner(self, request: SearchRequest) -> JobRunner:
-        return JobRunner(run_id="run-1", adapter=self.adapter, request=request, limiter=self.limiter,
-                         poll_policy=SixtyfourAdapter.poll_policy_from(self.adapter.settings),
-                         store=self.store, clock=self.clock, deadline_at=10_000.0,
-                         emit=self.events.append, stats=self.client.stats)
-
-
 @pytest.fixture(autouse=True)
 def _compat(monkeypatch: pytest.MonkeyPatch) -> None:
     aioresponses_compat(monkeypatch)
@@ -76,13 +46,7 @@ def _compat(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 async def harness() -> AsyncIterator[Harness]:
     async with aiohttp.ClientSession() as session:
-        yield Harness(session)
-
-
-def bodies(mock: aioresponses, method: str, url: str) -> list[dict[str, Any]]:
-    from yarl import URL
-
-    return [orjson.loads(call.kwargs["data"]) for call in mock.requests.get((method, URL(url)), [])]
+        yield Harness(session, SixtyfourAdapter, BASE, KEY, page_size=2)
 
 
 async def test_the_idempotency_key_is_journaled_first_and_reused_on_every_retry(harness: Harness) -> None:

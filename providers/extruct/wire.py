@@ -1,0 +1,152 @@
+"""Extruct's discovery-task wire format (private) and the pure functions that normalize it.
+
+Follows contract ``extruct.md``: §3 the task object (shared by create, get, list, resume and the
+results envelope), §6 results (``scores`` keyed by criterion with ``grade`` 1-5, ``explanation``,
+``sources``; ``relevance`` 0-100; ``employee_count`` size buckets), §8 the bare-array list.
+Wire models ignore unknown fields (the results shape changed before, §12); a payload that does
+not fit raises :class:`~aggregator.errors.ProviderProtocolError` naming the endpoint.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from aggregator.errors import ProviderProtocolError
+from aggregator.merge import normalize_domain
+from aggregator.models import Company, Evidence, Hit
+
+__all__ = [
+    "PROVIDER",
+    "Result",
+    "ResultsResponse",
+    "Task",
+    "TaskList",
+    "company_from_result",
+    "hit_from_result",
+    "parse",
+]
+
+PROVIDER = "extruct"
+M = TypeVar("M")
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class WireCriterion(_Wire):
+    key: str
+    name: str | None = None
+    criterion: str | None = None
+
+
+class Task(_Wire):
+    """The task object (§3)."""
+
+    id: str = Field(min_length=1)
+    created_at: datetime | None = None
+    status: str
+    query: str = ""
+    desired_num_results: int = 0
+    is_exhausted: bool = False
+    num_results_discovered: int = 0
+    num_results_enriched: int = 0
+    num_results_evaluated: int = 0
+    num_results: int = 0
+    criteria: list[WireCriterion] = Field(default_factory=list)
+    exclude_domains: list[str] = Field(default_factory=list)
+
+
+class Score(_Wire):
+    grade: int | None = None
+    explanation: str | None = None
+    sources: list[str] = Field(default_factory=list)
+
+
+class Result(_Wire):
+    """One discovered company (§6)."""
+
+    id: str
+    task_id: str | None = None
+    company_name: str | None = None
+    company_description: str | None = None
+    company_full_description: str | None = None
+    company_website: str | None = None
+    relevance: float | None = None
+    company_profile_id: str | None = None
+    source: str | None = None
+    scores: dict[str, Score] = Field(default_factory=dict)
+    founding_year: int | None = None
+    employee_count: str | None = None
+    hq_country: str | None = None
+    hq_state_province: str | None = None
+    hq_city: str | None = None
+
+
+class ResultsResponse(Task):
+    """The task object plus one page of ``results`` (§6)."""
+
+    results: list[Result] = Field(default_factory=list)
+
+
+TaskList: TypeAdapter[list[Task]] = TypeAdapter(list[Task])
+
+
+def parse(model: type[M] | TypeAdapter[M], data: Any, endpoint: str) -> M:
+    """Validate ``data``; a mismatch becomes a typed protocol error naming the endpoint."""
+    adapter = model if isinstance(model, TypeAdapter) else TypeAdapter(model)
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ProviderProtocolError(
+            f"unexpected response shape at {where}: {first['msg']}", provider=PROVIDER, endpoint=endpoint
+        ) from exc
+
+
+def _website(value: str | None) -> str | None:
+    if not value:
+        return None
+    return value if "://" in value else f"https://{value}"
+
+
+def company_from_result(result: Result) -> Company:
+    """A result (§6) as a :class:`Company`; ``company_website`` is normalized to its domain."""
+    return Company(
+        name=result.company_name, domain=normalize_domain(result.company_website),
+        website=_website(result.company_website),
+        description=result.company_description or result.company_full_description,
+        founded_year=result.founding_year, employee_range=result.employee_count,
+        hq_city=result.hq_city, hq_region=result.hq_state_province, hq_country=result.hq_country,
+    )
+
+
+def _evidence(result: Result, names: dict[str, str]) -> tuple[Evidence, ...]:
+    items = []
+    for key, score in result.scores.items():
+        grade = score.grade if score.grade is not None and 1 <= score.grade <= 5 else None
+        items.append(Evidence(kind="criterion", key=key, label=names.get(key), grade=grade,
+                              text=score.explanation, source_urls=tuple(score.sources)))
+    return tuple(items)
+
+
+def hit_from_result(
+    result: Result, *, rank: int, criteria_names: dict[str, str], retrieved_at: datetime,
+    raw: dict[str, Any] | None = None,
+) -> Hit:
+    """One result as a :class:`Hit`: relevance/100 as score, each criterion's grade as evidence.
+
+    ``raw`` is the result exactly as received (default: the parsed fields).
+    """
+    score = None
+    if result.relevance is not None:
+        score = min(max(result.relevance / 100.0, 0.0), 1.0)
+    evidence = _evidence(result, criteria_names)
+    urls = tuple(dict.fromkeys(url for item in evidence for url in item.source_urls))
+    return Hit(provider=PROVIDER, provider_record_id=result.id, job_id=result.task_id, rank=rank,
+               score=score, entity=company_from_result(result), evidence=evidence, source_urls=urls,
+               raw=raw if raw is not None else result.model_dump(mode="json"), retrieved_at=retrieved_at)
