@@ -27,7 +27,8 @@ QUERY = "vertical SaaS companies serving freight forwarding"
 
 
 def task(status: str = "created", *, id: str = "t-1", query: str = QUERY, desired: int = 10,
-         exhausted: bool = False, qualified: int = 0, created_at: str = "2026-11-21T00:00:05Z") -> dict[str, Any]:
+         exhausted: bool = False, qualified: int = 0,
+         created_at: str = "2026-11-21T00:00:05Z") -> dict[str, Any]:
     return {"id": id, "created_at": created_at, "status": status, "query": query,
             "desired_num_results": desired, "is_exhausted": exhausted, "num_results_discovered": 50,
             "num_results_enriched": 40, "num_results_evaluated": 30, "num_results": qualified,
@@ -117,8 +118,8 @@ async def test_results_streamed_mid_run_are_not_duplicated_by_the_final_pass(har
 
 
 async def test_resume_fills_up_to_max_results_and_stops_at_the_250_cap(harness: Harness) -> None:
-    request = SearchRequest(query=QUERY, mode="company", max_results=400,
-                            criteria=(Criterion(key="fit", name="Fit", criterion="Serves freight forwarders."),))
+    fit = Criterion(key="fit", name="Fit", criterion="Serves freight forwarders.")
+    request = SearchRequest(query=QUERY, mode="company", max_results=400, criteria=(fit,))
     rows = [result(f"r{i}") for i in range(3)]
     with aioresponses() as mock:
         mock.post(TASKS, payload=task(desired=250 - 50))  # server echoed a smaller target
@@ -132,7 +133,7 @@ async def test_resume_fills_up_to_max_results_and_stops_at_the_250_cap(harness: 
         creates, resumes = bodies(mock, "POST", TASKS), bodies(mock, "POST", RESUME)
 
     assert creates[0]["desired_num_results"] == 250  # min(max_results, cap)
-    assert creates[0]["criteria"] == [{"key": "fit", "name": "Fit", "criterion": "Serves freight forwarders."}]
+    assert creates[0]["criteria"] == [fit.model_dump()]
     assert resumes == [{"desired_new_results": 50}]  # 250 - 200, never past the cap
     assert outcome.records == 3 and outcome.status == "found"
 
