@@ -34,28 +34,51 @@ def _short_linkedin(url: str | None) -> str | None:
     return url.split("linkedin.com/", 1)[-1] if url else None
 
 
+def _graded(record: MergedRecord) -> tuple[str, str]:
+    """``("fit 5 · saas 4", "best explanation…")`` from the record's criterion evidence."""
+    items = [e for hit in record.hits for e in hit.evidence if e.kind == "criterion" and e.grade]
+    grades = " · ".join(f"{e.key} {e.grade}" for e in items)
+    best = max(items, key=lambda e: e.grade or 0, default=None)
+    why = (best.text or "") if best else ""
+    return grades, why[:90] + ("…" if len(why) > 90 else "")
+
+
+def _record_row(record: MergedRecord, graded: bool) -> list[Any]:
+    entity = record.entity
+    if isinstance(entity, Person):
+        return [entity.full_name, entity.title, entity.company_name, entity.location,
+                _short_linkedin(entity.linkedin_url)]
+    assert isinstance(entity, Company)
+    hq = ", ".join(x for x in (entity.hq_city, entity.hq_country_iso2 or entity.hq_country) if x)
+    size = entity.employee_count if entity.employee_count is not None else entity.employee_range
+    row: list[Any] = [entity.name, entity.domain, entity.industry, size, hq, entity.funding_stage]
+    return row + list(_graded(record)) if graded else row
+
+
 def records_table(report: SearchReport, limit: int | None = None) -> Table:
-    """The merged records as a table (people or company columns by the request's mode)."""
+    """The merged records as a table (people or company columns by the request's mode).
+
+    Company tables gain ``Grades`` and ``Why`` columns when providers graded criteria (Extruct);
+    columns empty in every row are left out.
+    """
     people = report.request.mode == "people"
+    graded = not people and any(
+        e.kind == "criterion" for r in report.records for h in r.hits for e in h.evidence)
     title = f"{len(report.records)} {'people' if people else 'companies'} for “{report.request.query}”"
-    table = Table(title=title, show_lines=False, header_style="bold")
     cols = (["Name", "Title", "Company", "Location", "LinkedIn"] if people
             else ["Name", "Domain", "Industry", "Employees", "HQ", "Stage"])
+    if graded:
+        cols += ["Grades", "Why"]
+    records = report.records[:limit] if limit else report.records
+    rows = [[_cell(v) for v in _record_row(record, graded)] for record in records]
+    keep = [i for i in range(len(cols)) if any(row[i] for row in rows)] or list(range(len(cols)))
+    table = Table(title=title, show_lines=False, header_style="bold")
     table.add_column("#", justify="right", style="dim")
-    for col in cols:
-        table.add_column(col, overflow="fold")
+    for i in keep:
+        table.add_column(cols[i], overflow="fold")
     table.add_column("Providers", style="cyan")
-    for i, record in enumerate(report.records[:limit] if limit else report.records, start=1):
-        entity = record.entity
-        if isinstance(entity, Person):
-            row: list[Any] = [entity.full_name, entity.title, entity.company_name, entity.location,
-                              _short_linkedin(entity.linkedin_url)]
-        else:
-            assert isinstance(entity, Company)
-            hq = ", ".join(x for x in (entity.hq_city, entity.hq_country_iso2) if x)
-            row = [entity.name, entity.domain, entity.industry, entity.employee_count, hq,
-                   entity.funding_stage]
-        table.add_row(str(i), *(_cell(v) for v in row), ", ".join(record.providers))
+    for n, (record, row) in enumerate(zip(records, rows, strict=True), start=1):
+        table.add_row(str(n), *(row[i] for i in keep), ", ".join(record.providers))
     return table
 
 
