@@ -1,0 +1,1 @@
+"""Extruct (extruct.ai) Deep Search: the ``discovery_tasks`` API and its sandbox emulator."""

@@ -1,0 +1,131 @@
+"""Fixtures for the Extruct emulator tests: a real Sandbox over sockets plus a thin raw client.
+
+``make_api(settings=..., faults=..., time_scale=...)`` starts a sandbox running only the Extruct
+emulator (2000-company world, time scale 0.002: one virtual second is 2 ms of wall time) and
+returns an :class:`Api` bound to org 1. Tasks run at the emulator's default rates unless
+``settings`` say otherwise; tests that need a finished task use ``force_complete``. Everything
+is closed at teardown (warnings are errors, so an unclosed session would fail the test).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from providers.sandbox.faults import FaultRule
+from providers.sandbox.runner import Sandbox, SandboxConfig
+
+TIME_SCALE = 0.002
+N_COMPANIES = 2000
+TASKS = "/v1/discovery_tasks"
+FREIGHT = "vertical SaaS companies serving freight forwarding"
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+class Api:
+    """Raw HTTP access to the Extruct emulator as one org (no retries, no parsing magic)."""
+
+    def __init__(self, session: aiohttp.ClientSession, sandbox: Sandbox, org: int = 1) -> None:
+        self.session = session
+        self.sandbox = sandbox
+        self.org = org
+        self.base = sandbox.base_urls["extruct"]
+        self.token = sandbox.api_key("extruct", org)
+
+    @property
+    def emulator(self) -> Any:
+        return self.sandbox.emulator("extruct")
+
+    def as_org(self, org: int) -> Api:
+        return Api(self.session, self.sandbox, org)
+
+    async def call(
+        self, method: str, path: str, *, json: Any = None, data: bytes | None = None,
+        params: Mapping[str, str] | None = None, auth: str | None = "default",
+    ) -> Answer:
+        header = f"Bearer {self.token}" if auth == "default" else auth
+        headers = {"Authorization": header} if header is not None else {}
+        if json is not None:
+            data, headers["Content-Type"] = orjson.dumps(json), "application/json"
+        async with self.session.request(method, self.base + path, data=data, params=params,
+                                        headers=headers) as resp:
+            return Answer(resp.status, dict(resp.headers), await resp.read())
+
+    async def post(self, path: str, body: Any, **kw: Any) -> Answer:
+        return await self.call("POST", path, json=body, **kw)
+
+    async def get(self, path: str, **kw: Any) -> Answer:
+        return await self.call("GET", path, **kw)
+
+    async def create(self, query: str = FREIGHT, **body: Any) -> dict[str, Any]:
+        answer = await self.post(TASKS, {"query": query, **body})
+        assert answer.status == 200, answer.body
+        doc: dict[str, Any] = answer.json()
+        return doc
+
+    async def task(self, task_id: str) -> dict[str, Any]:
+        answer = await self.get(f"{TASKS}/{task_id}")
+        assert answer.status == 200, answer.body
+        doc: dict[str, Any] = answer.json()
+        return doc
+
+    async def results(self, task_id: str, **params: int) -> dict[str, Any]:
+        query = {k: str(v) for k, v in params.items()}
+        answer = await self.get(f"{TASKS}/{task_id}/results", params=query)
+        assert answer.status == 200, answer.body
+        doc: dict[str, Any] = answer.json()
+        return doc
+
+    async def done(self, query: str = FREIGHT, **body: Any) -> dict[str, Any]:
+        """Create a task, force it to its end and return its results document (all rows)."""
+        task_id = (await self.create(query, **body))["id"]
+        self.emulator.force_complete(task_id)
+        doc = await self.results(task_id, limit=250)
+        assert doc["status"] == "done", doc["status"]
+        return doc
+
+    def stats(self) -> dict[str, Any]:
+        doc: dict[str, Any] = self.sandbox.stats()["providers"]["extruct"]
+        return doc
+
+
+MakeApi = Callable[..., Awaitable[Api]]
+
+
+@pytest.fixture
+async def make_api() -> AsyncIterator[MakeApi]:
+    async with AsyncExitStack() as stack:
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+
+        async def make(
+            settings: Mapping[str, Any] | None = None,
+            faults: tuple[FaultRule, ...] = (),
+            time_scale: float = TIME_SCALE,
+        ) -> Api:
+            config = SandboxConfig(providers=("extruct",), time_scale=time_scale,
+                                   n_companies=N_COMPANIES, faults=faults,
+                                   settings={"extruct": dict(settings or {})})  # fmt: skip
+            sandbox = await stack.enter_async_context(Sandbox(config))
+            return Api(session, sandbox)
+
+        yield make
+
+
+@pytest.fixture
+async def api(make_api: MakeApi) -> Api:
+    return await make_api()
