@@ -232,7 +232,8 @@ class Aggregator:
             if adapter is not None and request.mode not in adapter.capabilities.modes:
                 if request.providers:
                     raise ConfigError("mode", f"{name} does not support {request.mode!r} mode")
-                reason = f"does not support {request.mode} mode"
+                modes = " and ".join(sorted(adapter.capabilities.modes))
+                reason = f"{request.mode} mode not supported ({name} supports {modes} mode only)"
             if reason:
                 skipped.append(ProviderOutcome(provider=name, status="skipped", note=reason,
                                                sandbox=target.sandbox))

@@ -17,6 +17,7 @@ __all__ = ["REGISTRY", "load_adapter"]
 
 REGISTRY: dict[str, str] = {
     "sixtyfour": "providers.sixtyfour.adapter:SixtyfourAdapter",
+    "extruct": "providers.extruct.adapter:ExtructAdapter",
 }
 
 

@@ -23,10 +23,15 @@ structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.
 FAST_SCALE = 0.002  # one virtual second = 2 ms: a 60 s deep search takes 0.12 s
 
 
-def sandbox_settings(**provider_overrides: Any) -> Settings:
-    """Settings with no API keys, targeting the sandbox, with per-provider overrides."""
-    overrides = {"providers": {"sixtyfour": provider_overrides}} if provider_overrides else None
-    return load_settings(env={}, overrides=overrides).with_target("sandbox")
+def sandbox_settings(overrides: dict[str, Any] | None = None, **sixtyfour: Any) -> Settings:
+    """Settings with no API keys, targeting the sandbox; ``overrides`` is a nested settings
+    mapping, ``sixtyfour`` keyword overrides go to ``providers.sixtyfour``."""
+    layered: dict[str, Any] = dict(overrides or {})
+    if sixtyfour:
+        providers = dict(layered.get("providers", {}))
+        providers["sixtyfour"] = {**providers.get("sixtyfour", {}), **sixtyfour}
+        layered["providers"] = providers
+    return load_settings(env={}, overrides=layered or None).with_target("sandbox")
 
 
 AggFactory = Callable[..., Awaitable[Aggregator]]
@@ -34,20 +39,28 @@ AggFactory = Callable[..., Awaitable[Aggregator]]
 
 @pytest.fixture
 async def make_aggregator() -> AsyncIterator[AggFactory]:
-    """``await make_aggregator(sandbox_settings={...}, faults=(...), n_companies=..., **provider)``.
+    """``await make_aggregator(providers=(...), emulator={...}, emulators={...}, faults=(...),
+    n_companies=..., overrides={...}, **sixtyfour_settings)``.
 
-    Starts a Sandbox (default 4000-company world, time scale 0.002) and an Aggregator on it;
-    both are closed at teardown. Returns the Aggregator; its ``.sandbox`` is the Sandbox.
+    Starts a Sandbox running ``providers`` (default Sixtyfour only; 4000-company world, time
+    scale 0.002) and an Aggregator on it; both are closed at teardown. ``emulator`` holds
+    Sixtyfour emulator settings, ``emulators`` any provider's. Returns the Aggregator; its
+    ``.sandbox`` is the Sandbox.
     """
     async with AsyncExitStack() as stack:
 
-        async def factory(*, emulator: dict[str, Any] | None = None, faults: tuple[Any, ...] = (),
-                          n_companies: int = 4000, time_scale: float = FAST_SCALE,
-                          **provider: Any) -> Aggregator:
+        async def factory(*, providers: tuple[str, ...] = ("sixtyfour",),
+                          emulator: dict[str, Any] | None = None,
+                          emulators: dict[str, dict[str, Any]] | None = None,
+                          faults: tuple[Any, ...] = (), n_companies: int = 4000,
+                          time_scale: float = FAST_SCALE, overrides: dict[str, Any] | None = None,
+                          **sixtyfour: Any) -> Aggregator:
+            per_provider = {"sixtyfour": emulator or {}, **(emulators or {})}
             config = SandboxConfig(time_scale=time_scale, n_companies=n_companies, faults=faults,
-                                   settings={"sixtyfour": emulator or {}})
+                                   providers=providers,
+                                   settings={k: v for k, v in per_provider.items() if k in providers})
             sandbox = await stack.enter_async_context(Sandbox(config))
-            agg = Aggregator(sandbox_settings(**provider), sandbox=sandbox)
+            agg = Aggregator(sandbox_settings(overrides, **sixtyfour), sandbox=sandbox)
             return await stack.enter_async_context(agg)
 
         yield factory

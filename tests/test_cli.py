@@ -137,3 +137,33 @@ def test_the_library_prints_nothing_on_stdout_when_the_app_configured_no_logging
                             timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "" and result.stderr == ""
+
+
+def test_extruct_company_search_prints_grades_and_writes_evidence(tmp_path: Path) -> None:
+    criteria = tmp_path / "criteria.toml"
+    criteria.write_text(
+        '[[criteria]]\nkey = "freight"\nname = "Freight focus"\n'
+        'criterion = "Company serves freight forwarding."\n'
+        '[[criteria]]\nkey = "saas"\nname = "Vertical SaaS"\n'
+        'criterion = "Company is a vertical SaaS company."\n')
+    out = tmp_path / "companies.json"
+    result = run("search", "vertical SaaS companies serving freight forwarding", "--mode", "company",
+                 "--provider", "extruct", "--max-results", "10", "--criteria", str(criteria),
+                 "--no-progress", "--out", str(out), tmp_path=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "Grades" in result.stdout and "freight" in result.stdout
+    report = orjson.loads(out.read_bytes())
+    assert report["outcomes"][0]["provider"] == "extruct" and report["outcomes"][0]["status"] == "found"
+    evidence = report["records"][0]["hits"][0]["evidence"]
+    assert {e["key"] for e in evidence} == {"freight", "saas"}
+    assert all(1 <= e["grade"] <= 5 and e["text"] for e in evidence)
+
+
+def test_invalid_criteria_are_rejected_before_any_call(tmp_path: Path) -> None:
+    criteria = tmp_path / "criteria.json"
+    criteria.write_text('[{"key": "ok", "name": "Fit", "criterion": "too short"}]')
+    result = run("search", "x", "--mode", "company", "--criteria", str(criteria), tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "--criteria[0].criterion" in result.stderr
+    assert "Running on the sandbox" not in result.stderr
