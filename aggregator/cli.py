@@ -53,12 +53,13 @@ class ProgressView:
     def __init__(self, live: bool) -> None:
         self.rows: dict[str, ProgressEvent] = {}
         self.live = live
-        self._last_phase: dict[str, str] = {}
+        self._last: dict[str, tuple[str, int]] = {}
 
     def update(self, event: ProgressEvent) -> None:
         self.rows[event.provider] = event
-        if not self.live and self._last_phase.get(event.provider) != event.phase:
-            self._last_phase[event.provider] = event.phase
+        state = (event.phase, event.results_so_far)
+        if not self.live and self._last.get(event.provider) != state:  # off a TTY: on change only
+            self._last[event.provider] = state
             err.print(f"{event.provider}: {event.phase}"
                       + (f" - {event.message}" if event.message else "")
                       + f" ({event.results_so_far} results)", highlight=False, markup=False)
