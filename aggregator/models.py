@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "Company",
@@ -34,6 +34,7 @@ __all__ = [
     "Mode",
     "OutcomeStatus",
     "Person",
+    "PersonIdentity",
     "ProviderOutcome",
     "SearchReport",
     "SearchRequest",
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 Mode = Literal["people", "company"]
+RunShape = Literal["partial_only", "partial_plus_full", "full_generation_only"]
 Strategy = Literal["all", "fallback", "race"]
 OutcomeStatus = Literal["found", "no_result", "partial", "failed", "skipped"]
 
@@ -62,6 +64,46 @@ class Criterion(_Frozen):
                      description="Stable key: a letter, then letters, digits, underscores ('has_api').")
     name: str = Field(min_length=1, max_length=100, description="Short label, e.g. 'API Available'.")
     criterion: str = Field(min_length=10, max_length=500, description="What must hold, in words.")
+
+
+class PersonIdentity(_Frozen):
+    """Signals that identify one person, for a lookup (Orbit's identity signals, contract orbit §3.1).
+
+    At least one signal is required; any one suffices.
+    """
+
+    linkedin_url: str | None = Field(
+        None, pattern=r"^https?://([a-z]{2,3}\.)?(www\.)?linkedin\.com/in/[^/?#]+",
+        description="A LinkedIn profile URL (https://www.linkedin.com/in/<slug>).")
+    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    phone_number: str | None = Field(None, pattern=r"^\+?[0-9 ()\-.]{7,20}$", description="E.164 preferred.")
+    profile_id: str | None = Field(None, min_length=1, description="An Orbit profile id.")
+    urls: tuple[str, ...] = Field((), description="Public http(s) URLs about the person.")
+    usernames: tuple[str, ...] = Field((), description="Public usernames (e.g. GitHub).")
+
+    @field_validator("urls")
+    @classmethod
+    def _http_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [url for url in value if not url.startswith(("http://", "https://"))]
+        if bad:
+            raise ValueError(f"urls must be http(s) URLs, got {bad[0]!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> PersonIdentity:
+        if not any((self.linkedin_url, self.email, self.phone_number, self.profile_id, self.urls,
+                    self.usernames)):
+            raise ValueError(
+                "give at least one of linkedin_url, email, phone_number, profile_id, urls, usernames")
+        return self
+
+    def describe(self) -> str:
+        """A short human label, e.g. ``linkedin https://www.linkedin.com/in/jane``."""
+        parts = [f"{name} {value}" for name, value in (
+            ("linkedin", self.linkedin_url), ("email", self.email), ("phone", self.phone_number),
+            ("profile", self.profile_id)) if value]
+        parts += [f"url {u}" for u in self.urls] + [f"username {u}" for u in self.usernames]
+        return "; ".join(parts)
 
 
 class SearchRequest(_Frozen):
@@ -97,6 +139,16 @@ class SearchRequest(_Frozen):
     exclude: tuple[str, ...] = Field(
         (), max_length=1000,
         description="Identifiers to suppress: LinkedIn URLs/public ids (people) or domains (companies).")
+    titles: tuple[str, ...] = Field((), max_length=20, description="Structured: current job titles.")
+    companies: tuple[str, ...] = Field((), max_length=20, description="Structured: current employers.")
+    locations: tuple[str, ...] = Field((), max_length=5, description="Structured: places people live.")
+    schools: tuple[str, ...] = Field((), max_length=10, description="Structured: schools attended.")
+    structured_intent: dict[str, Any] | None = Field(
+        None, description="An Orbit structuredIntent v1 used as-is (validated against the DSL first).")
+    identity: PersonIdentity | None = Field(
+        None, description="Look up one person by identity signals instead of searching (people mode).")
+    run_shape: RunShape = Field(
+        "partial_plus_full", description="Orbit run shape of a lookup: partial then full, or one of them.")
 
     @field_validator("query")
     @classmethod
@@ -105,6 +157,12 @@ class SearchRequest(_Frozen):
         if not value:
             raise ValueError("query must not be blank")
         return value
+
+    @model_validator(mode="after")
+    def _lookup_is_people(self) -> SearchRequest:
+        if self.identity is not None and self.mode != "people":
+            raise ValueError("a lookup (identity) is people mode only")
+        return self
 
     @field_validator("providers")
     @classmethod
