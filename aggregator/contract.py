@@ -79,6 +79,7 @@ class Capabilities:
     extendable: bool = False  # a finished job can be asked for more results (Extruct resume)
     cancellable: bool = False
     idempotent_submit: bool = False  # the provider dedupes submits by our idempotency key
+    lookup: bool = False  # can look up one person from identity signals (SearchRequest.identity)
     cost: CostModel = field(default_factory=CostModel)
 
 
@@ -125,7 +126,12 @@ class PollPolicy:
 
 @dataclass(frozen=True, slots=True)
 class JobRef:
-    """A started provider job: enough to poll, fetch and resume it later."""
+    """A started provider job: enough to poll, fetch and resume it later.
+
+    ``extra`` is the adapter's; two keys are read by the core: ``credits`` (what this submit
+    cost, when it differs from ``cost.per_start``, e.g. 0 for an idempotent replay) and
+    ``credits_remaining`` (the balance the provider reported).
+    """
 
     provider: str
     job_id: str
@@ -171,6 +177,7 @@ class Page:
     checkpoint: Checkpoint
     done: bool
     credits: float = 0.0
+    credits_remaining: float | None = None  # the provider's balance after this page, if it says
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +256,10 @@ class ProviderAdapter(ABC):
     @abstractmethod
     async def fetch(self, job: JobRef, checkpoint: Checkpoint | None) -> Page:
         """Read the next page after ``checkpoint`` (None = from the start)."""
+
+    def describe(self, request: SearchRequest) -> Mapping[str, Any]:
+        """What a submit of ``request`` would send (the CLI's ``--explain``); no I/O."""
+        return {}
 
     async def find_submitted(
         self, request: SearchRequest, idempotency_key: str, since: datetime

@@ -142,16 +142,17 @@ class Aggregator:
 
     async def _start_sandbox(self, names: list[str]) -> None:
         if self.sandbox is None:
-            from providers.sandbox.runner import Sandbox, SandboxConfig
+            from providers.sandbox.runner import EMULATORS, Sandbox, SandboxConfig
 
             cfg = self.settings.sandbox
+            emulated = tuple(n for n in names if n in EMULATORS)
             self.sandbox = Sandbox(SandboxConfig(time_scale=cfg.time_scale, seed=cfg.seed,
-                                                 n_companies=cfg.n_companies, providers=tuple(names)))
+                                                 n_companies=cfg.n_companies, providers=emulated))
             await self.sandbox.__aenter__()
             self._own_sandbox = True
             log.info("sandbox.started", base_urls=self.sandbox.base_urls)
         for name in names:
-            if name not in self.sandbox.base_urls:  # an injected sandbox may run fewer emulators
+            if name not in self.sandbox.base_urls:  # no emulator, or an injected sandbox without it
                 self.targets[name] = ProviderTarget(name, "", None, True, "not running in this sandbox")
                 continue
             self.targets[name] = ProviderTarget(name, self.sandbox.base_urls[name],
@@ -229,7 +230,11 @@ class Aggregator:
                 raise ConfigError("providers", f"{name} cannot run: {target.skip_reason}")
             adapter = None if target.skip_reason else self._provider(name)[0]
             reason = target.skip_reason
-            if adapter is not None and request.mode not in adapter.capabilities.modes:
+            if adapter is not None and request.identity is not None and not adapter.capabilities.lookup:
+                if request.providers:
+                    raise ConfigError("providers", f"{name} cannot look up a person by identity")
+                reason = "cannot look up a person by identity"
+            elif adapter is not None and request.mode not in adapter.capabilities.modes:
                 if request.providers:
                     raise ConfigError("mode", f"{name} does not support {request.mode!r} mode")
                 modes = " and ".join(sorted(adapter.capabilities.modes))

@@ -106,14 +106,18 @@ class ProviderHTTPError(ProviderError):
 
     Attributes:
         status: the HTTP status code.
+        code: the provider's machine-readable error code when its body has one (Orbit's
+            ``error.code``, e.g. ``developer_api_idempotency_key_conflict``; Extruct's
+            ``detail.error``), else None.
         body_excerpt: the first characters of the response body (secrets are never echoed by
             providers' error bodies; request headers are never included).
     """
 
     def __init__(
-        self, message: str, *, status: int, body_excerpt: str = "", **kwargs: Any
+        self, message: str, *, status: int, body_excerpt: str = "", code: str | None = None, **kwargs: Any
     ) -> None:
         self.status = status
+        self.code = code
         self.body_excerpt = body_excerpt[:BODY_EXCERPT_CHARS]
         super().__init__(f"HTTP {status}: {message}", **kwargs)
 

@@ -54,7 +54,7 @@ from aggregator.limits import ProviderLimiter
 from aggregator.log import get_logger
 from aggregator.retry import RetryPolicy, parse_retry_after, retry_after_from_body
 
-__all__ = ["CallStats", "HttpClient", "ProviderHTTPClient", "error_for_status"]
+__all__ = ["CallStats", "HttpClient", "ProviderHTTPClient", "error_code", "error_for_status"]
 
 log = get_logger("aggregator.http")
 USER_AGENT = "deepsearch-aggregator/0.1"
@@ -105,6 +105,26 @@ def _excerpt(raw: bytes, secret: str | None) -> str:
     return text.replace(secret, "***") if secret else text
 
 
+def error_code(body: bytes) -> str | None:
+    """A provider's machine-readable error code from a JSON error body, if it has one.
+
+    Reads ``{"error": {"code"}}`` (Orbit), ``{"detail": {"error"|"code"}}`` (Extruct 402 and
+    FastAPI-style services) and ``{"code"}``; anything else gives None.
+    """
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    for container in (data.get("error"), data.get("detail"), data):
+        if isinstance(container, dict):
+            for key in ("code", "error"):
+                if isinstance(container.get(key), str):
+                    return str(container[key])
+    return None
+
+
 def error_for_status(
     status: int, headers: Mapping[str, str], body: bytes, *, provider: str, endpoint: str,
     idempotent: bool, retry_on: frozenset[int] = frozenset(), secret: str | None = None,
@@ -112,7 +132,7 @@ def error_for_status(
     """The typed error for an HTTP error status (see the table in the module docstring)."""
     excerpt = _excerpt(body, secret)
     common: dict[str, Any] = {"status": status, "body_excerpt": excerpt, "provider": provider,
-                              "endpoint": endpoint}
+                              "endpoint": endpoint, "code": error_code(body)}
     message = excerpt[:200] or "empty body"
     if status == 429:
         hint = parse_retry_after(headers)

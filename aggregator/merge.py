@@ -124,7 +124,9 @@ def merge_hits(hits: Iterable[Hit], mode: Mode, max_results: int | None = None) 
         groups.setdefault(key, []).append(hit)
     records = []
     for key, group in groups.items():
-        group.sort(key=lambda h: (h.rank, h.provider))
+        # best rank first; within a provider and rank, the newest read wins (a full profile over
+        # the partial one read earlier)
+        group.sort(key=lambda h: (h.rank, h.provider, -h.retrieved_at.timestamp()))
         entity, provenance, conflicts = _consolidate(group)
         providers = tuple(dict.fromkeys(h.provider for h in group))
         records.append(MergedRecord(

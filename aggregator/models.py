@@ -287,6 +287,8 @@ class ProviderOutcome(_Frozen):
     records: int = Field(0, ge=0, description="Hits normalized from this provider.")
     pages: int = Field(0, ge=0, description="Result pages or downloads read.")
     credits: float = Field(0.0, ge=0, description="Credits charged (reported or per the cost model).")
+    credits_remaining: float | None = Field(
+        None, description="The balance the provider last reported (e.g. Orbit's credits header).")
     retries: int = Field(0, ge=0)
     started_at: datetime | None = None
     finished_at: datetime | None = None

@@ -106,6 +106,7 @@ class JobRunner:
         self.hits: list[Hit] = []
         self.pages = 0
         self.credits = 0.0
+        self.credits_remaining: float | None = None
         self.job: JobRef | None = None
         self._t0 = clock.monotonic()
         self._started_at: datetime = clock.now()
@@ -132,7 +133,8 @@ class JobRunner:
         self._progress("submitting")
         job = await self._submit_once(key)
         await self.store.record_submitted(self.run_id, self.provider, job)
-        self.credits += self.adapter.cost.per_start
+        self.credits += float(job.extra.get("credits", self.adapter.cost.per_start))
+        self.credits_remaining = job.extra.get("credits_remaining", self.credits_remaining)
         log.info("job.submitted", provider=self.provider, job_id=job.job_id, idempotency_key=key)
         return job
 
@@ -161,6 +163,8 @@ class JobRunner:
         new = page.hits[:room]
         self.pages += 1
         self.credits += page.credits
+        if page.credits_remaining is not None:
+            self.credits_remaining = page.credits_remaining
         if new:
             if self._first_result_s is None:
                 self._first_result_s = self.clock.monotonic() - self._t0
@@ -262,7 +266,8 @@ class JobRunner:
         return ProviderOutcome(
             provider=self.provider, status=status, sandbox=self.sandbox,
             job_id=self.job.job_id if self.job else None, records=len(self.hits), pages=self.pages,
-            credits=self.credits, retries=self.stats.retries, started_at=self._started_at,
+            credits=self.credits, credits_remaining=self.credits_remaining,
+            retries=self.stats.retries, started_at=self._started_at,
             finished_at=self.clock.now(), elapsed_s=elapsed,
             time_to_first_result_s=self._first_result_s,
             error=error_info(error) if error else None, **extra,

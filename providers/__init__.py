@@ -18,6 +18,7 @@ __all__ = ["REGISTRY", "load_adapter"]
 REGISTRY: dict[str, str] = {
     "sixtyfour": "providers.sixtyfour.adapter:SixtyfourAdapter",
     "extruct": "providers.extruct.adapter:ExtructAdapter",
+    "orbit": "providers.orbit.adapter:OrbitAdapter",
 }
 
 

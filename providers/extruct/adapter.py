@@ -111,6 +111,10 @@ class ExtructAdapter(ProviderAdapter):
             body["exclude_domains"] = list(request.exclude)
         return body
 
+    def describe(self, request: SearchRequest) -> dict[str, Any]:
+        """The create body (``--explain``)."""
+        return self._create_body(request)
+
     def _job(self, task: Task, key: str) -> JobRef:
         names = {c.key: c.name or c.key for c in task.criteria}
         return JobRef(provider=PROVIDER, job_id=task.id, idempotency_key=key, mode="company",

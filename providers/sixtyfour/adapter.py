@@ -121,7 +121,11 @@ class SixtyfourAdapter(ProviderAdapter):
             raise ConfigError("exclude", f"Sixtyfour accepts at most {MAX_EXCLUDE_IDS} ids")
 
     # -- submit / poll ----------------------------------------------------------------------
-    async def submit(self, request: SearchRequest, idempotency_key: str) -> JobRef:
+    def describe(self, request: SearchRequest) -> dict[str, Any]:
+        """The start-deep-search body (``--explain``), with a placeholder search_id."""
+        return self._start_body(request, "<search_id: minted per run>")
+
+    def _start_body(self, request: SearchRequest, idempotency_key: str) -> dict[str, Any]:
         body: dict[str, Any] = {
             "query": request.query, "mode": request.mode, "max_results": request.max_results,
             "search_id": idempotency_key,
@@ -129,6 +133,10 @@ class SixtyfourAdapter(ProviderAdapter):
         }
         if request.exclude:
             body["exclude_entity_ids"] = list(request.exclude)
+        return body
+
+    async def submit(self, request: SearchRequest, idempotency_key: str) -> JobRef:
+        body = self._start_body(request, idempotency_key)
         response = await self.client.request("POST", "/search/start-deep-search", endpoint=START,
                                              json=body, idempotent=True)
         start = parse(StartResponse, response.data, START)

@@ -1,0 +1,1 @@
+"""Orbit (api.orbitsearch.com): developer Deep Search v2 adapter, wire models and sandbox emulator."""

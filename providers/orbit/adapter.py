@@ -1,0 +1,240 @@
+"""Orbit developer Deep Search adapter: candidate discovery for people search, and lookups.
+
+Follows contract ``orbit.md``:
+
+- submit (§3): ``POST /v2/developer/deep-search`` with ``requestId`` = our idempotency key (minted
+  once, journaled before the call, the same bytes on every retry). A search sends
+  ``runShape: candidate_discovery`` with the ``structuredIntent`` of :mod:`providers.orbit.intent`;
+  a lookup sends the identity signals and the chosen run shape. 202 ``started`` costs 10 credits;
+  200 ``already_running`` (our retry after a lost 202) costs nothing; 200 ``completed`` (a
+  ``profileId`` already generated) is refunded. A 409 ``developer_api_idempotency_key_conflict``
+  is an :class:`~aggregator.errors.InvalidRequestError` with that ``code``: never retried, never a
+  second run.
+- poll (§4): ``GET /v2/developer/deep-search/{requestId}`` a few seconds apart with backoff (DOC).
+  ``running`` / ``generating_sections`` -> Pending; ``completed`` -> Ready; ``failed`` -> Failed with
+  ``failure.code`` (e.g. ``identity_not_corroborated``); other values -> protocol error. The latest
+  ``result`` (candidate ids, profile id) is kept for fetch.
+- fetch (§5): ``GET /v2/developer/profiles/{id}`` (1 credit each) for every candidate not read yet,
+  while the run is still going; the checkpoint is the list of profile ids read. A lookup reads the
+  partial profile as soon as ``result.id`` appears (``generating_sections``), then the full one
+  once completed. ``X-Developer-API-Credits-Remaining`` is reported in the outcome.
+- rate limits (§4.6): start 5/s burst 25 and a separate status bucket (its value is not published;
+  10/s burst 20 here, a setting); profile reads 50/s (live docs; the older repo said 120/min).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from aggregator.config import ProviderSettings
+from aggregator.contract import (
+    Capabilities,
+    Checkpoint,
+    CostModel,
+    Failed,
+    JobRef,
+    JobState,
+    Limits,
+    Page,
+    Pending,
+    PollPolicy,
+    ProviderAdapter,
+    ProviderClient,
+    Ready,
+    Response,
+)
+from aggregator.errors import InvalidRequestError, ProviderProtocolError
+from aggregator.limits import specs_from_settings
+from aggregator.log import get_logger
+from aggregator.models import Hit, SearchRequest
+from providers.orbit.intent import intent_for
+from providers.orbit.wire import (
+    PROVIDER,
+    ProfileResponse,
+    StartResponse,
+    StatusResponse,
+    StatusResult,
+    hit_from_profile,
+    parse,
+)
+
+__all__ = ["OrbitAdapter"]
+
+log = get_logger("providers.orbit")
+
+START = "POST /v2/developer/deep-search"
+STATUS = "GET /v2/developer/deep-search/{request_id}"
+PROFILE = "GET /v2/developer/profiles/{id}"
+CREDITS_HEADER = "X-Developer-API-Credits-Remaining"
+PENDING = {"started", "already_running", "queued", "running", "generating_sections"}
+
+
+class OrbitAdapter(ProviderAdapter):
+    """People search (candidate discovery) and single-person lookups over Orbit Deep Search."""
+
+    name: ClassVar[str] = PROVIDER
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        modes=frozenset({"people"}), streaming=True, idempotent_submit=True, lookup=True,
+        cost=CostModel(per_start=10.0, per_read=1.0),
+    )
+
+    def __init__(self, client: ProviderClient, settings: ProviderSettings) -> None:
+        super().__init__(client, settings)
+        self.credits_per_run = float(settings.option("credits_per_run", 10.0))
+        self.credits_per_read = float(settings.option("credits_per_profile_read", 1.0))
+        self.profile_batch = int(settings.option("profile_batch", 10))
+        self._latest: dict[str, StatusResult] = {}
+
+    @staticmethod
+    def auth_headers(api_key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}"}
+
+    @classmethod
+    def limits_from(cls, settings: ProviderSettings) -> Limits:
+        return Limits(rate_limits=specs_from_settings(settings.rate_limits),
+                      max_concurrent_jobs=settings.max_concurrent_jobs)
+
+    @classmethod
+    def poll_policy_from(cls, settings: ProviderSettings) -> PollPolicy:
+        return PollPolicy(interval_s=settings.poll_interval_s, max_interval_s=settings.poll_max_interval_s,
+                          min_interval_s=1.0, backoff=1.5)
+
+    @property
+    def cost(self) -> CostModel:
+        return CostModel(per_start=self.credits_per_run, per_read=self.credits_per_read)
+
+    def validate(self, request: SearchRequest) -> None:
+        if request.identity is None:
+            intent_for(request)  # raises ConfigError naming the DSL rule
+
+    def start_body(self, request: SearchRequest, request_id: str) -> dict[str, Any]:
+        """The deep-search body for ``request`` (also shown by ``--explain``)."""
+        body: dict[str, Any] = {"requestId": request_id}
+        identity = request.identity
+        if identity is None:
+            return {**body, "runShape": "candidate_discovery", "structuredIntent": intent_for(request)}
+        body["runShape"] = request.run_shape
+        signals = {"linkedinUrl": identity.linkedin_url, "email": identity.email,
+                   "phoneNumber": identity.phone_number, "profileId": identity.profile_id,
+                   "urls": list(identity.urls) or None, "usernames": list(identity.usernames) or None}
+        return {**body, **{k: v for k, v in signals.items() if v}}
+
+    @staticmethod
+    def _remaining(response: Response) -> float | None:
+        value = {k.lower(): v for k, v in response.headers.items()}.get(CREDITS_HEADER.lower())
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+
+    # -- submit / poll ----------------------------------------------------------------------
+    async def submit(self, request: SearchRequest, idempotency_key: str) -> JobRef:
+        body = self.start_body(request, idempotency_key)
+        response = await self.client.request("POST", "/v2/developer/deep-search", endpoint=START, json=body,
+                                             idempotent=True)
+        start = parse(StartResponse, response.data, START)
+        charged = self.credits_per_run if response.status == 202 or start.status == "started" else 0.0
+        extra: dict[str, Any] = {"run_shape": body["runShape"], "credits": charged,
+                                 "credits_remaining": self._remaining(response), "status": start.status}
+        if start.status == "completed" and start.result and start.result.get("id"):
+            extra["profile_id"] = str(start.result["id"])
+        log.info("orbit.started", request_id=start.request_id, status=start.status, charged=charged)
+        return JobRef(provider=PROVIDER, job_id=start.request_id, idempotency_key=idempotency_key,
+                      mode="people", submitted_at=self.client.clock.now(), extra=extra)
+
+    async def _status(self, job: JobRef) -> StatusResponse:
+        response = await self.client.request("GET", f"/v2/developer/deep-search/{job.job_id}",
+                                             endpoint=STATUS, idempotent=True)
+        status = parse(StatusResponse, response.data, STATUS)
+        if status.result is not None:
+            self._latest[job.job_id] = status.result
+        return status
+
+    async def poll(self, job: JobRef) -> JobState:
+        if job.extra.get("status") == "completed":  # immediate completion: no run to poll
+            return Ready(total_results=1, job=job)
+        status = await self._status(job)
+        result = status.result or StatusResult()
+        if status.status in PENDING:
+            found = len(result.candidate_profile_ids) or (1 if result.id else 0)
+            progress = result.current_phase or status.status.replace("_", " ")
+            if result.candidate_count is not None:
+                saved = len(result.candidate_profile_ids)
+                progress += f": {result.candidate_count} candidates, {saved} saved"
+            return Pending(phase="running", progress=progress, results_so_far=found)
+        if status.status == "completed":
+            extra = {**job.extra, "status": "completed"}
+            if result.id:
+                extra["profile_id"] = result.id
+            return Ready(total_results=len(result.candidate_profile_ids) or (1 if result.id else 0),
+                         job=JobRef(job.provider, job.job_id, job.idempotency_key, job.mode,
+                                    job.submitted_at, extra))
+        if status.status == "failed":
+            failure = status.failure
+            reason = f"{failure.code}: {failure.message}" if failure and failure.code else "run failed"
+            return Failed(reason=reason)
+        raise ProviderProtocolError(f"unknown deep search status {status.status!r}", provider=PROVIDER,
+                                    endpoint=STATUS, request_id=job.job_id)
+
+    # -- fetch ------------------------------------------------------------------------------
+    async def _profile(self, profile_id: str, rank: int, job: JobRef) -> tuple[Hit | None, float | None]:
+        try:
+            response = await self.client.request("GET", f"/v2/developer/profiles/{profile_id}",
+                                                 endpoint=PROFILE, idempotent=True)
+        except InvalidRequestError as exc:
+            if exc.status == 404:  # developer_profile_not_found: refunded, nothing to read
+                log.warning("orbit.profile_missing", profile_id=profile_id)
+                return None, None
+            raise
+        profile = parse(ProfileResponse, response.data, PROFILE)
+        raw = response.data.get("payload") if isinstance(response.data, dict) else None
+        hit = hit_from_profile(profile.payload, rank=rank, job_id=job.job_id,
+                               retrieved_at=self.client.clock.now(), raw=raw)
+        return hit, self._remaining(response)
+
+    async def _result(self, job: JobRef) -> StatusResult:
+        if job.job_id not in self._latest and job.extra.get("status") != "completed":
+            await self._status(job)  # e.g. a resumed run: learn what exists
+        return self._latest.get(job.job_id, StatusResult(id=job.extra.get("profile_id")))
+
+    async def fetch(self, job: JobRef, checkpoint: Checkpoint | None) -> Page:
+        state: dict[str, Any] = dict(checkpoint or {})
+        finished = job.extra.get("status") == "completed"
+        result = await self._result(job)
+        if job.extra.get("run_shape") == "candidate_discovery":
+            return await self._fetch_candidates(job, state, result, finished)
+        return await self._fetch_lookup(job, state, result, finished)
+
+    async def _read(self, job: JobRef, wanted: list[tuple[str, int]]) -> tuple[list[Hit], float | None, int]:
+        answers = await asyncio.gather(*(self._profile(pid, rank, job) for pid, rank in wanted))
+        hits = [hit for hit, _ in answers if hit is not None]
+        balances = [left for _, left in answers if left is not None]
+        return hits, (min(balances) if balances else None), len(hits)
+
+    async def _fetch_candidates(self, job: JobRef, state: dict[str, Any], result: StatusResult,
+                                finished: bool) -> Page:
+        read: list[str] = list(state.get("read", []))
+        ids = result.candidate_profile_ids
+        unread = [(pid, rank) for rank, pid in enumerate(ids, start=1) if pid not in set(read)]
+        batch = unread[: self.profile_batch]
+        hits, remaining, charged = await self._read(job, batch)
+        read += [pid for pid, _ in batch]
+        done = finished and len(unread) <= len(batch)
+        return Page(hits=tuple(hits), checkpoint={**state, "read": read}, done=done,
+                    credits=self.credits_per_read * charged, credits_remaining=remaining)
+
+    async def _fetch_lookup(self, job: JobRef, state: dict[str, Any], result: StatusResult,
+                            finished: bool) -> Page:
+        profile_id = result.id or job.extra.get("profile_id")
+        stage = "full" if finished else "partial"
+        if not profile_id or state.get(stage) == profile_id or (stage == "partial" and state.get("full")):
+            return Page(hits=(), checkpoint=state, done=finished)
+        hits, remaining, charged = await self._read(job, [(str(profile_id), 1)])
+        return Page(hits=tuple(hits), checkpoint={**state, stage: profile_id}, done=finished,
+                    credits=self.credits_per_read * charged, credits_remaining=remaining)
+
+    def describe(self, request: SearchRequest) -> Mapping[str, Any]:
+        """What a search would send (``--explain``), with a placeholder request id."""
+        return self.start_body(request, "<requestId: minted per run>")
