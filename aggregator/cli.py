@@ -11,25 +11,32 @@ import contextlib
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+import orjson
 import structlog
+from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from aggregator.config import Settings, load_criteria, load_settings
 from aggregator.core import Aggregator
 from aggregator.errors import ConfigError
 from aggregator.events import Event, OutcomeEvent, ProgressEvent, ReportEvent
-from aggregator.models import SearchReport
+from aggregator.models import PersonIdentity, SearchReport
 from aggregator.render import OUTPUT_SUFFIXES, outcomes_table, records_table, report_json, write_report
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_USAGE, EXIT_ALL_FAILED = 0, 2, 3
+IDENTITY_FLAGS = {"linkedin_url": "--linkedin-url", "email": "--email", "phone_number": "--phone",
+                  "profile_id": "--profile-id", "urls": "--url", "usernames": "--username"}
+LOOKUP_MAX_HITS = 10  # a lookup reads a partial and a full profile of one person: a few hits at most
 err = Console(stderr=True)
 
 
@@ -83,6 +90,12 @@ def _announce(agg: Aggregator) -> None:
             err.print(f"[dim]{target.name}: skipped ({target.skip_reason})[/]", highlight=False)
 
 
+def _usage_error(error: ConfigError) -> None:
+    """Print a usage error (user text is never parsed as markup) and exit 2."""
+    err.print(Text.assemble(("error: ", "red"), str(error)), highlight=False)
+    sys.exit(EXIT_USAGE)
+
+
 async def _run_search(settings: Settings, fields: dict[str, Any], show_progress: bool) -> SearchReport:
     async with Aggregator(settings) as agg:
         request = agg.build_request(**fields)
@@ -119,47 +132,133 @@ def main() -> None:
     """Run one people/company deep search across Sixtyfour, Extruct and Orbit."""
 
 
-@main.command()
-@click.argument("query")
-@click.option("--mode", type=click.Choice(["people", "company"]), default="people", show_default=True)
-@click.option("--max-results", type=int, default=None, help="Records per provider and merged (1-5000).")
-@click.option("--provider", "providers", multiple=True, help="Provider to use (repeatable); default: all.")
-@click.option("--deadline", "deadline_s", type=float, default=None, help="Overall deadline in seconds.")
-@click.option("--exclude", multiple=True, help="LinkedIn URL/id or domain to suppress (repeatable).")
-@click.option("--criteria", "criteria_file", type=click.Path(dir_okay=False),
-              help="JSON or TOML list of {key, name, criterion} to grade companies by (Extruct).")
-@click.option("--json", "as_json", is_flag=True, help="Print the SearchReport as one JSON document.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write .json, .jsonl or .csv.")
-@click.option("--sandbox", is_flag=True, help="Force the local sandbox.")
-@click.option("--live", is_flag=True, help="Force the real provider APIs (keys required).")
-@click.option("--config", type=click.Path(dir_okay=False), help="A TOML file over config/default.toml.")
-@click.option("--no-progress", is_flag=True, help="Do not show live progress.")
-@click.option("-v", "--verbose", count=True, help="-v info logs, -vv debug logs (stderr).")
-def search(query: str, mode: str, max_results: int | None, providers: tuple[str, ...],
-           deadline_s: float | None, exclude: tuple[str, ...], criteria_file: str | None,
-           as_json: bool, out: Path | None,
-           sandbox: bool, live: bool, config: str | None, no_progress: bool, verbose: int) -> None:
-    """Search people or companies matching QUERY and print one merged result set."""
+def run_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Options shared by ``search`` and ``lookup``: where to run, deadline, output."""
+    options = [
+        click.option("--provider", "providers", multiple=True,
+                     help="Provider to use (repeatable); default: every capable one."),
+        click.option("--deadline", "deadline_s", type=float, default=None, help="Overall deadline, seconds."),
+        click.option("--json", "as_json", is_flag=True, help="Print the SearchReport as one JSON document."),
+        click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Also write the report: .json, .jsonl or .csv."),
+        click.option("--sandbox", is_flag=True, help="Force the local sandbox."),
+        click.option("--live", is_flag=True, help="Force the real provider APIs (keys required)."),
+        click.option("--config", type=click.Path(dir_okay=False),
+                     help="A TOML file over config/default.toml."),
+        click.option("--explain", is_flag=True,
+                     help="Show what each provider would be sent (e.g. Orbit's structuredIntent); "
+                          "send nothing."),
+        click.option("--no-progress", is_flag=True, help="Do not show live progress."),
+        click.option("-v", "--verbose", count=True, help="-v info logs, -vv debug logs (stderr)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _execute(fields: dict[str, Any], providers: tuple[str, ...], deadline_s: float | None, as_json: bool,
+             out: Path | None, sandbox: bool, live: bool, config: str | None, explain: bool,
+             no_progress: bool, verbose: int) -> None:
+    """Run one request from the CLI and exit with the documented code."""
     if out is not None and out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise click.BadParameter(f"use one of {', '.join(OUTPUT_SUFFIXES)}", param_hint="--out")
-    fields: dict[str, Any] = {"query": query, "mode": mode, "exclude": exclude}
-    if max_results is not None:
-        fields["max_results"] = max_results
     if deadline_s is not None:
         fields["deadline_s"] = deadline_s
     if providers:
         fields["providers"] = providers
     try:
-        if criteria_file:
-            fields["criteria"] = load_criteria(criteria_file)
         settings = _settings(config, sandbox, live, verbose)
+        if explain:
+            asyncio.run(_explain(settings, fields))
+            sys.exit(EXIT_OK)
         started = time.perf_counter()
         report = asyncio.run(_run_search(settings, fields, show_progress=not no_progress))
     except ConfigError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        sys.exit(EXIT_USAGE)
+        _usage_error(exc)
     _print_report(report, as_json, out, time.perf_counter() - started)
     sys.exit(EXIT_OK if report.delivered else EXIT_ALL_FAILED)
+
+
+async def _explain(settings: Settings, fields: dict[str, Any]) -> None:
+    async with Aggregator(settings) as agg:
+        request = agg.build_request(**fields)
+        names, skipped = agg.plan(request)
+        explained = {name: dict(agg.adapter(name).describe(request)) for name in names}
+        explained.update({o.provider: {"skipped": o.note} for o in skipped})
+    sys.stdout.buffer.write(orjson.dumps(explained, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+@main.command()
+@click.argument("query")
+@click.option("--mode", type=click.Choice(["people", "company"]), default="people", show_default=True)
+@click.option("--max-results", type=int, default=None, help="Records per provider and merged (1-5000).")
+@click.option("--exclude", multiple=True, help="LinkedIn URL/id or domain to suppress (repeatable).")
+@click.option("--criteria", "criteria_file", type=click.Path(dir_okay=False),
+              help="JSON or TOML list of {key, name, criterion} to grade companies by (Extruct).")
+@click.option("--title", "titles", multiple=True, help="Structured: current title (repeatable).")
+@click.option("--company", "companies", multiple=True, help="Structured: current employer (repeatable).")
+@click.option("--location", "locations", multiple=True, help="Structured: where they live.")
+@click.option("--school", "schools", multiple=True, help="Structured: school attended (repeatable).")
+@click.option("--intent", "intent_file", type=click.Path(dir_okay=False),
+              help="A JSON Orbit structuredIntent v1, used as-is (validated first).")
+@run_options
+def search(query: str, mode: str, max_results: int | None, exclude: tuple[str, ...],
+           criteria_file: str | None, titles: tuple[str, ...], companies: tuple[str, ...],
+           locations: tuple[str, ...], schools: tuple[str, ...], intent_file: str | None,
+           **run: Any) -> None:
+    """Search people or companies matching QUERY and print one merged result set."""
+    fields: dict[str, Any] = {"query": query, "mode": mode, "exclude": exclude, "titles": titles,
+                              "companies": companies, "locations": locations, "schools": schools}
+    if max_results is not None:
+        fields["max_results"] = max_results
+    try:
+        if criteria_file:
+            fields["criteria"] = load_criteria(criteria_file)
+        if intent_file:
+            fields["structured_intent"] = _load_intent(intent_file)
+    except ConfigError as exc:
+        _usage_error(exc)
+    _execute(fields, **run)
+
+
+def _load_intent(path: str) -> dict[str, Any]:
+    try:
+        data = orjson.loads(Path(path).read_bytes())
+    except FileNotFoundError:
+        raise ConfigError("--intent", f"file not found: {path}") from None
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError("--intent", f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError("--intent", "expected a JSON object (a structuredIntent v1)")
+    return data
+
+
+@main.command()
+@click.option("--linkedin-url", help="LinkedIn profile URL.")
+@click.option("--email")
+@click.option("--phone", "phone_number", help="Phone number (E.164 preferred).")
+@click.option("--profile-id", help="An Orbit profile id.")
+@click.option("--url", "urls", multiple=True, help="A public URL about the person (repeatable).")
+@click.option("--username", "usernames", multiple=True, help="A public username, e.g. GitHub (repeatable).")
+@click.option("--run-shape", type=click.Choice(["partial_only", "partial_plus_full", "full_generation_only"]),
+              default="partial_plus_full", show_default=True,
+              help="Orbit: a fast partial profile, partial then full, or only the full profile.")
+@run_options
+def lookup(linkedin_url: str | None, email: str | None, phone_number: str | None, profile_id: str | None,
+           urls: tuple[str, ...], usernames: tuple[str, ...], run_shape: str, **run: Any) -> None:
+    """Look up one person from identity signals (at least one) and print their profile."""
+    signals = {"linkedin_url": linkedin_url, "email": email, "phone_number": phone_number,
+               "profile_id": profile_id, "urls": urls, "usernames": usernames}
+    try:
+        identity = PersonIdentity(**{k: v for k, v in signals.items() if v})
+    except ValidationError as exc:
+        error = ConfigError.from_validation(exc, default="identity")
+        if error.field == "identity":
+            _usage_error(ConfigError("lookup", f"give at least one of {', '.join(IDENTITY_FLAGS.values())}"))
+        _usage_error(ConfigError(IDENTITY_FLAGS.get(error.field, error.field), error.problem))
+    fields = {"query": f"lookup {identity.describe()}", "mode": "people", "identity": identity,
+              "run_shape": run_shape, "max_results": LOOKUP_MAX_HITS}
+    _execute(fields, **run)
 
 
 def _print_report(report: SearchReport, as_json: bool, out: Path | None, wall_s: float) -> None:
@@ -190,7 +289,7 @@ def sandbox() -> None:
 def serve(time_scale: float | None, seed: int | None, ports: tuple[str, ...], verbose: int) -> None:
     """Run the emulators standalone until Ctrl-C and print their base URLs."""
     from providers import REGISTRY
-    from providers.sandbox.runner import SandboxConfig
+    from providers.sandbox.runner import EMULATORS, SandboxConfig
     from providers.sandbox.runner import serve as serve_sandbox
 
     configure_logging(verbose)
@@ -198,15 +297,16 @@ def serve(time_scale: float | None, seed: int | None, ports: tuple[str, ...], ve
     port_map: dict[str, int] = {}
     for item in ports:
         name, _, port = item.partition("=")
-        if name not in REGISTRY or not port.isdigit():
-            raise click.BadParameter(f"expected PROVIDER=PORT with PROVIDER in {sorted(REGISTRY)}",
+        if name not in EMULATORS or not port.isdigit():
+            raise click.BadParameter(f"expected PROVIDER=PORT with PROVIDER in {sorted(EMULATORS)}",
                                      param_hint="--port")
         port_map[name] = int(port)
     scale = time_scale if time_scale is not None else settings.time_scale
     if not 0 < scale <= 1:
         raise click.BadParameter("must be in (0, 1]", param_hint="--time-scale")
     config = SandboxConfig(time_scale=scale, seed=settings.seed if seed is None else seed,
-                           n_companies=settings.n_companies, providers=tuple(REGISTRY), ports=port_map)
+                           n_companies=settings.n_companies,
+                           providers=tuple(n for n in REGISTRY if n in EMULATORS), ports=port_map)
 
     def ready(urls: dict[str, str]) -> None:
         for name, url in urls.items():

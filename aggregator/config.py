@@ -148,12 +148,6 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     return {**data, "providers": providers}
 
 
-def _validation_to_config_error(exc: ValidationError) -> ConfigError:
-    first = exc.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "config"
-    return ConfigError(field, f"{first['msg']} (got {first.get('input')!r})")
-
-
 def load_criteria(path: str | Path) -> tuple[Criterion, ...]:
     """Criteria from a JSON file (a list, or ``{"criteria": [...]}``) or a TOML file
     (``[[criteria]]`` tables), each ``{key, name, criterion}``.
@@ -181,9 +175,7 @@ def load_criteria(path: str | Path) -> tuple[Criterion, ...]:
     try:
         return tuple(TypeAdapter(list[Criterion]).validate_python(data))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
-        raise ConfigError(f"--criteria{where}", f"{first['msg']} (got {first.get('input')!r})") from exc
+        raise ConfigError.from_validation(exc, prefix="--criteria") from exc
 
 
 def load_settings(
@@ -213,4 +205,4 @@ def load_settings(
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise _validation_to_config_error(exc) from exc
+        raise ConfigError.from_validation(exc, default="config") from exc

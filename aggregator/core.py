@@ -210,9 +210,7 @@ class Aggregator:
             fields.setdefault("deadline_s", self.settings.run.deadline_s)
             return SearchRequest(**fields)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "request"
-            raise ConfigError(field, f"{first['msg']} (got {first.get('input')!r})") from exc
+            raise ConfigError.from_validation(exc) from exc
 
     def plan(self, request: SearchRequest) -> tuple[list[str], list[ProviderOutcome]]:
         """Which providers run ``request`` and the outcomes of those skipped. Raises ConfigError."""

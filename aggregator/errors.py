@@ -71,6 +71,23 @@ class ConfigError(AggregatorError, ValueError):
         self.problem = problem
         super().__init__(f"{field}: {problem}")
 
+    @classmethod
+    def from_validation(cls, exc: Any, prefix: str = "", default: str = "request") -> ConfigError:
+        """The first error of a pydantic ``ValidationError`` as a ConfigError.
+
+        The field is ``prefix`` + the error's location (``criteria[0].key``, ``run.max_results``);
+        the problem is pydantic's message with the offending input.
+        """
+        first = exc.errors()[0]
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
+        if prefix and where:
+            where = prefix + (where if where.startswith("[") else f".{where}")
+        field = where or prefix or default
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if first.get("type") != "value_error" and first.get("input") is not None:
+            message += f" (got {first['input']!r})"
+        return cls(field, message)
+
 
 class ProviderError(AggregatorError):
     """A provider call failed.

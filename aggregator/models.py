@@ -18,6 +18,7 @@ Shapes (all models are frozen pydantic v2 models; durations are seconds, times a
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -46,6 +47,7 @@ RunShape = Literal["partial_only", "partial_plus_full", "full_generation_only"]
 Strategy = Literal["all", "fallback", "race"]
 OutcomeStatus = Literal["found", "no_result", "partial", "failed", "skipped"]
 
+LINKEDIN_PROFILE = re.compile(r"^https?://([a-z]{2,3}\.)?(www\.)?linkedin\.com/in/[^/?#]+", re.IGNORECASE)
 MAX_RESULTS_LIMIT = 5000  # Sixtyfour /search/query cap (contract sixtyfour §2.3); others are lower
 
 
@@ -72,14 +74,19 @@ class PersonIdentity(_Frozen):
     At least one signal is required; any one suffices.
     """
 
-    linkedin_url: str | None = Field(
-        None, pattern=r"^https?://([a-z]{2,3}\.)?(www\.)?linkedin\.com/in/[^/?#]+",
-        description="A LinkedIn profile URL (https://www.linkedin.com/in/<slug>).")
+    linkedin_url: str | None = Field(None, description="A LinkedIn profile URL (https://www.linkedin.com/in/<slug>).")
     email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     phone_number: str | None = Field(None, pattern=r"^\+?[0-9 ()\-.]{7,20}$", description="E.164 preferred.")
     profile_id: str | None = Field(None, min_length=1, description="An Orbit profile id.")
     urls: tuple[str, ...] = Field((), description="Public http(s) URLs about the person.")
     usernames: tuple[str, ...] = Field((), description="Public usernames (e.g. GitHub).")
+
+    @field_validator("linkedin_url")
+    @classmethod
+    def _linkedin_profile(cls, value: str | None) -> str | None:
+        if value is not None and not LINKEDIN_PROFILE.match(value):
+            raise ValueError("must be a LinkedIn profile URL like https://www.linkedin.com/in/<slug>")
+        return value
 
     @field_validator("urls")
     @classmethod
