@@ -5,9 +5,9 @@ Follows contract ``orbit.md``:
 - submit (§3): ``POST /v2/developer/deep-search`` with ``requestId`` = our idempotency key (minted
   once, journaled before the call, the same bytes on every retry). A search sends
   ``runShape: candidate_discovery`` with the ``structuredIntent`` of :mod:`providers.orbit.intent`;
-  a lookup sends the identity signals and the chosen run shape. 202 ``started`` costs 10 credits;
-  200 ``already_running`` (our retry after a lost 202) costs nothing; 200 ``completed`` (a
-  ``profileId`` already generated) is refunded. A 409 ``developer_api_idempotency_key_conflict``
+  a lookup sends the identity signals and the chosen run shape. One logical start costs 10
+  credits, whether the answer is 202 ``started`` or 200 ``already_running`` (our retry after a
+  lost 202: charged once); 200 ``completed`` (a ``profileId`` already generated) is refunded. A 409 ``developer_api_idempotency_key_conflict``
   is an :class:`~aggregator.errors.InvalidRequestError` with that ``code``: never retried, never a
   second run.
 - poll (§4): ``GET /v2/developer/deep-search/{requestId}`` a few seconds apart with backoff (DOC).
@@ -135,7 +135,9 @@ class OrbitAdapter(ProviderAdapter):
         response = await self.client.request("POST", "/v2/developer/deep-search", endpoint=START, json=body,
                                              idempotent=True)
         start = parse(StartResponse, response.data, START)
-        charged = self.credits_per_run if response.status == 202 or start.status == "started" else 0.0
+        # already_running answers our own retry after a lost 202: that 202 was charged once (§3.4).
+        # Only an immediate completion (a profileId already generated) is refunded.
+        charged = 0.0 if start.status == "completed" else self.credits_per_run
         extra: dict[str, Any] = {"run_shape": body["runShape"], "credits": charged,
                                  "credits_remaining": self._remaining(response), "status": start.status}
         if start.status == "completed" and start.result and start.result.get("id"):

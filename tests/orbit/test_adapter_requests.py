@@ -1,0 +1,146 @@
+"""Exact request sequences of the Orbit adapter through the real core (aioresponses)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aioresponses import aioresponses
+
+from aggregator.models import PersonIdentity, SearchRequest
+from providers.orbit.adapter import OrbitAdapter
+from tests.fakes import aioresponses_compat
+from tests.harness import Harness, bodies, calls
+
+BASE = "https://api.orbit.test"
+KEY = "sk_orb_canary_5150"
+START = f"{BASE}/v2/developer/deep-search"
+STATUS = re.compile(rf"^{re.escape(START)}/.+$")
+PROFILE = re.compile(rf"^{re.escape(BASE)}/v2/developer/profiles/(.+)$")
+QUERY = "VP of Engineering at Series B SaaS startups in New York"
+CREDITS = "X-Developer-API-Credits-Remaining"
+
+
+def started(status: str = "started") -> dict[str, Any]:
+    return {"request_id": "req-1", "run_id": "run_1", "status": status,
+            "links": {"status": "/v2/developer/deep-search/req-1"}}
+
+
+def state(status: str, **result: Any) -> dict[str, Any]:
+    return {"request_id": "req-1", "run_id": "run_1", "status": status, "result": result or None}
+
+
+def profile(pid: str, title: str = "VP of Engineering") -> dict[str, Any]:
+    return {"status": "success", "payload": {
+        "id": pid, "displayName": pid.title(), "personName": pid.title(),
+        "headline": {"jobTitle": title, "companyName": "Acme"}, "location": {"city": "New York, NY, US"},
+        "sections": {"jobs": {"items": [{"kind": "job", "title": f"{title} at Acme",
+                                         "sources": [{"url": f"https://www.linkedin.com/in/{pid}"}]}]}}}}
+
+
+def profile_callback(remaining: list[int]) -> Any:
+    from aioresponses import CallbackResult
+
+    def reply(url: Any, **kwargs: Any) -> CallbackResult:
+        remaining[0] -= 1
+        pid = str(url).rsplit("/", 1)[-1]
+        return CallbackResult(status=200, payload=profile(pid), headers={CREDITS: str(remaining[0])})
+
+    return reply
+
+
+@pytest.fixture(autouse=True)
+def _compat(monkeypatch: pytest.MonkeyPatch) -> None:
+    aioresponses_compat(monkeypatch)
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[Harness]:
+    async with aiohttp.ClientSession() as session:
+        yield Harness(session, OrbitAdapter, BASE, KEY)
+
+
+async def test_a_lost_202_is_retried_with_the_same_request_id_and_charged_once(harness: Harness) -> None:
+    balance = [990]
+    with aioresponses() as mock:
+        mock.post(START, exception=aiohttp.ServerDisconnectedError())  # the 202 never arrived
+        mock.post(START, status=200, payload=started("already_running"), headers={CREDITS: "990"})
+        mock.get(STATUS, payload=state("completed", candidate_profile_ids=["p-a"]), repeat=True)
+        mock.get(PROFILE, callback=profile_callback(balance), repeat=True)
+        outcome = await harness.runner(SearchRequest(query=QUERY, max_results=10)).run()
+        sent = bodies(mock, "POST", START)
+
+    assert len(sent) == 2 and sent[0] == sent[1]
+    assert sent[0]["requestId"] == harness.store.records[("run-1", "orbit")].idempotency_key
+    assert sent[0]["runShape"] == "candidate_discovery"
+    assert sent[0]["structuredIntent"]["experiences"][0]["title"] == "VP of Engineering"
+    assert outcome.status == "found" and outcome.credits == 10 + 1 and outcome.credits_remaining == 989
+
+
+async def test_an_idempotency_conflict_is_a_typed_error_and_never_a_second_run(harness: Harness) -> None:
+    conflict = {"status": "failed", "error": {"code": "developer_api_idempotency_key_conflict",
+                                              "message": "requestId was used with different parameters"}}
+    with aioresponses() as mock:
+        mock.post(START, status=409, payload=conflict)
+        outcome = await harness.runner(SearchRequest(query=QUERY, max_results=10)).run()
+        posts = calls(mock, "POST", "/v2/developer/deep-search")
+
+    assert len(posts) == 1
+    assert outcome.status == "failed" and outcome.error is not None
+    assert outcome.error.type == "InvalidRequestError" and outcome.error.status == 409
+    assert "developer_api_idempotency_key_conflict" in outcome.error.message
+    assert outcome.credits == 0
+
+
+async def test_candidate_profiles_are_read_as_they_appear_once_each(harness: Harness) -> None:
+    balance = [1000]
+    with aioresponses() as mock:
+        mock.post(START, status=202, payload=started(), headers={CREDITS: "990"})
+        mock.get(STATUS, payload=state("running", candidate_profile_ids=["p-a"], candidate_count=3))
+        mock.get(STATUS, payload=state("running", candidate_profile_ids=["p-a", "p-b"], candidate_count=3))
+        mock.get(STATUS, payload=state("completed", candidate_profile_ids=["p-a", "p-b", "p-c"]))
+        mock.get(PROFILE, callback=profile_callback(balance), repeat=True)
+        outcome = await harness.runner(SearchRequest(query=QUERY, max_results=10)).run()
+        reads = calls(mock, "GET", "/v2/developer/profiles/")
+
+    streamed = [h.provider_record_id for e in harness.events if hasattr(e, "hits") for h in e.hits]
+    assert streamed == ["p-a", "p-b", "p-c"] and len(reads) == 3
+    assert outcome.records == 3 and outcome.credits == 13 and outcome.credits_remaining == 997
+    first = next(e for e in harness.events if hasattr(e, "hits"))
+    assert first.hits[0].entity.linkedin_url == "https://www.linkedin.com/in/p-a"  # type: ignore[union-attr]
+
+
+async def test_a_lookup_streams_the_partial_profile_then_reads_the_full_one(harness: Harness) -> None:
+    identity = PersonIdentity(linkedin_url="https://www.linkedin.com/in/jane-doe")
+    request = SearchRequest(query="lookup", identity=identity, run_shape="partial_plus_full", max_results=5)
+    with aioresponses() as mock:
+        mock.post(START, status=202, payload=started())
+        mock.get(STATUS, payload=state("running"))
+        mock.get(STATUS, payload=state("generating_sections", id="p-jane"))
+        mock.get(STATUS, payload=state("completed", id="p-jane",
+                                       section_generation={"sections_ready": True}))
+        mock.get(PROFILE, payload=profile("p-jane", "Founder"))
+        mock.get(PROFILE, payload=profile("p-jane", "Founder & CEO"))
+        outcome = await harness.runner(request).run()
+        sent = bodies(mock, "POST", START)
+
+    assert sent[0] == {"requestId": sent[0]["requestId"], "runShape": "partial_plus_full",
+                       "linkedinUrl": "https://www.linkedin.com/in/jane-doe"}
+    titles = [h.entity.title for e in harness.events if hasattr(e, "hits") for h in e.hits]  # type: ignore[union-attr]
+    assert titles == ["Founder", "Founder & CEO"]  # partial first, while generating sections
+    assert outcome.status == "found" and outcome.pages >= 2
+
+
+async def test_a_failed_run_reports_the_failure_code(harness: Harness) -> None:
+    failed = {**state("failed"), "failure": {"code": "identity_not_corroborated", "message": "Not verified."}}
+    with aioresponses() as mock:
+        mock.post(START, status=202, payload=started())
+        mock.get(STATUS, payload=failed)
+        outcome = await harness.runner(SearchRequest(query="lookup", max_results=5,
+                                                     identity=PersonIdentity(email="x@y.io"))).run()
+
+    assert outcome.status == "failed" and outcome.error is not None
+    assert outcome.error.type == "JobFailedError" and "identity_not_corroborated" in outcome.error.message
