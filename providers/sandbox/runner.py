@@ -39,6 +39,7 @@ log = get_logger(__name__)
 EMULATORS: dict[str, str] = {
     "sixtyfour": "providers.sixtyfour.emulator:create_emulator",
     "extruct": "providers.extruct.emulator:create_emulator",
+    "orbit": "providers.orbit.emulator:create_emulator",
 }
 """Provider name -> ``"module:factory"`` of its ``create_emulator(ctx, settings)``."""
 
