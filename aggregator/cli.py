@@ -29,7 +29,14 @@ from aggregator.core import Aggregator
 from aggregator.errors import ConfigError
 from aggregator.events import Event, OutcomeEvent, ProgressEvent, ReportEvent
 from aggregator.models import PersonIdentity, SearchReport
-from aggregator.render import OUTPUT_SUFFIXES, outcomes_table, records_table, report_json, write_report
+from aggregator.render import (
+    OUTPUT_SUFFIXES,
+    outcomes_table,
+    profile_view,
+    records_table,
+    report_json,
+    write_report,
+)
 
 __all__ = ["main"]
 
@@ -268,6 +275,9 @@ def _print_report(report: SearchReport, as_json: bool, out: Path | None, wall_s:
     else:
         console = Console()
         console.print(records_table(report))
+        if report.request.identity is not None:
+            for record in report.records:
+                console.print(profile_view(record))
         console.print(outcomes_table(report))
         console.print(f"run {report.run_id}: {len(report.records)} records, "
                       f"{report.total_credits:g} credits, {wall_s:.1f} s wall time", highlight=False)

@@ -178,6 +178,7 @@ class Page:
     done: bool
     credits: float = 0.0
     credits_remaining: float | None = None  # the provider's balance after this page, if it says
+    reads: int = 1  # provider reads this step made (pages, downloads, profiles); 0 = nothing new yet
 
 
 @dataclass(frozen=True, slots=True)

@@ -292,7 +292,7 @@ class ProviderOutcome(_Frozen):
     sandbox: bool = Field(False, description="True when this provider ran against the sandbox.")
     job_id: str | None = None
     records: int = Field(0, ge=0, description="Hits normalized from this provider.")
-    pages: int = Field(0, ge=0, description="Result pages or downloads read.")
+    pages: int = Field(0, ge=0, description="Provider reads: result pages, downloads or profiles.")
     credits: float = Field(0.0, ge=0, description="Credits charged (reported or per the cost model).")
     credits_remaining: float | None = Field(
         None, description="The balance the provider last reported (e.g. Orbit's credits header).")

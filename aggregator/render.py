@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from rich.markup import escape
 from rich.table import Table
 
 from aggregator.errors import ConfigError
 from aggregator.models import Company, MergedRecord, Person, SearchReport
 
-__all__ = ["OUTPUT_SUFFIXES", "flat_record", "outcomes_table", "records_table", "report_json", "write_report"]
+__all__ = ["OUTPUT_SUFFIXES", "flat_record", "outcomes_table", "profile_view", "records_table", "report_json",
+           "write_report"]
 
 OUTPUT_SUFFIXES = (".json", ".jsonl", ".csv")
 
@@ -79,6 +81,22 @@ def records_table(report: SearchReport, limit: int | None = None) -> Table:
     table.add_column("Providers", style="cyan")
     for n, (record, row) in enumerate(zip(records, rows, strict=True), start=1):
         table.add_row(str(n), *(row[i] for i in keep), ", ".join(record.providers))
+    return table
+
+
+def profile_view(record: MergedRecord) -> Table:
+    """One looked-up person: their fields, then every section a provider returned, with sources."""
+    table = Table(title=record.entity.full_name or record.record_id,  # type: ignore[union-attr]
+                  show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for name, value in record.entity.model_dump().items():
+        if name != "kind" and value not in (None, "", ()):
+            table.add_row(name.replace("_", " "), _cell(value))
+    newest = max(record.hits, key=lambda hit: hit.retrieved_at)
+    for item in newest.evidence:
+        sources = f"  ({', '.join(item.source_urls[:2])})" if item.source_urls else ""
+        table.add_row(escape(f"§ {item.label or item.key}"), escape((item.text or "") + sources))
     return table
 
 

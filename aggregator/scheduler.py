@@ -161,7 +161,7 @@ class JobRunner:
         page = await self.adapter.fetch(job, checkpoint)
         room = self.request.max_results - len(self.hits)
         new = page.hits[:room]
-        self.pages += 1
+        self.pages += page.reads
         self.credits += page.credits
         if page.credits_remaining is not None:
             self.credits_remaining = page.credits_remaining

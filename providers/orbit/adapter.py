@@ -7,8 +7,9 @@ Follows contract ``orbit.md``:
   ``runShape: candidate_discovery`` with the ``structuredIntent`` of :mod:`providers.orbit.intent`;
   a lookup sends the identity signals and the chosen run shape. One logical start costs 10
   credits, whether the answer is 202 ``started`` or 200 ``already_running`` (our retry after a
-  lost 202: charged once); 200 ``completed`` (a ``profileId`` already generated) is refunded. A 409 ``developer_api_idempotency_key_conflict``
-  is an :class:`~aggregator.errors.InvalidRequestError` with that ``code``: never retried, never a
+  lost 202: charged once); 200 ``completed`` (a ``profileId`` already generated) is refunded.
+  A 409 ``developer_api_idempotency_key_conflict`` is an
+  :class:`~aggregator.errors.InvalidRequestError` with that ``code``: never retried, never a
   second run.
 - poll (§4): ``GET /v2/developer/deep-search/{requestId}`` a few seconds apart with backoff (DOC).
   ``running`` / ``generating_sections`` -> Pending; ``completed`` -> Ready; ``failed`` -> Failed with
@@ -225,14 +226,14 @@ class OrbitAdapter(ProviderAdapter):
         read += [pid for pid, _ in batch]
         done = finished and len(unread) <= len(batch)
         return Page(hits=tuple(hits), checkpoint={**state, "read": read}, done=done,
-                    credits=self.credits_per_read * charged, credits_remaining=remaining)
+                    credits=self.credits_per_read * charged, credits_remaining=remaining, reads=len(batch))
 
     async def _fetch_lookup(self, job: JobRef, state: dict[str, Any], result: StatusResult,
                             finished: bool) -> Page:
         profile_id = result.id or job.extra.get("profile_id")
         stage = "full" if finished else "partial"
         if not profile_id or state.get(stage) == profile_id or (stage == "partial" and state.get("full")):
-            return Page(hits=(), checkpoint=state, done=finished)
+            return Page(hits=(), checkpoint=state, done=finished, reads=0)
         hits, remaining, charged = await self._read(job, [(str(profile_id), 1)])
         return Page(hits=tuple(hits), checkpoint={**state, stage: profile_id}, done=finished,
                     credits=self.credits_per_read * charged, credits_remaining=remaining)

@@ -147,7 +147,8 @@ def _evidence(payload: ProfilePayload) -> tuple[Evidence, ...]:
         if section is None or not section.items:
             continue
         titles = [str(i.get("title")) for i in section.items[:3] if i.get("title")]
-        items.append(Evidence(kind="signal", key=name, label=name, text="; ".join(titles) or None,
+        text = "; ".join(titles) or f"{len(section.items)} item{'s' if len(section.items) > 1 else ''}"
+        items.append(Evidence(kind="signal", key=name, label=name, text=text,
                               source_urls=tuple(dict.fromkeys(_source_urls(section)))))
     return tuple(items)
 
