@@ -8,7 +8,7 @@ An adapter declares what it can do (:class:`Capabilities`), what the provider al
   (so the same key) on every retry.
 - ``poll(job) -> Pending | Ready | Failed`` — a typed state. Unknown provider statuses must raise
   :class:`~aggregator.errors.ProviderProtocolError`, never loop silently.
-- ``fetch(job, checkpoint) -> Page`` — one page of hits and the checkpoint to continue from
+- ``fetch(job, checkpoint, limit) -> Page`` — one page of hits and the checkpoint to continue from
   (a cursor, an offset, or the set of ids already read). Called while ``Pending`` when
   ``capabilities.streaming`` is true.
 
@@ -255,8 +255,12 @@ class ProviderAdapter(ABC):
         """Read the job's state once. Raises ProviderError subclasses."""
 
     @abstractmethod
-    async def fetch(self, job: JobRef, checkpoint: Checkpoint | None) -> Page:
-        """Read the next page after ``checkpoint`` (None = from the start)."""
+    async def fetch(self, job: JobRef, checkpoint: Checkpoint | None, limit: int | None = None) -> Page:
+        """Read the next page after ``checkpoint`` (None = from the start).
+
+        ``limit`` is how many more records the run wants. Adapters whose reads are paid per
+        record (Orbit profile reads) must not read more; free pages may ignore it.
+        """
 
     def describe(self, request: SearchRequest) -> Mapping[str, Any]:
         """What a submit of ``request`` would send (the CLI's ``--explain``); no I/O."""

@@ -8,9 +8,9 @@ requests when it receives them. Two algorithms, as providers document them:
   counted from the moment it is *sent* (as in flight) and stamped when its response *arrives*.
   The server received it no later than that stamp, so spacing stamps ``window_s`` apart is exact
   whatever the network latency: no safety margin is needed and utilization stays near 100%.
-- :class:`TokenBucketLimiter` — ``rate`` tokens per second up to ``burst``, taken at send time.
-  Latency jitter can compress the gaps the server sees, so one token of burst is held back
-  (``safety_tokens``) by default.
+- :class:`TokenBucketLimiter` — ``rate`` tokens per second up to ``burst``. The same idea: a
+  request reserves a token in flight and consumes it when the response arrives, which never
+  overstates the server's bucket, so the whole documented burst is usable.
 
 :class:`ProviderLimiter` combines the buckets that apply to an endpoint (e.g. Sixtyfour's
 ``POST /search/query`` is under both the 200/min query limit and the 500/min general limit), the
@@ -122,36 +122,59 @@ class SlidingWindowLimiter(_Pausable):
 
 
 class TokenBucketLimiter(_Pausable):
-    """``rate_per_s`` tokens per second up to ``burst``; one token per request, taken at send."""
+    """``rate_per_s`` tokens per second up to ``burst``, one per request.
 
-    def __init__(
-        self, name: str, rate_per_s: float, burst: int, clock: Clock, *, safety_tokens: float = 1.0
-    ) -> None:
+    A request reserves a token while in flight and consumes it when its response arrives, the
+    latest moment the server can have consumed it. Consuming later never overstates the server's
+    bucket, so latency jitter cannot draw a 429 and no burst needs to be held back.
+    """
+
+    def __init__(self, name: str, rate_per_s: float, burst: int, clock: Clock) -> None:
         if rate_per_s <= 0 or burst < 1:
             raise ValueError(f"token bucket {name}: rate_per_s > 0 and burst >= 1 required")
         super().__init__(name, clock)
         self.rate_per_s = rate_per_s
-        self.capacity = max(1.0, burst - safety_tokens)
+        self.capacity = float(burst)
         self._tokens = self.capacity
         self._updated = clock.monotonic()
+        self._in_flight = 0
+        self._released = asyncio.Event()
 
     def _refill(self, now: float) -> None:
         self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate_per_s)
         self._updated = now
 
+    def _delay(self, now: float) -> float | None:
+        """0 = send now; seconds to wait; None = wait for an in-flight response."""
+        self._refill(now)
+        paused = self._pause_left(now)
+        if paused > 0:
+            return paused
+        needed = self._in_flight + 1
+        if self._tokens >= needed:
+            return 0.0
+        if needed > self.capacity:
+            return None
+        return (needed - self._tokens) / self.rate_per_s
+
     async def acquire(self) -> None:
         async with self._lock:
             while True:
-                now = self.clock.monotonic()
-                self._refill(now)
-                paused = self._pause_left(now)
-                if paused <= 0 and self._tokens >= 1.0:
-                    self._tokens -= 1.0
+                delay = self._delay(self.clock.monotonic())
+                if delay == 0.0:
+                    self._in_flight += 1
                     return
-                await self.clock.sleep(paused or (1.0 - self._tokens) / self.rate_per_s)
+                if delay is None:
+                    self._released.clear()
+                    await self._released.wait()
+                else:
+                    await self.clock.sleep(delay)
 
     def release(self) -> None:
-        return None
+        self._refill(self.clock.monotonic())
+        self._tokens -= 1.0
+        self._in_flight = max(0, self._in_flight - 1)
+        self._released.set()
 
 
 def build_limiter(spec: RateLimitSpec, clock: Clock) -> RateLimiter:

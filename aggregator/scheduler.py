@@ -158,8 +158,8 @@ class JobRunner:
                 attempt += 1
 
     async def _fetch_page(self, job: JobRef, checkpoint: Checkpoint | None) -> tuple[Checkpoint, bool]:
-        page = await self.adapter.fetch(job, checkpoint)
         room = self.request.max_results - len(self.hits)
+        page = await self.adapter.fetch(job, checkpoint, room)
         new = page.hits[:room]
         self.pages += page.reads
         self.credits += page.credits

@@ -171,7 +171,7 @@ class ExtructAdapter(ProviderAdapter):
                                     endpoint=GET, request_id=job.job_id)
 
     # -- fetch ------------------------------------------------------------------------------
-    async def fetch(self, job: JobRef, checkpoint: Checkpoint | None) -> Page:
+    async def fetch(self, job: JobRef, checkpoint: Checkpoint | None, limit: int | None = None) -> Page:
         state = dict(checkpoint or {})
         seen: list[str] = list(state.get("seen", []))
         # Once the task is done, read once more from the top. A resume raises the target, so the

@@ -66,7 +66,7 @@ __all__ = ["OrbitAdapter"]
 log = get_logger("providers.orbit")
 
 START = "POST /v2/developer/deep-search"
-STATUS = "GET /v2/developer/deep-search/{request_id}"
+STATUS = "GET /v2/developer/deep-search/{requestId}"
 PROFILE = "GET /v2/developer/profiles/{id}"
 CREDITS_HEADER = "X-Developer-API-Credits-Remaining"
 PENDING = {"started", "already_running", "queued", "running", "generating_sections"}
@@ -202,12 +202,12 @@ class OrbitAdapter(ProviderAdapter):
             await self._status(job)  # e.g. a resumed run: learn what exists
         return self._latest.get(job.job_id, StatusResult(id=job.extra.get("profile_id")))
 
-    async def fetch(self, job: JobRef, checkpoint: Checkpoint | None) -> Page:
+    async def fetch(self, job: JobRef, checkpoint: Checkpoint | None, limit: int | None = None) -> Page:
         state: dict[str, Any] = dict(checkpoint or {})
         finished = job.extra.get("status") == "completed"
         result = await self._result(job)
         if job.extra.get("run_shape") == "candidate_discovery":
-            return await self._fetch_candidates(job, state, result, finished)
+            return await self._fetch_candidates(job, state, result, finished, limit)
         return await self._fetch_lookup(job, state, result, finished)
 
     async def _read(self, job: JobRef, wanted: list[tuple[str, int]]) -> tuple[list[Hit], float | None, int]:
@@ -217,11 +217,12 @@ class OrbitAdapter(ProviderAdapter):
         return hits, (min(balances) if balances else None), len(hits)
 
     async def _fetch_candidates(self, job: JobRef, state: dict[str, Any], result: StatusResult,
-                                finished: bool) -> Page:
+                                finished: bool, limit: int | None) -> Page:
         read: list[str] = list(state.get("read", []))
         ids = result.candidate_profile_ids
         unread = [(pid, rank) for rank, pid in enumerate(ids, start=1) if pid not in set(read)]
-        batch = unread[: self.profile_batch]
+        # every read costs a credit: never read more profiles than the run still wants
+        batch = unread[: min(self.profile_batch, limit if limit is not None else self.profile_batch)]
         hits, remaining, charged = await self._read(job, batch)
         read += [pid for pid, _ in batch]
         done = finished and len(unread) <= len(batch)

@@ -182,7 +182,7 @@ class SixtyfourAdapter(ProviderAdapter):
                                     provider=PROVIDER, endpoint=STATUS, request_id=job.job_id)
 
     # -- fetch ------------------------------------------------------------------------------
-    async def fetch(self, job: JobRef, checkpoint: Checkpoint | None) -> Page:
+    async def fetch(self, job: JobRef, checkpoint: Checkpoint | None, limit: int | None = None) -> Page:
         if self.fetch_via == "csv":
             return await self._fetch_csv(job)
         return await self._fetch_query_page(job, checkpoint or {})

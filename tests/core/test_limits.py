@@ -57,14 +57,35 @@ async def test_a_pause_holds_every_request_for_its_duration() -> None:
     assert clock.t == 12.0
 
 
-async def test_token_bucket_refills_at_its_rate_and_keeps_a_safety_token() -> None:
+async def test_token_bucket_allows_the_full_burst_then_its_rate() -> None:
     clock = FakeClock()
     bucket = TokenBucketLimiter("start", rate_per_s=5.0, burst=25, clock=clock)
-    for _ in range(24):  # burst 25 minus one safety token
+    for _ in range(25):
         await bucket.acquire()
+        bucket.release()
     assert clock.t == 0.0
     await bucket.acquire()
     assert abs(clock.t - 0.2) < 1e-9
+
+
+async def test_token_bucket_counts_requests_in_flight_and_consumes_on_response() -> None:
+    clock = ScaledClock(0.001)
+    bucket = TokenBucketLimiter("status", rate_per_s=2.0, burst=3, clock=clock)
+    arrivals: list[float] = []  # when the "server" counted each request: at the response
+
+    async def one_request() -> None:
+        await bucket.acquire()
+        await clock.sleep(0.3)  # latency
+        arrivals.append(clock.monotonic())
+        bucket.release()
+
+    await asyncio.gather(*(one_request() for _ in range(9)))
+    # a server bucket of 2/s burst 3 never runs dry for these arrivals
+    level, last = 3.0, 0.0
+    for t in sorted(arrivals):
+        level = min(3.0, level + (t - last) * 2.0) - 1.0
+        last = t
+        assert level >= -1e-6
 
 
 async def test_provider_limiter_applies_endpoint_and_general_buckets_and_pauses_the_narrowest() -> None:

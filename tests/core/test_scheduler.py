@@ -68,7 +68,7 @@ class FakeAdapter(ProviderAdapter):
             raise state
         return state
 
-    async def fetch(self, job: JobRef, checkpoint: Checkpoint | None) -> Page:
+    async def fetch(self, job: JobRef, checkpoint: Checkpoint | None, limit: int | None = None) -> Page:
         index = int((checkpoint or {}).get("page", 0))
         self.fetches += 1
         ids = self.pages[index] if index < len(self.pages) else []
