@@ -71,7 +71,8 @@ TIGHT_STATUS = {"status_rate_per_s": 2, "status_burst": 3}
 CLIENT_STATUS = {"providers": {"orbit": {"rate_limits": [
     {"name": "start", "endpoints": [START], "kind": "token_bucket", "limit": 5, "window_s": 1.0,
      "burst": 25},
-    {"name": "status", "endpoints": [STATUS], "kind": "token_bucket", "limit": 2, "window_s": 1.0, "burst": 3},
+    {"name": "status", "endpoints": [STATUS], "kind": "token_bucket", "limit": 2, "window_s": 1.0,
+     "burst": 3},
 ]}}}
 
 
