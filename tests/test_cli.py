@@ -172,3 +172,55 @@ def test_invalid_criteria_are_rejected_before_any_call(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--criteria[0].criterion" in result.stderr
     assert "Running on the sandbox" not in result.stderr
+
+
+def orbit_slug() -> str:
+    from providers.sandbox.world import build_world
+
+    world = build_world()
+    person = next(p for p in world.people if p.title == "VP of Engineering" and world.visible("orbit", p.true_id)
+                  and world.visible("orbit", p.company_id))
+    return person.linkedin_slug
+
+
+def test_orbit_search_reports_credits(tmp_path: Path) -> None:
+    result = run("search", DEMO, "--provider", "orbit", "--max-results", "10", "--json", "--no-progress",
+                 tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (outcome,) = orjson.loads(result.stdout)["outcomes"]
+    assert outcome["provider"] == "orbit" and outcome["status"] == "found"
+    assert outcome["credits"] == 10 + outcome["records"] and outcome["credits_remaining"] is not None
+
+
+def test_lookup_by_linkedin_url_prints_the_profile(tmp_path: Path) -> None:
+    slug = orbit_slug()
+    result = run("lookup", "--linkedin-url", f"https://www.linkedin.com/in/{slug}", "--no-progress",
+                 tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "§ jobs" in result.stdout and slug in result.stdout and "orbit" in result.stdout
+
+
+def test_explain_shows_the_structured_intent_and_sends_nothing(tmp_path: Path) -> None:
+    result = run("search", DEMO, "--provider", "orbit", "--explain", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    body = orjson.loads(result.stdout)["orbit"]
+    assert body["runShape"] == "candidate_discovery"
+    assert body["structuredIntent"]["geo"] == {"place": "New York"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["lookup"], "give at least one of --linkedin-url"),
+        (["lookup", "--linkedin-url", "https://example.com/jane"], "--linkedin-url: must be a LinkedIn"),
+        (["lookup", "--email", "not-an-email"], "--email"),
+        (["search", "x", "--provider", "orbit", "--intent", "INTENT"], "structured_intent_version_unsupported"),
+        (["search", "x", "--mode", "company", "--provider", "orbit"], "orbit does not support"),
+    ],
+)
+def test_bad_lookups_and_intents_exit_2_before_any_call(args: list[str], message: str, tmp_path: Path) -> None:
+    intent = tmp_path / "intent.json"
+    intent.write_text('{"version": "v2", "names": ["Ada"]}')
+    result = run(*[str(intent) if a == "INTENT" else a for a in args], tmp_path=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in " ".join(result.stderr.split())
