@@ -178,8 +178,8 @@ def orbit_slug() -> str:
     from providers.sandbox.world import build_world
 
     world = build_world()
-    person = next(p for p in world.people if p.title == "VP of Engineering" and world.visible("orbit", p.true_id)
-                  and world.visible("orbit", p.company_id))
+    person = next(p for p in world.people if p.title == "VP of Engineering"
+                  and world.visible("orbit", p.true_id) and world.visible("orbit", p.company_id))
     return person.linkedin_slug
 
 
@@ -214,11 +214,14 @@ def test_explain_shows_the_structured_intent_and_sends_nothing(tmp_path: Path) -
         (["lookup"], "give at least one of --linkedin-url"),
         (["lookup", "--linkedin-url", "https://example.com/jane"], "--linkedin-url: must be a LinkedIn"),
         (["lookup", "--email", "not-an-email"], "--email"),
-        (["search", "x", "--provider", "orbit", "--intent", "INTENT"], "structured_intent_version_unsupported"),
+        (["search", "x", "--provider", "orbit", "--intent", "INTENT"],
+         "structured_intent_version_unsupported"),
         (["search", "x", "--mode", "company", "--provider", "orbit"], "orbit does not support"),
     ],
 )
-def test_bad_lookups_and_intents_exit_2_before_any_call(args: list[str], message: str, tmp_path: Path) -> None:
+def test_bad_lookups_and_intents_exit_2_before_any_call(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
     intent = tmp_path / "intent.json"
     intent.write_text('{"version": "v2", "names": ["Ada"]}')
     result = run(*[str(intent) if a == "INTENT" else a for a in args], tmp_path=tmp_path)
