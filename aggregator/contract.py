@@ -80,6 +80,7 @@ class Capabilities:
     cancellable: bool = False
     idempotent_submit: bool = False  # the provider dedupes submits by our idempotency key
     lookup: bool = False  # can look up one person from identity signals (SearchRequest.identity)
+    filter_search: bool = False  # can run SearchRequest.simple_filters / filters over an index
     cost: CostModel = field(default_factory=CostModel)
 
 
@@ -128,9 +129,10 @@ class PollPolicy:
 class JobRef:
     """A started provider job: enough to poll, fetch and resume it later.
 
-    ``extra`` is the adapter's; two keys are read by the core: ``credits`` (what this submit
-    cost, when it differs from ``cost.per_start``, e.g. 0 for an idempotent replay) and
-    ``credits_remaining`` (the balance the provider reported).
+    ``extra`` is the adapter's; three keys are read by the core: ``credits`` (what this submit
+    cost, when it differs from ``cost.per_start``, e.g. 0 for an idempotent replay),
+    ``credits_remaining`` (the balance the provider reported) and ``ready`` (true when results
+    can be fetched at once, e.g. a synchronous filter search: the core does not poll).
     """
 
     provider: str
@@ -260,6 +262,12 @@ class ProviderAdapter(ABC):
 
         ``limit`` is how many more records the run wants. Adapters whose reads are paid per
         record (Orbit profile reads) must not read more; free pages may ignore it.
+        """
+
+    async def prepare(self, request: SearchRequest) -> None:  # noqa: B027 - optional hook
+        """Checks that need the provider's metadata (e.g. filter fields), before any paid call.
+
+        Called by the core for every planned provider before any job starts. Raises ConfigError.
         """
 
     def describe(self, request: SearchRequest) -> Mapping[str, Any]:

@@ -232,6 +232,10 @@ class Aggregator:
                 if request.providers:
                     raise ConfigError("providers", f"{name} cannot look up a person by identity")
                 reason = "cannot look up a person by identity"
+            elif adapter is not None and request.is_filter_search and not adapter.capabilities.filter_search:
+                if request.providers:
+                    raise ConfigError("providers", f"{name} has no filter search")
+                reason = "has no filter search"
             elif adapter is not None and request.mode not in adapter.capabilities.modes:
                 if request.providers:
                     raise ConfigError("mode", f"{name} does not support {request.mode!r} mode")
@@ -276,6 +280,8 @@ class Aggregator:
         """
         req = self.build_request(request, **fields)
         names, skipped = self.plan(req)
+        for name in names:  # metadata checks before any paid call; raises ConfigError
+            await self._provider(name)[0].prepare(req)
         run_id = uuid.uuid4().hex
         started, t0 = self.clock.now(), self.clock.monotonic()
         queue: asyncio.Queue[Event | None] = asyncio.Queue()

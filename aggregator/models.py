@@ -30,6 +30,10 @@ __all__ = [
     "Entity",
     "ErrorInfo",
     "Evidence",
+    "FieldValue",
+    "FieldValues",
+    "FilterCapabilities",
+    "FilterField",
     "Hit",
     "MergedRecord",
     "Mode",
@@ -154,6 +158,10 @@ class SearchRequest(_Frozen):
         None, description="An Orbit structuredIntent v1 used as-is (validated against the DSL first).")
     identity: PersonIdentity | None = Field(
         None, description="Look up one person by identity signals instead of searching (people mode).")
+    simple_filters: dict[str, Any] | None = Field(
+        None, description="A filter search (Mongo-style simple_filters, Sixtyfour): no deep search.")
+    filters: dict[str, Any] | None = Field(
+        None, description="A filter search in the DSL form ({query, sort?, size?}, Sixtyfour).")
     run_shape: RunShape = Field(
         "partial_plus_full", description="Orbit run shape of a lookup: partial then full, or one of them.")
 
@@ -166,10 +174,19 @@ class SearchRequest(_Frozen):
         return value
 
     @model_validator(mode="after")
-    def _lookup_is_people(self) -> SearchRequest:
+    def _one_kind_of_search(self) -> SearchRequest:
         if self.identity is not None and self.mode != "people":
             raise ValueError("a lookup (identity) is people mode only")
+        if self.simple_filters is not None and self.filters is not None:
+            raise ValueError("give simple_filters or filters, not both")
+        if self.identity is not None and self.is_filter_search:
+            raise ValueError("a lookup cannot also be a filter search")
         return self
+
+    @property
+    def is_filter_search(self) -> bool:
+        """True when the request filters an index instead of starting a deep search."""
+        return self.simple_filters is not None or self.filters is not None
 
     @field_validator("providers")
     @classmethod
@@ -272,6 +289,53 @@ class MergedRecord(_Frozen):
         default_factory=dict, description="Field name -> {provider: differing value}.")
     consensus: int = Field(ge=1, description="How many providers returned this entity.")
     best_rank: int = Field(ge=1)
+
+
+class FilterField(_Frozen):
+    """One field a filter search can use (Sixtyfour ``filter-capabilities``, contract §2.1)."""
+
+    field: str
+    field_type: str = Field(description="Index mapping type: text, keyword, long, double, boolean, date...")
+    nested_path: str | None = None
+    queryable: bool = True
+    sortable: bool = False
+    rangeable: bool = False
+    supports_top_values: bool = False
+
+
+class FilterCapabilities(_Frozen):
+    """What a provider's filter search accepts in one mode."""
+
+    provider: str
+    mode: Mode
+    fields: tuple[FilterField, ...]
+    operators: tuple[str, ...] = Field(description="simple_filters operators, e.g. '$eq', '$elemMatch'.")
+    nested_paths: tuple[str, ...] = ()
+    limits: dict[str, int] = Field(default_factory=dict, description="max_query_depth, max_clause_count...")
+
+    def field(self, name: str) -> FilterField | None:
+        """The field called ``name`` (a ``.keyword`` suffix is ignored), or None."""
+        base = name.removesuffix(".keyword")
+        return next((f for f in self.fields if f.field == base), None)
+
+
+class FieldValue(_Frozen):
+    """One top value of a field, with its document count."""
+
+    value: str | int | float | bool | None = Field(description="None is the 'missing' bucket.")
+    count: int = Field(ge=0)
+    percent_of_scope: float = Field(ge=0, le=1)
+    filter_snippet: dict[str, Any] | None = Field(None, description="A ready exact-match DSL clause.")
+
+
+class FieldValues(_Frozen):
+    """Top values of one field within a scope (Sixtyfour ``filter-field-values``, contract §2.2)."""
+
+    provider: str
+    mode: Mode
+    field: str
+    total_scoped_documents: int = Field(ge=0)
+    values: tuple[FieldValue, ...]
 
 
 class ErrorInfo(_Frozen):

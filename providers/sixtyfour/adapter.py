@@ -22,8 +22,6 @@ Follows contract ``sixtyfour.md``:
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -47,13 +45,13 @@ from aggregator.errors import ConfigError, InvalidRequestError, ProviderProtocol
 from aggregator.limits import specs_from_settings
 from aggregator.log import get_logger
 from aggregator.models import Hit, SearchRequest
+from providers.sixtyfour.export import download_csv, fetch_via_export
+from providers.sixtyfour.filter_ops import FilterSearchMixin
 from providers.sixtyfour.wire import (
     PROVIDER,
-    DownloadResponse,
     QueryResponse,
     StartResponse,
     StatusResponse,
-    hit_from_csv,
     hit_from_row,
     parse,
 )
@@ -66,8 +64,6 @@ START = "POST /search/start-deep-search"
 STATUS = "GET /search/status/{task_id}"
 LEGACY_STATUS = "GET /search/deep-search-status/{task_id}"
 QUERY = "POST /search/query"
-DOWNLOAD = "GET /search/download"
-SIGNED_URL = "GET <signed download URL>"
 
 PENDING_STATUSES = {"queued": "queued", "pending": "queued", "running": "running"}
 FAILED_STATUSES = {"failed", "cancelled", "canceled", "terminated", "timed_out"}
@@ -76,13 +72,13 @@ MAX_QUERY_RESULTS = 5000  # /search/query max_results 1..5000 (§2.3)
 MAX_CURSOR_RESTARTS = 5  # re-runs from search_id after expired cursors, per job
 
 
-class SixtyfourAdapter(ProviderAdapter):
-    """Deep search (people and company mode) over Sixtyfour's async search endpoints."""
+class SixtyfourAdapter(FilterSearchMixin, ProviderAdapter):
+    """Deep search and filter search (people and company mode) over Sixtyfour's search API."""
 
     name: ClassVar[str] = PROVIDER
     capabilities: ClassVar[Capabilities] = Capabilities(
         modes=frozenset({"people", "company"}), streaming=False, idempotent_submit=True,
-        cost=CostModel(known=False),
+        filter_search=True, cost=CostModel(known=False),
     )
 
     def __init__(self, client: ProviderClient, settings: ProviderSettings) -> None:
@@ -92,11 +88,12 @@ class SixtyfourAdapter(ProviderAdapter):
         self.credits_per_search = float(settings.option("credits_per_search", 0.0))
         self.credits_per_result = float(settings.option("credits_per_result", 0.0))
         self._legacy_status = False
+        self._capabilities = {}
         if not 1 <= self.page_size <= 100:
             raise ConfigError("providers.sixtyfour.page_size", f"must be 1..100, got {self.page_size}")
-        if self.fetch_via not in ("query", "csv"):
+        if self.fetch_via not in ("query", "csv", "export"):
             raise ConfigError("providers.sixtyfour.fetch_via",
-                              f"must be 'query' or 'csv', got {self.fetch_via!r}")
+                              f"must be 'query', 'csv' or 'export', got {self.fetch_via!r}")
 
     @classmethod
     def limits_from(cls, settings: ProviderSettings) -> Limits:
@@ -122,8 +119,15 @@ class SixtyfourAdapter(ProviderAdapter):
 
     # -- submit / poll ----------------------------------------------------------------------
     def describe(self, request: SearchRequest) -> dict[str, Any]:
-        """The start-deep-search body (``--explain``), with a placeholder search_id."""
+        """The start-deep-search body, or a filter search's first page (``--explain``)."""
+        if request.is_filter_search:
+            return self.filter_first_body(request)
         return self._start_body(request, "<search_id: minted per run>")
+
+    async def prepare(self, request: SearchRequest) -> None:
+        """Check a filter search against ``filter-capabilities`` before the paid query (§2.1)."""
+        if request.is_filter_search:
+            await self.check_filters(request)
 
     def _start_body(self, request: SearchRequest, idempotency_key: str) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -136,6 +140,8 @@ class SixtyfourAdapter(ProviderAdapter):
         return body
 
     async def submit(self, request: SearchRequest, idempotency_key: str) -> JobRef:
+        if request.is_filter_search:
+            return self.filter_job(request, idempotency_key)
         body = self._start_body(request, idempotency_key)
         response = await self.client.request("POST", "/search/start-deep-search", endpoint=START,
                                              json=body, idempotent=True)
@@ -183,13 +189,20 @@ class SixtyfourAdapter(ProviderAdapter):
 
     # -- fetch ------------------------------------------------------------------------------
     async def fetch(self, job: JobRef, checkpoint: Checkpoint | None, limit: int | None = None) -> Page:
-        if self.fetch_via == "csv":
+        if "first_body" not in job.extra and self.fetch_via == "csv":  # deep searches only
             return await self._fetch_csv(job)
+        if "first_body" not in job.extra and self.fetch_via == "export":
+            return await fetch_via_export(self.client, job, checkpoint or {},
+                                          poll_s=self.settings.poll_interval_s,
+                                          credits_per_result=self.credits_per_result)
         return await self._fetch_query_page(job, checkpoint or {})
 
-    def _first_page_body(self, job: JobRef) -> dict[str, Any]:
+    def _first_page_body(self, job: JobRef, search_id: str | None) -> dict[str, Any]:
+        """A fresh filter search's first body, or a replay of ``search_id`` with exclusions re-sent."""
+        if search_id is None and "first_body" in job.extra:
+            return dict(job.extra["first_body"])
         body: dict[str, Any] = {
-            "search_id": job.extra.get("search_id") or job.idempotency_key,
+            "search_id": search_id or job.extra.get("search_id") or job.idempotency_key,
             "page_size": self.page_size,
             "max_results": max(1, min(int(job.extra.get("max_results", 1000)), MAX_QUERY_RESULTS)),
         }
@@ -204,10 +217,11 @@ class SixtyfourAdapter(ProviderAdapter):
 
     async def _fetch_query_page(self, job: JobRef, checkpoint: Checkpoint) -> Page:
         cursor = checkpoint.get("cursor")
+        search_id = checkpoint.get("search_id") or job.extra.get("search_id")
         seen: list[str] = list(checkpoint.get("seen", []))
         restarts = int(checkpoint.get("restarts", 0))
         try:
-            page = await self._query({"cursor": cursor} if cursor else self._first_page_body(job))
+            page = await self._query({"cursor": cursor} if cursor else self._first_page_body(job, search_id))
         except InvalidRequestError as exc:
             if not cursor or exc.status != 400:
                 raise
@@ -215,10 +229,11 @@ class SixtyfourAdapter(ProviderAdapter):
             if restarts > MAX_CURSOR_RESTARTS:
                 raise
             log.info("sixtyfour.cursor_recovered", job_id=job.job_id, seen=len(seen))
-            page = await self._query(self._first_page_body(job))
+            page = await self._query(self._first_page_body(job, search_id))
         hits = self._new_hits(page, job, seen)
         done = not page.has_more or not page.next_cursor
-        next_checkpoint = {"cursor": page.next_cursor, "seen": seen, "restarts": restarts}
+        next_checkpoint = {"cursor": page.next_cursor, "seen": seen, "restarts": restarts,
+                           "search_id": page.search_id or search_id}
         return Page(hits=tuple(hits), checkpoint=next_checkpoint, done=done,
                     credits=self.credits_per_result * len(hits))
 
@@ -241,16 +256,7 @@ class SixtyfourAdapter(ProviderAdapter):
         if not handle:
             raise ProviderProtocolError("completed search has no resource_handle_id for the CSV",
                                         provider=PROVIDER, endpoint=STATUS, request_id=job.job_id)
-        response = await self.client.request("GET", "/search/download", endpoint=DOWNLOAD,
-                                             params={"resource_handle_id": str(handle)}, idempotent=True)
-        link = parse(DownloadResponse, response.data, DOWNLOAD)
-        content = await self.client.get_external(link.url, endpoint=SIGNED_URL)
-        now = self._now()
-        rows = list(csv.DictReader(io.StringIO(str(content.data))))
-        hits = [hit_from_csv(row, mode=job.mode, rank=i, job_id=job.job_id, retrieved_at=now)
-                for i, row in enumerate(rows, start=1)]
-        return Page(hits=tuple(hits), checkpoint={"downloaded": True}, done=True,
-                    credits=self.credits_per_result * len(hits))
+        return await download_csv(self.client, job, str(handle), self.credits_per_result)
 
     def _now(self) -> datetime:
         return self.client.clock.now()

@@ -252,3 +252,38 @@ def hit_from_csv(row: dict[str, str], *, mode: Mode, rank: int, job_id: str | No
     return Hit(provider=PROVIDER, provider_record_id=record_id, job_id=job_id, rank=rank, entity=entity,
                source_urls=tuple(u for u in (getattr(entity, "linkedin_url", None),) if u),
                raw=dict(row), retrieved_at=retrieved_at)
+
+
+class CapabilityField(_Wire):
+    field: str
+    field_type: str = "keyword"
+    nested_path: str | None = None
+    queryable: bool = True
+    sortable: bool = False
+    rangeable: bool = False
+    supports_top_values: bool = False
+
+
+class CapabilitiesResponse(_Wire):
+    """``GET /search/filter-capabilities`` (§2.1)."""
+
+    mode: str = "company"
+    fields: list[CapabilityField]
+    nested_paths: list[str] = Field(default_factory=list)
+    simple_query_operators: list[str] | None = None
+    limits: dict[str, int] = Field(default_factory=dict)
+
+
+class FieldValueRow(_Wire):
+    value: str | int | float | bool | None = None
+    count: int = 0
+    percent_of_scope: float = 0.0
+    filter_snippet: dict[str, Any] | None = None
+
+
+class FieldValuesResponse(_Wire):
+    """``POST /search/filter-field-values`` (§2.2)."""
+
+    field: str
+    total_scoped_documents: int
+    values: list[FieldValueRow] = Field(default_factory=list)
