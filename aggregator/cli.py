@@ -26,15 +26,17 @@ from rich.text import Text
 
 from aggregator.config import Settings, load_criteria, load_settings
 from aggregator.core import Aggregator
-from aggregator.errors import ConfigError
+from aggregator.errors import ConfigError, ProviderError
 from aggregator.events import Event, OutcomeEvent, ProgressEvent, ReportEvent
-from aggregator.models import PersonIdentity, SearchReport
+from aggregator.models import FieldValues, FilterCapabilities, PersonIdentity, SearchReport
 from aggregator.render import (
     OUTPUT_SUFFIXES,
+    fields_table,
     outcomes_table,
     profile_view,
     records_table,
     report_json,
+    values_table,
     write_report,
 )
 
@@ -238,6 +240,72 @@ def _load_intent(path: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError("--intent", "expected a JSON object (a structuredIntent v1)")
     return data
+
+
+def _json_option(value: str | None, flag: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(flag, f"not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(flag, "expected a JSON object")
+    return data
+
+
+@main.command("filter")
+@click.option("--mode", type=click.Choice(["people", "company"]), default="company", show_default=True)
+@click.option("--where", help='simple_filters JSON, e.g. \'{"hq_country_iso2": {"$eq": "US"}}\'.')
+@click.option("--dsl", help='DSL filters JSON: {"query": {...}, "sort": [...], "size": N}.')
+@click.option("--max-results", type=int, default=None, help="Records to return (1-5000).")
+@click.option("--exclude", multiple=True, help="LinkedIn URL/id, company id or domain to suppress.")
+@click.option("--fields", "list_fields", is_flag=True, help="List the fields you can filter on, then exit.")
+@click.option("--values", "values_of", metavar="FIELD", help="Show the top values of FIELD, then exit.")
+@click.option("--top-k", type=int, default=25, show_default=True, help="How many values --values shows (1-100).")
+@run_options
+def filter_command(mode: str, where: str | None, dsl: str | None, max_results: int | None,
+                   exclude: tuple[str, ...], list_fields: bool, values_of: str | None, top_k: int,
+                   **run: Any) -> None:
+    """Filter an index (Sixtyfour filter search): exact, range, text and nested conditions."""
+    try:
+        simple_filters, filters = _json_option(where, "--where"), _json_option(dsl, "--dsl")
+        if list_fields or values_of:
+            settings = _settings(run["config"], run["sandbox"], run["live"], run["verbose"])
+            try:
+                asyncio.run(_show_filter_metadata(settings, mode, values_of, top_k, simple_filters, filters,
+                                                  run["providers"], run["as_json"]))
+            except ProviderError as exc:
+                err.print(Text.assemble(("error: ", "red"), str(exc)), highlight=False)
+                sys.exit(EXIT_ALL_FAILED)
+            sys.exit(EXIT_OK)
+        if simple_filters is None and filters is None:
+            raise ConfigError("--where", "give --where (simple_filters) or --dsl (filters), or use --fields")
+    except ConfigError as exc:
+        _usage_error(exc)
+    fields: dict[str, Any] = {"query": "filter search", "mode": mode, "exclude": exclude,
+                              "simple_filters": simple_filters, "filters": filters}
+    if max_results is not None:
+        fields["max_results"] = max_results
+    _execute(fields, **run)
+
+
+async def _show_filter_metadata(settings: Settings, mode: Any, values_of: str | None, top_k: int,
+                                simple_filters: dict[str, Any] | None, filters: dict[str, Any] | None,
+                                providers: tuple[str, ...], as_json: bool) -> None:
+    provider = providers[0] if providers else None
+    async with Aggregator(settings) as agg:
+        _announce(agg)
+        result: FilterCapabilities | FieldValues
+        if values_of:
+            result = await agg.filter_values(values_of, mode=mode, top_k=top_k, simple_filters=simple_filters,
+                                             filters=filters, provider=provider)
+        else:
+            result = await agg.filter_fields(mode, provider=provider)
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(result.model_dump(mode="json"), option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        Console().print(fields_table(result) if isinstance(result, FilterCapabilities) else values_table(result))
 
 
 @main.command()

@@ -30,10 +30,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from aggregator.clock import Clock
-from aggregator.models import Hit, Mode, SearchRequest
+from aggregator.models import FieldValues, FilterCapabilities, Hit, Mode, SearchRequest
 
 if TYPE_CHECKING:
     from aggregator.config import ProviderSettings
@@ -43,6 +43,7 @@ __all__ = [
     "Checkpoint",
     "CostModel",
     "Failed",
+    "FilterSearchProvider",
     "JobRef",
     "JobState",
     "Limits",
@@ -213,6 +214,17 @@ class ProviderClient(Protocol):
     ) -> Response: ...
 
     async def get_external(self, url: str, *, endpoint: str) -> Response: ...
+
+
+@runtime_checkable
+class FilterSearchProvider(Protocol):
+    """An adapter with ``capabilities.filter_search`` also offers these two metadata reads."""
+
+    async def filter_capabilities(self, mode: Mode = "company") -> FilterCapabilities: ...
+
+    async def filter_values(self, field: str, *, mode: Mode = "company", top_k: int = 25,
+                            simple_filters: dict[str, Any] | None = None,
+                            filters: dict[str, Any] | None = None) -> FieldValues: ...
 
 
 class ProviderAdapter(ABC):

@@ -31,17 +31,25 @@ from pydantic import SecretStr, ValidationError
 
 from aggregator.clock import Clock, SystemClock
 from aggregator.config import ProviderSettings, Settings, load_settings
-from aggregator.contract import ProviderAdapter
-from aggregator.errors import ConfigError, DeadlineExceededError
+from aggregator.contract import FilterSearchProvider, ProviderAdapter
+from aggregator.errors import ConfigError, DeadlineExceededError, ProviderError
 from aggregator.events import Event, HitsEvent, OutcomeEvent, ReportEvent
 from aggregator.http import HttpClient, ProviderHTTPClient
 from aggregator.jobstore import InMemoryJobStore, JobStore
 from aggregator.limits import ProviderLimiter
 from aggregator.log import get_logger
 from aggregator.merge import merge_hits
-from aggregator.models import Hit, ProviderOutcome, SearchReport, SearchRequest
+from aggregator.models import (
+    FieldValues,
+    FilterCapabilities,
+    Hit,
+    Mode,
+    ProviderOutcome,
+    SearchReport,
+    SearchRequest,
+)
 from aggregator.retry import RetryPolicy
-from aggregator.scheduler import JobRunner
+from aggregator.scheduler import JobRunner, error_info
 
 __all__ = ["Aggregator", "ProviderTarget", "resolve_targets"]
 
@@ -195,6 +203,55 @@ class Aggregator:
             raise ConfigError("provider", f"{name!r} is not available: {reason}")
         return self._provider(name)[0]
 
+    def _filter_provider(self, provider: str | None) -> FilterSearchProvider:
+        names = [provider] if provider else [
+            n for n, t in self.targets.items()
+            if not t.skip_reason and self._provider(n)[0].capabilities.filter_search]
+        if not names:
+            raise ConfigError("provider", "no configured provider offers filter search")
+        adapter = self.adapter(names[0])
+        if not adapter.capabilities.filter_search or not isinstance(adapter, FilterSearchProvider):
+            raise ConfigError("provider", f"{names[0]} has no filter search")
+        return adapter
+
+    async def filter_fields(
+        self, mode: Mode = "company", *, provider: str | None = None
+    ) -> FilterCapabilities:
+        """The fields, operators and limits a filter search accepts (Sixtyfour by default).
+
+        Raises:
+            ConfigError: no provider with filter search; ProviderError subclasses on failure.
+        """
+        return await self._filter_provider(provider).filter_capabilities(mode)
+
+    async def filter_values(
+        self, field: str, *, mode: Mode = "company", top_k: int = 25,
+        simple_filters: dict[str, Any] | None = None, filters: dict[str, Any] | None = None,
+        provider: str | None = None,
+    ) -> FieldValues:
+        """Top values of ``field`` (with counts and ready DSL snippets), optionally in a scope.
+
+        Raises:
+            ConfigError: unknown field, no top values, ``top_k`` outside 1..100, or an invalid
+                scope, before the call; ProviderError subclasses on failure.
+        """
+        return await self._filter_provider(provider).filter_values(
+            field, mode=mode, top_k=top_k, simple_filters=simple_filters, filters=filters)
+
+    async def filter_search(
+        self, *, mode: Mode = "company", simple_filters: dict[str, Any] | None = None,
+        filters: dict[str, Any] | None = None, **fields: Any,
+    ) -> SearchReport:
+        """Run a filter search (``simple_filters`` or DSL ``filters``) and return the report.
+
+        Filters are checked against the provider's capabilities before the paid query.
+
+        Raises:
+            ConfigError: invalid filters (naming the field or operator) or arguments.
+        """
+        fields.setdefault("query", "filter search")
+        return await self.search(mode=mode, simple_filters=simple_filters, filters=filters, **fields)
+
     def build_request(self, request: SearchRequest | str | None = None, /, **fields: Any) -> SearchRequest:
         """A validated :class:`SearchRequest` from a request, a query string and/or fields.
 
@@ -280,8 +337,13 @@ class Aggregator:
         """
         req = self.build_request(request, **fields)
         names, skipped = self.plan(req)
-        for name in names:  # metadata checks before any paid call; raises ConfigError
-            await self._provider(name)[0].prepare(req)
+        for name in list(names):  # metadata checks before any paid call; ConfigError propagates
+            try:
+                await self._provider(name)[0].prepare(req)
+            except ProviderError as exc:  # the provider could not be asked: a failed outcome
+                names.remove(name)
+                skipped.append(ProviderOutcome(provider=name, status="failed", sandbox=self.targets[name].sandbox,
+                                               error=error_info(exc), note="failed before starting"))
         run_id = uuid.uuid4().hex
         started, t0 = self.clock.now(), self.clock.monotonic()
         queue: asyncio.Queue[Event | None] = asyncio.Queue()

@@ -16,10 +16,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from aggregator.errors import ConfigError
-from aggregator.models import Company, MergedRecord, Person, SearchReport
+from aggregator.models import Company, FieldValues, FilterCapabilities, MergedRecord, Person, SearchReport
 
-__all__ = ["OUTPUT_SUFFIXES", "flat_record", "outcomes_table", "profile_view", "records_table", "report_json",
-           "write_report"]
+__all__ = ["OUTPUT_SUFFIXES", "fields_table", "flat_record", "outcomes_table", "profile_view", "records_table",
+           "report_json", "values_table", "write_report"]
 
 OUTPUT_SUFFIXES = (".json", ".jsonl", ".csv")
 
@@ -97,6 +97,32 @@ def profile_view(record: MergedRecord) -> Table:
     for item in newest.evidence:
         sources = f"  ({', '.join(item.source_urls[:2])})" if item.source_urls else ""
         table.add_row(escape(f"§ {item.label or item.key}"), escape((item.text or "") + sources))
+    return table
+
+
+def fields_table(caps: FilterCapabilities) -> Table:
+    """The fields a filter search accepts, with what each supports."""
+    table = Table(title=f"{caps.provider} {caps.mode} filter fields (operators: {' '.join(caps.operators)})",
+                  header_style="bold")
+    for col in ("Field", "Type", "Nested path", "Sort", "Range", "Top values"):
+        table.add_column(col)
+    tick = {True: "yes", False: ""}
+    for f in caps.fields:
+        table.add_row(f.field, f.field_type, f.nested_path or "", tick[f.sortable], tick[f.rangeable],
+                      tick[f.supports_top_values])
+    return table
+
+
+def values_table(values: FieldValues) -> Table:
+    """Top values of one field, with counts, share of scope and the exact-match DSL snippet."""
+    table = Table(title=f"{values.field}: top values of {values.total_scoped_documents} documents",
+                  header_style="bold")
+    for col, justify in (("Value", "left"), ("Count", "right"), ("Share", "right"), ("filter_snippet", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for v in values.values:
+        snippet = orjson.dumps(v.filter_snippet).decode() if v.filter_snippet else ""
+        table.add_row(escape("(missing)" if v.value is None else str(v.value)), str(v.count),
+                      f"{v.percent_of_scope:.1%}", escape(snippet))
     return table
 
 

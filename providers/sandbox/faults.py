@@ -78,10 +78,7 @@ class _RuleState:
     def fires(self) -> bool:
         self.matched += 1
         rule = self.rule
-        if rule.first_n > 0:
-            hit = self.matched <= rule.first_n
-        else:
-            hit = rule.rate > 0 and self.rng.random() < rule.rate
+        hit = self.matched <= rule.first_n if rule.first_n > 0 else rule.rate > 0 and self.rng.random() < rule.rate
         self.fired += hit
         return hit
 
