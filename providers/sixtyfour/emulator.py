@@ -6,7 +6,12 @@ Routes (base URL root; every non-``/_`` route needs ``x-api-key``, contract §0)
   (idempotency, §1.1), enforce 5 in-flight searches per org (429 + ``Retry-After``), start a task.
 - ``GET /search/status/{task_id}`` and legacy ``GET /search/deep-search-status/{task_id}`` -- one
   handler, ``AgenticSearchStatusResponse`` (§1.2), lifecycle read off the virtual clock.
-- ``POST /search/query`` -- cursor paging over a completed deep search (§2.3, §5), 200/min/org.
+- ``POST /search/query`` -- cursor paging (§2.3, §5), 200/min/org, over a completed deep search
+  (``search_id``) or a fresh filter search (``simple_filters``/``filters``/``parsed_query``/
+  people ``query``; saved under a new ``search_id``).
+- ``GET /search/filter-capabilities`` and ``POST /search/filter-field-values`` (§2.1, §2.2;
+  20/min/org) -- field discovery over the filter-search documents.
+- ``POST /search/export`` -- CSV export of a search as a task (§1.4; 409 while one runs).
 - ``GET /search/download`` -- a signed URL to ``/_storage/...`` on this server (§1.3), valid 900 s.
 - ``GET /_storage/{path}`` -- the "bucket": no auth, HMAC signature + expiry (403 XML otherwise).
 
@@ -14,8 +19,12 @@ Every tenant-visible object (tasks, searches, cursors, limits) is scoped to the 
 Error bodies are ``{"detail": "..."}`` (INF choice, §0). Tunables: :class:`EmulatorSettings`.
 Rows come from :mod:`providers.sandbox.matching` over the world (``provider="sixtyfour"``) and are
 rendered by :mod:`.emulator_rows`; task lifecycle lives in :mod:`.emulator_jobs`, paging in
-:mod:`.emulator_query`, the route handlers in :mod:`.emulator_handlers` (deep search, query) and
-:mod:`.emulator_storage` (download, signed storage).
+:mod:`.emulator_query`, the route handlers in :mod:`.emulator_handlers` (deep search, query),
+:mod:`.emulator_discovery` (capabilities, field values), :mod:`.emulator_export` and
+:mod:`.emulator_storage` (download, signed storage). Filter search: documents in
+:mod:`.emulator_documents`, field catalogue in :mod:`.emulator_capabilities`, query engines in
+:mod:`.emulator_engine` / :mod:`.emulator_filters` (simple_filters) / :mod:`.emulator_dsl`, query
+sources and saved searches in :mod:`.emulator_search`.
 """
 
 from __future__ import annotations
@@ -29,16 +38,17 @@ from aggregator.log import get_logger
 from providers.sandbox.context import SandboxContext
 from providers.sandbox.ratelimit import SlidingWindowLog, retry_after_header
 from providers.sandbox.server import Handler, new_app, route_key
+from providers.sixtyfour.emulator_documents import DocumentCache
 from providers.sixtyfour.emulator_handlers import add_routes
 from providers.sixtyfour.emulator_http import ORG, detail_error
 from providers.sixtyfour.emulator_jobs import Task, TaskStore
 from providers.sixtyfour.emulator_models import EmulatorSettings
 from providers.sixtyfour.emulator_query import CursorStore
+from providers.sixtyfour.emulator_search import FilterSearch
 
 __all__ = ["ORG", "SixtyfourEmulator", "create_emulator"]
 
 log = get_logger(__name__)
-
 
 
 def create_emulator(ctx: SandboxContext, settings: Mapping[str, Any]) -> SixtyfourEmulator:
@@ -54,6 +64,8 @@ class SixtyfourEmulator:
         settings: effective settings.
         tasks: every deep-search task (test hooks below read and steer it).
         cursors: every ``/search/query`` cursor.
+        documents: the filter-search documents per mode (built on first use).
+        searches: fresh filter searches and their saved ``search_id``s.
     """
 
     def __init__(self, ctx: SandboxContext, settings: EmulatorSettings) -> None:
@@ -67,7 +79,15 @@ class SixtyfourEmulator:
         self.general_limiter = SlidingWindowLog(
             ctx.clock, limit=settings.general_rate_limit, window_s=settings.general_window_s
         )
-        for counter in ("idempotent_replays", "storage_requests", "storage_requests_with_api_key"):
+        self.field_values_limiter = SlidingWindowLog(
+            ctx.clock, limit=settings.field_values_rate_limit,
+            window_s=settings.field_values_window_s,
+        )
+        self.documents = DocumentCache(ctx.world,
+                                       positions_missing_rate=settings.positions_missing_rate)
+        self.searches = FilterSearch(self)
+        for counter in ("idempotent_replays", "storage_requests", "storage_requests_with_api_key",
+                        "filter_searches", "exports_started"):
             ctx.stats.declare(counter)
         self.app = new_app(ctx, middlewares=[self._auth_middleware()])
         add_routes(self)

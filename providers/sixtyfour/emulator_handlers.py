@@ -1,5 +1,9 @@
 """Route handlers of the Sixtyfour emulator: start, status, query (contract §1.1, §1.2, §2.3).
 
+``/search/query`` first requests name exactly one source (400 otherwise); the source is
+resolved by :class:`~.emulator_search.FilterSearch` (deep-search ``search_id``, saved or fresh
+filter search) and paged by :mod:`.emulator_query` under the effective cap.
+
 See :mod:`providers.sixtyfour.emulator` for the route list. Handlers answer early by raising
 :class:`~providers.sandbox.server.Reply`; everything scoped to the org of the API key, which the
 auth middleware stores in ``request[ORG]``.
@@ -14,6 +18,8 @@ from aiohttp import web
 from aggregator.log import get_logger
 from providers.sandbox.matching import parse_query, search_companies, search_people
 from providers.sandbox.server import route_key
+from providers.sixtyfour.emulator_discovery import DiscoveryHandlers
+from providers.sixtyfour.emulator_export import ExportHandlers
 from providers.sixtyfour.emulator_http import ORG, read_json, validate
 from providers.sixtyfour.emulator_http import detail_error as _detail
 from providers.sixtyfour.emulator_http import ok as _ok
@@ -21,6 +27,7 @@ from providers.sixtyfour.emulator_jobs import FAILURE_MESSAGE, Task, draw_lifecy
 from providers.sixtyfour.emulator_models import QueryBody, StartDeepSearchBody
 from providers.sixtyfour.emulator_query import CursorError, Flow, Page, compute_page, page_doc
 from providers.sixtyfour.emulator_rows import Exclusions, Row, render_company, render_person
+from providers.sixtyfour.emulator_search import effective_cap
 from providers.sixtyfour.emulator_storage import StorageHandlers
 
 if TYPE_CHECKING:
@@ -38,6 +45,7 @@ CONCURRENCY_DETAIL = ("Too many concurrent deep searches (limit {n}). "
 def add_routes(em: SixtyfourEmulator) -> None:
     """Register every Sixtyfour route on ``em.app``."""
     deep, storage = DeepSearchHandlers(em), StorageHandlers(em)
+    discovery, export = DiscoveryHandlers(em), ExportHandlers(em)
     router = em.app.router
     router.add_post(START_PATH, deep.start)
     router.add_get("/search/status/{task_id}", deep.status)
@@ -45,6 +53,9 @@ def add_routes(em: SixtyfourEmulator) -> None:
     router.add_post("/search/query", deep.query)
     router.add_get("/search/download", storage.download)
     router.add_get("/_storage/{path:.+}", storage.fetch)
+    router.add_get("/search/filter-capabilities", discovery.capabilities)
+    router.add_post("/search/filter-field-values", discovery.field_values)
+    router.add_post("/search/export", export.export)
 
 
 def _start_doc(task_id: str) -> dict[str, Any]:
@@ -141,20 +152,19 @@ class DeepSearchHandlers:
     async def _first_page(self, org: int, raw: Any, started: float) -> dict[str, Any]:
         em = self.em
         body = validate(QueryBody, raw)
-        sources = body.sources()
-        if len(sources) != 1:
+        if len(body.sources()) != 1:
             raise _detail(400, "Exactly one query source is required: search_id, "
                                "simple_filters, filters, parsed_query or query.")
-        if sources != ["search_id"]:
-            raise _detail(400, "Filter search is not emulated yet")
-        if not 1 <= body.max_results <= em.settings.query_max_results:
-            raise _detail(400, f"max_results must be between 1 and {em.settings.query_max_results}")
-        task = em.tasks.by_search_id(org, body.search_id or "")
-        if task is None or task.status(em.now()) != "completed":
-            raise _detail(404, "Search not found or has no parsed_query.")
-        exclusions = Exclusions.build(task.mode, body.exclude_public_ids, body.exclude_entity_ids)
-        cap = min(body.max_results, len(task.found))
-        flow = Flow(org, task.search_id, task.found[:cap], body.page_size, exclusions)
+        ceiling = em.settings.query_max_results
+        if not 1 <= body.max_results <= ceiling:
+            raise _detail(400, f"max_results must be between 1 and {ceiling}")
+        resolved = em.searches.for_query(org, body)
+        cap = effective_cap(body.max_results, "max_results" in body.model_fields_set,
+                            resolved.query_cap, ceiling)
+        exclusions = Exclusions.build(resolved.mode, body.exclude_public_ids,
+                                      body.exclude_entity_ids)
+        flow = Flow(org, resolved.search_id, resolved.rows[:cap], body.page_size, exclusions,
+                    resolved.extras or {})
         await em.ctx.clock.sleep(em.settings.page_latency_s)
         page = compute_page(flow, 0, 0)
         token = None

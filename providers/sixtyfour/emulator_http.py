@@ -2,6 +2,7 @@
 
 Sixtyfour's backend is FastAPI: endpoint errors are ``{"detail": "<string>"}`` and schema
 violations (including malformed JSON) are 422 with a ``detail`` array (contract §0, §4.2).
+Filter-field-values errors carry a documented ``code`` (§2.2): ``{"detail": {"code", "message"}}``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from providers.sandbox.ratelimit import retry_after_header
 from providers.sandbox.server import Reply, json_response
 from providers.sixtyfour.emulator_models import validation_detail
 
-__all__ = ["ORG", "detail_error", "ok", "read_json", "validate"]
+__all__ = ["ORG", "code_error", "detail_error", "ok", "read_json", "validate"]
 
 _M = TypeVar("_M", bound=BaseModel)
 ORG = web.RequestKey("sixtyfour.org", int)
@@ -29,6 +30,12 @@ def detail_error(status: int, detail: str, *, retry_after_s: float | None = None
     if retry_after_s is not None:
         headers = {"Retry-After": retry_after_header(retry_after_s)}
     return Reply.json({"detail": detail}, status=status, headers=headers)
+
+
+def code_error(status: int, code: str, message: str) -> Reply:
+    """A ``{"detail": {"code": ..., "message": ...}}`` reply: the documented error codes of
+    ``/search/filter-field-values`` (§2.2) with our guess of where they sit (INF)."""
+    return Reply.json({"detail": {"code": code, "message": message}}, status=status)
 
 
 def ok(doc: Any) -> web.Response:

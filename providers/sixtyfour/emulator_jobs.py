@@ -12,6 +12,10 @@ The result set is computed at start from the world (the job is deterministic), w
 when credits are charged (INF: pricing is unpublished, contract §4.4; a job that will fail pays
 only the per-search fee). ``search_id`` is the org's idempotency key (DOC "client-supplied search
 ID for idempotent retries"): :class:`TaskStore` maps ``(org, search_id)`` to its task.
+
+Exports (§1.4, :mod:`.emulator_export`) are tasks too (``kind="export"``): the same status
+document and download path, export phase messages, no iterations; they are not indexed by
+``search_id`` (that names the exported search) and do not count as in-flight deep searches.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ from typing import Any
 
 from providers.sixtyfour.emulator_rows import Row
 
-__all__ = ["PHASE_MESSAGES", "Task", "TaskStore", "iso_z"]
+__all__ = ["EXPORT_PHASE_MESSAGES", "PHASE_MESSAGES", "Task", "TaskStore", "iso_z"]
 
 PHASE_MESSAGES = ("Planning search", "Searching candidates", "Verifying matches",
                   "Finalizing results")
+EXPORT_PHASE_MESSAGES = ("Fetching rows", "Writing CSV", "Uploading file", "Finalizing results")
 FAIL_AT = 0.6  # INF: a failing task fails after 60 % of its run
 FAILURE_MESSAGE = "Deep search failed: NL upstream transport error: connection reset by peer"
 
@@ -57,6 +62,7 @@ class Task:
     error: str | None  # set when the task is destined to fail
     resource_handle_id: str | None
     forced_end_at: float | None = None
+    kind: str = "deep_search"  # or "export" (POST /search/export, §1.4): same status document
 
     @property
     def run_start_at(self) -> float:
@@ -86,12 +92,13 @@ class Task:
         phase = self._phase(observed) if status != "queued" else None
         if status == "completed":
             phase = 3
+        messages = EXPORT_PHASE_MESSAGES if self.kind == "export" else PHASE_MESSAGES
         return {
             "task_id": self.task_id,
             "status": status,
             "start_time": iso_z(self.start_time),
             "current_phase": phase,
-            "progress_message": "Queued" if phase is None else PHASE_MESSAGES[phase],
+            "progress_message": "Queued" if phase is None else messages[phase],
             "close_time": iso_z(self._wall(self.end_at)) if done else None,
             "resource_handle_id": self.resource_handle_id if status == "completed" else None,
             "total_results": len(self.delivered) if status == "completed" else None,
@@ -157,7 +164,8 @@ class TaskStore:
 
     def add(self, task: Task) -> None:
         self.tasks[task.task_id] = task
-        self._by_search[(task.org, task.search_id)] = task.task_id
+        if task.kind == "deep_search":  # an export's search_id names the search it exports
+            self._by_search[(task.org, task.search_id)] = task.task_id
         if task.resource_handle_id:
             self._by_handle[task.resource_handle_id] = task.task_id
 
@@ -175,7 +183,15 @@ class TaskStore:
         return self.get(task_id, org) if task_id else None
 
     def in_flight(self, org: int, now: float) -> list[Task]:
-        return [t for t in self.tasks.values() if t.org == org and t.in_flight(now)]
+        """The org's unfinished deep searches (INF: exports do not count against the 5)."""
+        return [t for t in self.tasks.values()
+                if t.org == org and t.kind == "deep_search" and t.in_flight(now)]
+
+    def running_export(self, org: int, search_id: str, now: float) -> Task | None:
+        """The org's unfinished export of ``search_id``, if any (§1.4: a second one is 409)."""
+        return next((t for t in self.tasks.values()
+                     if t.kind == "export" and t.org == org and t.search_id == search_id
+                     and t.in_flight(now)), None)
 
     def concurrency_retry_after_s(self, org: int, now: float) -> float:
         """INF: virtual seconds until the org's earliest in-flight task is expected to end (>= 1)."""

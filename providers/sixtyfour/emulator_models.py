@@ -1,4 +1,4 @@
-"""Settings and request bodies of the Sixtyfour emulator (contract §1.1, §2.3, §4.3).
+"""Settings and request bodies of the Sixtyfour emulator (contract §1.1, §1.4, §2, §4.3).
 
 :class:`EmulatorSettings` holds every tunable of the emulator, each documented with its source:
 DOC values are the published contract, INF values are our best guess of the real API made
@@ -20,8 +20,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = [
+    "CapabilitiesQuery",
     "DownloadQuery",
     "EmulatorSettings",
+    "ExportBody",
+    "FieldValuesBody",
     "QueryBody",
     "StartDeepSearchBody",
     "validation_detail",
@@ -52,6 +55,22 @@ class EmulatorSettings:
     credits_per_search: float = 0.0  # INF: search pricing is unpublished (§4.4)
     credits_per_row: float = 0.0  # INF: charged for the rows a deep search delivers
     positions_missing_rate: float = 0.05  # DOC quirk: "positions is missing on some profiles"
+    # -- filter search (§2) --
+    field_values_rate_limit: int = 20  # DOC: /search/filter-field-values 20 requests/min per org
+    field_values_window_s: float = 60.0
+    capabilities_cache_ttl_s: float = 3600.0  # INF: cache_ttl_seconds (§2.1 example value)
+    max_query_depth: int = 8  # INF: FilterSearchLimits values are unpublished (§2.1)
+    max_clause_count: int = 100  # INF
+    max_terms_per_clause: int = 500  # INF
+    max_sort_clauses: int = 3  # INF
+    max_string_length: int = 1000  # INF
+    match_operator: str = "or"  # INF (§2.5): $match/match token semantics, OpenSearch default
+    total_available_cap: int = 50000  # DOC: total_available is capped at 50 000 (§2.3)
+    # -- export (§1.4) --
+    export_queue_s: float = 1.0  # INF: time an export stays "queued"
+    export_duration_s: float = 20.0  # INF: export run time (a Temporal workflow, DOC)
+    export_max_results: int = 5000  # DOC SK-search: "Max 5000 results per export"
+    export_cap_before_exclusions: bool = False  # INF: False = remove excluded rows, then cap
 
     @classmethod
     def from_mapping(cls, overrides: Mapping[str, Any]) -> EmulatorSettings:
@@ -63,6 +82,10 @@ class EmulatorSettings:
         settings = cls(**dict(overrides))
         if not 0 < settings.duration_min_s <= settings.duration_max_s:
             raise ValueError("need 0 < duration_min_s <= duration_max_s")
+        if settings.export_duration_s <= 0:
+            raise ValueError("export_duration_s must be > 0")
+        if settings.match_operator not in ("and", "or"):
+            raise ValueError("match_operator must be 'and' or 'or'")
         return settings
 
 
@@ -107,6 +130,42 @@ class QueryBody(_Body):
         """Names of the query sources present (exactly one is allowed)."""
         names = ("search_id", "simple_filters", "filters", "parsed_query", "query")
         return [name for name in names if getattr(self, name) is not None]
+
+
+class ExportBody(_Body):
+    """``POST /search/export`` (``SaveSearchRequest``, contract §1.4).
+
+    ``max_results`` is range-checked by the handler (400), like ``/search/query``'s.
+    """
+
+    search_id: str | None = None
+    parsed_query: dict[str, Any] | None = None
+    mode: Mode | None = None
+    max_results: int = 1000
+    exclude_public_ids: list[str] | None = Field(None, max_length=1000)
+    exclude_entity_ids: list[str] | None = Field(None, max_length=1000)
+    exclude_list_ids: list[str] | None = Field(None, max_length=10)
+
+
+class FieldValuesBody(_Body):
+    """``POST /search/filter-field-values`` (``FilterFieldValuesRequest``, contract §2.2).
+
+    ``mode`` is a plain string so an unknown one is the documented 400 ``unsupported_mode``;
+    the scope objects are checked by the handler (400 ``invalid_scoped_filters``).
+    """
+
+    mode: str = "company"
+    field: str
+    top_k: int = Field(25, ge=1, le=100)
+    simple_filters: Any = None
+    filters: Any = None
+
+
+class CapabilitiesQuery(_Body):
+    """Query string of ``GET /search/filter-capabilities`` (contract §2.1)."""
+
+    mode: str = "company"
+    refresh: bool = False
 
 
 class DownloadQuery(_Body):

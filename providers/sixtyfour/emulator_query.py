@@ -1,9 +1,12 @@
-"""Cursor paging of ``POST /search/query`` over a deep search's results (contract §2.3, §5).
+"""Cursor paging of ``POST /search/query`` over a search's results (contract §2.3, §5).
 
-A *flow* starts with a first request (``search_id`` + ``page_size`` + ``max_results`` +
-exclusions) and continues with cursor-only requests. Semantics (DOC unless tagged):
+A *flow* starts with a first request (a query source + ``page_size`` + ``max_results`` +
+exclusions) and continues with cursor-only requests. The source is a deep search's
+``search_id`` or a filter search (:mod:`.emulator_search`); fresh searches add page fields
+(``parsed_query`` echo, people ``total_available``) through ``Flow.extras``. Semantics (DOC
+unless tagged):
 
-- ``cap = min(max_results, rows found)``; pages walk the first ``cap`` rows ``page_size`` at a
+- ``cap = min(effective cap, rows found)``; pages walk the first ``cap`` rows ``page_size`` at a
   time. Exclusions are a post-filter: excluded rows are dropped from their page, so a page can be
   short (even empty) while ``has_more`` is true.
 - ``total_results`` is CUMULATIVE rows returned so far in the flow; ``total_pages`` appears only
@@ -50,6 +53,7 @@ class Flow:
     rows: tuple[Row, ...]  # the first ``cap`` rows of the search
     page_size: int
     exclusions: Exclusions
+    extras: dict[str, Any] = field(default_factory=dict)  # extra fields of every page
 
     @property
     def cap(self) -> int:
@@ -109,6 +113,7 @@ def page_doc(
     }
     if not has_more:
         doc["total_pages"] = page_number
+    doc.update(flow.extras)
     return doc
 
 

@@ -4,7 +4,10 @@
   ``publicId, fullName, headline, locationName, seniority, jobFunction, currentCompanies[]`` with
   ``{company: {companyId, url, name}, positions: [{title}]}``. ``company.name`` is an INF extra.
   ``positions`` is missing on ~5 % of rows (DOC quirk). No email or phone (DOC).
-- Company ``raw_source`` (§3.1, DOC field names): flat snake_case.
+- Company ``raw_source`` (§3.1, DOC field names): flat snake_case, with the nested lists
+  ``funding_rounds[] {name, amount_raised, announced_date}`` and ``company_updates[]
+  {description, date}`` (0-3 posts per company, drawn deterministically; young companies may
+  announce their YC batch, e.g. "(YC X25)", as in the filter-search docs' example).
 - CSV columns (§3.3) are INF: no real header has been published.
 
 Quirks are deterministic per entity (a hash of seed + true id), so a run is reproducible:
@@ -21,6 +24,7 @@ import hashlib
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from providers.sandbox.entities import CompanyEntity, PersonEntity
@@ -30,6 +34,7 @@ __all__ = [
     "PEOPLE_CSV_COLUMNS",
     "Exclusions",
     "Row",
+    "company_updates",
     "render_company",
     "render_csv",
     "render_person",
@@ -48,6 +53,7 @@ _REGIONS = {
     "PA": "Pennsylvania", "TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VA": "Virginia",
     "WA": "Washington", "ON": "Ontario", "BC": "British Columbia", "QC": "Quebec",
 }
+_UPDATES_TODAY = date(2025, 6, 30).toordinal()  # the world's fixed "today" (sandbox.world)
 _SIZE_RANGES = ((10, "1-10"), (50, "11-50"), (200, "51-200"), (500, "201-500"),
                 (1000, "501-1000"), (5000, "1001-5000"), (10000, "5001-10000"))
 
@@ -132,27 +138,77 @@ def _funding(company: CompanyEntity) -> tuple[list[dict[str, Any]], dict[str, An
                     "announced_date": last["announced_date"]}
 
 
+def _hq_location(company: CompanyEntity) -> str:
+    region = _REGIONS.get(company.hq_state or "", company.hq_state)
+    parts = (company.hq_city, region, company.hq_country)
+    return ", ".join(part for part in parts if part)
+
+
 def render_company(seed: int, company: CompanyEntity) -> Row:
     """The company row of ``company``."""
     bare = _frac(seed, company.true_id, "web") < 0.08
     website = f"https://{company.domain}/" if bare else f"https://www.{company.domain}"
     rounds, last = _funding(company)
     source = {
-        "company_name": company.name, "website": website, "website_domain": company.domain,
+        "company_name": company.name, "company_legal_name": company.legal_name,
+        "website": website, "website_domain": company.domain,
         "linkedin_url": _company_linkedin(seed, company), "source_id": company.linkedin_id,
         "description": company.description, "industry": company.industry,
         "founded_year": company.founded_year, "hq_city": company.hq_city,
         "hq_state": company.hq_state, "hq_country": company.hq_country,
-        "hq_country_iso2": company.hq_country_iso2, "employees_count": company.employees_count,
+        "hq_country_iso2": company.hq_country_iso2, "hq_location": _hq_location(company),
+        "employees_count": company.employees_count,
         "size_range": _size_range(company.employees_count), "funding_rounds": rounds,
-        "last_funding_round": last, "is_public": company.is_public,
+        "last_funding_round": last,
+        "last_funding_round_amount_raised": last["amount_raised"] if last else None,
+        "is_public": company.is_public,
+        "ownership_status": "public" if company.is_public else "private",
         "categories_and_keywords": list(company.categories),
+        "company_updates": company_updates(seed, company),
     }
     record = {name: source.get(name) for name in COMPANY_CSV_COLUMNS}
     record["last_funding_type"] = last["type"] if last else None
     record["last_funding_amount"] = last["amount_raised"] if last else None
     keys = {company.linkedin_slug.lower(), str(company.linkedin_id), company.domain.lower()}
     return Row(company.linkedin_slug, source, record, frozenset(keys))
+
+
+_UPDATE_TEMPLATES = (
+    "We're hiring! {name} is growing the team in {city}. Come build {topic} with us.",
+    "{name} is now {employees}+ people strong. Thank you to our customers and partners!",
+    "Excited to launch our new {topic} product for customers in {country}.",
+    "{name} will be at the {topic} summit next month. Come say hi at our booth!",
+)
+_YC_BATCHES = {2025: ("X25", "W25"), 2024: ("X25", "S24", "W24"), 2023: ("S23", "W23")}
+
+
+def _fracs(seed: int, *parts: str) -> list[float]:
+    """16 stable pseudo-random numbers in [0, 1) from one hash (cheaper than 16 ``_frac``)."""
+    digest = hashlib.blake2b(":".join((str(seed), *parts)).encode(), digest_size=64).digest()
+    return [int.from_bytes(digest[i:i + 4], "big") / 2**32 for i in range(0, 64, 4)]
+
+
+def company_updates(seed: int, company: CompanyEntity) -> list[dict[str, str]]:
+    """0-3 deterministic LinkedIn-style posts ``{description, date}``, newest first."""
+    x = _fracs(seed, company.true_id, "updates")
+    topic = next((c for c in company.categories if c not in ("saas", "b2b", "b2c")),
+                 company.industry.lower())
+    texts = [_UPDATE_TEMPLATES[int(x[1 + i] * 4)].format(
+        name=company.name, city=company.hq_city, topic=topic, country=company.hq_country,
+        employees=company.employees_count // 10 * 10 or company.employees_count)
+        for i in range(int(x[0] * 4))]
+    if company.funding_rounds and x[4] < 0.5:
+        last = company.funding_rounds[-1]
+        texts.insert(0, f"{company.name} raised a {last.name} of "
+                        f"${last.amount_usd / 1e6:.1f}M to accelerate {topic}.")
+    batches = _YC_BATCHES.get(min(company.founded_year + 1, 2025))
+    if batches and company.funding_stage in ("Seed", "Series A") and x[5] < 0.5:
+        batch = batches[int(x[5] * 2 * len(batches))]
+        texts.insert(0, f"Proud to announce that {company.name} is backed by Y Combinator "
+                        f"(YC {batch})! We're building {topic}.")
+    return [{"description": text,
+             "date": date.fromordinal(_UPDATES_TODAY - 20 * i - int(x[6 + i] * 20)).isoformat()}
+            for i, text in enumerate(texts[:3])]
 
 
 def render_csv(mode: str, rows: Iterable[Row]) -> bytes:

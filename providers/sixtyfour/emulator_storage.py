@@ -44,13 +44,15 @@ class StorageHandlers:
         self.em = em
 
     async def download(self, request: web.Request) -> web.Response:
-        """``GET /search/download`` -> ``{url, bucket, path}`` for a completed csv-mode task."""
+        """``GET /search/download`` -> ``{url, bucket, path}`` for a completed csv-mode task
+        (a deep search or an export)."""
         em, org = self.em, request[ORG]
         query = validate(DownloadQuery, dict(request.query), where="query")
         task = em.tasks.by_handle(org, query.resource_handle_id)
         if task is None or task.status(em.now()) != "completed":
             raise detail_error(404, "Search task or export file not found.")
-        path = f"org_{org}/search/{task.task_id}/results.csv"
+        folder = "export" if task.kind == "export" else "search"
+        path = f"org_{org}/{folder}/{task.task_id}/results.csv"
         expires = int(em.ctx.clock.now().timestamp() + em.settings.download_url_ttl_s)
         signature = em.ctx.sign(f"{path}\n{expires}")
         url = f"{request.url.origin()}/_storage/{path}?expires={expires}&signature={signature}"

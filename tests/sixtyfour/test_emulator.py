@@ -291,9 +291,9 @@ async def test_query_request_validation(api: Api) -> None:
     for max_results in (0, 5001):
         bad = await api.post(QUERY_PATH, {"search_id": sid, "max_results": max_results})
         assert bad.status == 400
-    filters = await api.post(QUERY_PATH, {"simple_filters": {"seniority": "VP"}})
+    filters = await api.post(QUERY_PATH, {"simple_filters": {"seniority": "VP"}})  # mode company
     assert filters.status == 400
-    assert filters.json() == {"detail": "Filter search is not emulated yet"}
+    assert filters.json() == {"detail": "Unknown field 'seniority' for mode 'company'"}
     mixed = await api.post(QUERY_PATH, {"search_id": sid, "query": "VPs"})
     assert mixed.status == 400
     assert (await api.post(QUERY_PATH, {"page_size": 5})).status == 400
