@@ -227,3 +227,41 @@ def test_bad_lookups_and_intents_exit_2_before_any_call(
     result = run(*[str(intent) if a == "INTENT" else a for a in args], tmp_path=tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in " ".join(result.stderr.split())
+
+
+def test_filter_search_from_the_command_line(tmp_path: Path) -> None:
+    where = '{"hq_country_iso2": {"$eq": "US"}, "employees_count": {"$gte": 100}}'
+    result = run("filter", "--mode", "company", "--where", where, "--max-results", "5", "--json", "--no-progress",
+                 tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = orjson.loads(result.stdout)
+    assert report["request"]["simple_filters"] == orjson.loads(where)
+    assert len(report["records"]) == 5
+    assert all(r["entity"]["hq_country_iso2"] == "US" and r["entity"]["employee_count"] >= 100
+               for r in report["records"])
+
+
+def test_filter_fields_and_values_are_discoverable(tmp_path: Path) -> None:
+    fields = run("filter", "--fields", "--json", tmp_path=tmp_path)
+    assert fields.returncode == 0, fields.stderr
+    names = {f["field"] for f in orjson.loads(fields.stdout)["fields"]}
+    assert {"hq_country_iso2", "employees_count", "funding_rounds.name"} <= names
+    values = run("filter", "--values", "hq_country_iso2", "--top-k", "3", "--json", tmp_path=tmp_path)
+    assert values.returncode == 0, values.stderr
+    assert len(orjson.loads(values.stdout)["values"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["filter", "--where", '{"hq_country_iso2": {"$gte": "US"}}'], "does not support ranges"),
+        (["filter", "--where", '{"nope": 1}'], "unknown field 'nope'"),
+        (["filter", "--where", "{not json"], "--where: not valid JSON"),
+        (["filter"], "give --where"),
+        (["filter", "--values", "description"], "has no top values"),
+    ],
+)
+def test_bad_filters_exit_2_naming_the_problem(args: list[str], message: str, tmp_path: Path) -> None:
+    result = run(*args, tmp_path=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in " ".join(result.stderr.split())
