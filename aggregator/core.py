@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -42,12 +42,12 @@ from aggregator.merge import merge_hits
 from aggregator.models import (
     FieldValues,
     FilterCapabilities,
-    Hit,
     Mode,
     ProviderOutcome,
     SearchReport,
     SearchRequest,
 )
+from aggregator.pipelines import Policy, StepRun, execute
 from aggregator.retry import RetryPolicy
 from aggregator.scheduler import JobRunner, error_info
 
@@ -305,9 +305,6 @@ class Aggregator:
             assert adapter is not None
             adapter.validate(request)
             run.append(name)
-        if request.strategy != "all" and len(run) > 1:
-            raise ConfigError("strategy", f"{request.strategy!r} needs the multi-provider pipelines; "
-                              "use 'all' for now")
         return run, skipped
 
     # -- running ----------------------------------------------------------------------------
@@ -328,65 +325,84 @@ class Aggregator:
         return report
 
     async def stream(
-        self, request: SearchRequest | str | None = None, /, **fields: Any
+        self, request: SearchRequest | str | None = None, /, *, policy: Policy | None = None, **fields: Any
     ) -> AsyncIterator[Event]:
         """Run a search, yielding progress, hits and outcomes as they happen, then the report.
+
+        ``policy`` overrides the request's ``strategy`` / ``min_results`` / ``hedge_delay_s``
+        (see :mod:`aggregator.pipelines`); its steps default to every planned provider.
 
         Raises:
             ConfigError: invalid request or provider selection (before any network call).
         """
         req = self.build_request(request, **fields)
         names, skipped = self.plan(req)
-        for name in list(names):  # metadata checks before any paid call; ConfigError propagates
-            try:
-                await self._provider(name)[0].prepare(req)
-            except ProviderError as exc:  # the provider could not be asked: a failed outcome
-                names.remove(name)
-                skipped.append(ProviderOutcome(provider=name, status="failed", sandbox=self.targets[name].sandbox,
-                                               error=error_info(exc), note="failed before starting"))
+        names = await self._prepare(req, names, skipped)
+        chosen = self._policy_for(req, names, policy)
         run_id = uuid.uuid4().hex
         started, t0 = self.clock.now(), self.clock.monotonic()
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        hits: list[Hit] = []
-        outcomes: list[ProviderOutcome] = list(skipped)
         for outcome in skipped:
             yield OutcomeEvent(outcome)
-        tasks = [asyncio.create_task(self._run_provider(run_id, n, req, t0, queue.put_nowait)) for n in names]
-        remaining = len(tasks)
+        launcher = _Launcher(self, run_id, req, t0, queue.put_nowait)
+        execution = asyncio.create_task(execute(chosen, launcher, req.max_results))
+        execution.add_done_callback(lambda _: queue.put_nowait(None))
         try:
-            while remaining:
-                event = await queue.get()
-                if event is None:
-                    remaining -= 1
-                    continue
-                if isinstance(event, HitsEvent):
-                    hits.extend(event.hits)
-                elif isinstance(event, OutcomeEvent):
-                    outcomes.append(event.outcome)
+            while (event := await queue.get()) is not None:
                 yield event
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            execution.cancel()
+            await asyncio.gather(execution, *launcher.tasks, return_exceptions=True)
+        result = execution.result()
+        outcomes = [*skipped, *result.outcomes]
         order = {name: i for i, name in enumerate(req.providers or self.targets)}
         outcomes.sort(key=lambda o: order.get(o.provider, len(order)))
         yield ReportEvent(SearchReport(
             run_id=run_id, request=req, started_at=started, finished_at=self.clock.now(),
             elapsed_s=self.clock.monotonic() - t0, sandbox=self.on_sandbox, outcomes=tuple(outcomes),
-            records=merge_hits(hits, req.mode, req.max_results),
+            records=merge_hits(result.hits, req.mode, req.max_results), answered_by=tuple(result.answered_by),
         ))
 
-    async def _run_provider(self, run_id: str, name: str, req: SearchRequest, t0: float,
-                            emit: Any) -> None:
+    async def _prepare(self, req: SearchRequest, names: list[str], skipped: list[ProviderOutcome]) -> list[str]:
+        """Run every planned adapter's metadata checks; a provider that cannot be asked fails here."""
+        ready = []
+        for name in names:  # before any paid call; ConfigError propagates
+            try:
+                await self._provider(name)[0].prepare(req)
+            except ProviderError as exc:
+                skipped.append(ProviderOutcome(provider=name, status="failed", sandbox=self.targets[name].sandbox,
+                                               error=error_info(exc), note="failed before starting"))
+                continue
+            ready.append(name)
+        return ready
+
+    @staticmethod
+    def _policy_for(req: SearchRequest, names: list[str], policy: Policy | None) -> Policy:
+        chosen = policy or Policy(strategy=req.strategy, min_results=req.min_results,
+                                  hedge_delay_s=req.hedge_delay_s if req.hedge_delay_s is not None else 30.0)
+
+        def keep(p: Policy) -> Policy:
+            steps: list[str | Policy] = []
+            for step in p.steps or tuple(names):
+                if isinstance(step, Policy):
+                    steps.append(keep(step))
+                elif step in names:
+                    steps.append(step)
+            return p.with_steps(steps)
+
+        return keep(chosen)
+
+    async def _run_provider(self, run_id: str, name: str, req: SearchRequest, deadline_at: float,
+                            emit: Any) -> ProviderOutcome:
         adapter, client, limiter = self._provider(name)
         prov = self.settings.providers[name]
         runner = JobRunner(
             run_id=run_id, adapter=adapter, request=req, limiter=limiter,
             poll_policy=type(adapter).poll_policy_from(prov), store=self.job_store, clock=self.clock,
-            deadline_at=t0 + req.deadline_s, emit=emit, stats=client.stats,
+            deadline_at=deadline_at, emit=emit, stats=client.stats,
             sandbox=self.targets[name].sandbox, rng=random.Random(),
         )
-        real_limit = req.deadline_s * self.clock.scale + DEADLINE_GRACE_REAL_S
+        real_limit = max(0.0, deadline_at - self.clock.monotonic()) * self.clock.scale + DEADLINE_GRACE_REAL_S
         try:
             async with asyncio.timeout(real_limit):
                 outcome = await runner.run()
@@ -395,7 +411,39 @@ class Aggregator:
                 "partial" if runner.hits else "failed",
                 DeadlineExceededError(f"{name}: run deadline reached", job=runner.job),
             )
+        except asyncio.CancelledError:  # a strategy stopped it (a lost race): keep what it cost
+            outcome = (await runner.finish("partial" if runner.hits else "skipped", None)).model_copy(
+                update={"note": "cancelled"})
         emit(OutcomeEvent(outcome))
-        emit(None)
+        return outcome
 
 
+class _Launcher:
+    """The :class:`~aggregator.pipelines.StepLauncher` of one run: provider runs over the scheduler."""
+
+    def __init__(self, agg: Aggregator, run_id: str, request: SearchRequest, t0: float,
+                 emit: Callable[[Event], None]) -> None:
+        self.agg, self.run_id, self.request, self.t0, self.emit = agg, run_id, request, t0, emit
+        self.mode = request.mode
+        self.scale = agg.clock.scale
+        self.tasks: list[asyncio.Task[ProviderOutcome]] = []
+
+    def remaining_s(self) -> float:
+        return self.t0 + self.request.deadline_s - self.agg.clock.monotonic()
+
+    def launch(self, provider: str, max_results: int, deadline_s: float | None = None) -> StepRun:
+        request = self.request.model_copy(update={"max_results": max(1, min(max_results, self.request.max_results))})
+        deadline_at = self.t0 + self.request.deadline_s
+        if deadline_s is not None:
+            deadline_at = min(deadline_at, self.agg.clock.monotonic() + deadline_s)
+        run = StepRun(provider=provider, task=None)  # type: ignore[arg-type]
+
+        def emit(event: Event) -> None:
+            if isinstance(event, HitsEvent):
+                run.hits.extend(event.hits)
+                run.progressed.set()
+            self.emit(event)
+
+        run.task = asyncio.create_task(self.agg._run_provider(self.run_id, provider, request, deadline_at, emit))
+        self.tasks.append(run.task)
+        return run

@@ -134,6 +134,9 @@ class SearchRequest(_Frozen):
     providers: tuple[str, ...] | None = Field(
         None, description="Registry names to use; None = every configured provider that supports the mode.")
     strategy: Strategy = Field("all", description="all = fan out; fallback = ordered chain; race = hedged.")
+    min_results: int | None = Field(
+        None, ge=1, description="fallback/race: records that satisfy (fewer passes a step over).")
+    hedge_delay_s: float | None = Field(None, ge=0, description="race: wait before starting the next provider.")
     deadline_s: float = Field(900.0, gt=0, le=86_400,
                               description="Overall deadline for the run, seconds (virtual on the sandbox).")
     budget: float | None = Field(None, ge=0, description="Credit budget for the run; None = unlimited.")
@@ -380,6 +383,7 @@ class SearchReport(_Frozen):
     sandbox: bool
     outcomes: tuple[ProviderOutcome, ...]
     records: tuple[MergedRecord, ...]
+    answered_by: tuple[str, ...] = Field((), description="Providers whose records the strategy kept.")
 
     @property
     def total_credits(self) -> float:
