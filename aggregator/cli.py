@@ -11,6 +11,7 @@ import contextlib
 import logging
 import sys
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from aggregator.core import Aggregator
 from aggregator.errors import ConfigError, ProviderError
 from aggregator.events import Event, OutcomeEvent, ProgressEvent, ReportEvent
 from aggregator.models import FieldValues, FilterCapabilities, PersonIdentity, SearchReport
+from aggregator.pipelines import Policy
 from aggregator.render import (
     OUTPUT_SUFFIXES,
     fields_table,
@@ -105,7 +107,28 @@ def _usage_error(error: ConfigError) -> None:
     sys.exit(EXIT_USAGE)
 
 
-async def _run_search(settings: Settings, fields: dict[str, Any], show_progress: bool) -> SearchReport:
+def _load_policy(ref: str, settings: Settings) -> Policy:
+    """A policy by name from the config's ``[policies]``, or from a JSON/TOML file."""
+    if ref in settings.policies:
+        data: Any = settings.policies[ref]
+    elif Path(ref).suffix.lower() == ".toml":
+        try:
+            data = tomllib.loads(Path(ref).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError("--policy", f"cannot read {ref}: {exc}") from exc
+    elif Path(ref).suffix.lower() == ".json":
+        data = _load_json_object(ref, "--policy")
+    else:
+        names = ", ".join(sorted(settings.policies)) or "none configured"
+        raise ConfigError("--policy", f"{ref!r} is neither a configured policy ({names}) nor a .json/.toml file")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError.from_validation(exc, prefix="--policy") from exc
+
+
+async def _run_search(settings: Settings, fields: dict[str, Any], show_progress: bool,
+                      policy: Policy | None = None) -> SearchReport:
     async with Aggregator(settings) as agg:
         request = agg.build_request(**fields)
         agg.plan(request)  # reject bad input before anything is printed or sent
@@ -115,7 +138,7 @@ async def _run_search(settings: Settings, fields: dict[str, Any], show_progress:
         with Live(view, console=err, refresh_per_second=8, transient=True,
                   auto_refresh=view.live) if view.live else contextlib.nullcontext():
             event: Event
-            async for event in agg.stream(request):
+            async for event in agg.stream(request, policy=policy):
                 if isinstance(event, ProgressEvent) and show_progress:
                     view.update(event)
                 elif isinstance(event, OutcomeEvent) and not view.live and show_progress:
@@ -144,8 +167,15 @@ def main() -> None:
 def run_options(command: Callable[..., None]) -> Callable[..., None]:
     """Options shared by ``search`` and ``lookup``: where to run, deadline, output."""
     options = [
-        click.option("--provider", "providers", multiple=True,
-                     help="Provider to use (repeatable); default: every capable one."),
+        click.option("--provider", "--providers", "providers", multiple=True,
+                     help="Provider(s) to use: repeatable or comma-separated, in order; default: every capable one."),
+        click.option("--strategy", type=click.Choice(["all", "fallback", "race"]), default=None,
+                     help="all = fan out; fallback = in order until --min-results; race = hedged, first wins."),
+        click.option("--min-results", type=int, default=None, help="fallback/race: records that satisfy."),
+        click.option("--hedge-delay", "hedge_delay_s", type=float, default=None,
+                     help="race: seconds before starting the next provider."),
+        click.option("--policy", "policy_ref", default=None,
+                     help="A strategy policy: a name from the config's [policies] or a JSON/TOML file."),
         click.option("--deadline", "deadline_s", type=float, default=None, help="Overall deadline, seconds."),
         click.option("--json", "as_json", is_flag=True, help="Print the SearchReport as one JSON document."),
         click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
@@ -165,23 +195,27 @@ def run_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
-def _execute(fields: dict[str, Any], providers: tuple[str, ...], deadline_s: float | None, as_json: bool,
+def _execute(fields: dict[str, Any], providers: tuple[str, ...], strategy: str | None, min_results: int | None,
+             hedge_delay_s: float | None, policy_ref: str | None, deadline_s: float | None, as_json: bool,
              out: Path | None, sandbox: bool, live: bool, config: str | None, explain: bool,
              no_progress: bool, verbose: int) -> None:
     """Run one request from the CLI and exit with the documented code."""
     if out is not None and out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise click.BadParameter(f"use one of {', '.join(OUTPUT_SUFFIXES)}", param_hint="--out")
-    if deadline_s is not None:
-        fields["deadline_s"] = deadline_s
-    if providers:
-        fields["providers"] = providers
+    optional = {"deadline_s": deadline_s, "strategy": strategy, "min_results": min_results,
+                "hedge_delay_s": hedge_delay_s}
+    fields.update({k: v for k, v in optional.items() if v is not None})
+    names = tuple(n.strip() for item in providers for n in item.split(",") if n.strip())
+    if names:
+        fields["providers"] = names
     try:
         settings = _settings(config, sandbox, live, verbose)
+        policy = _load_policy(policy_ref, settings) if policy_ref else None
         if explain:
             asyncio.run(_explain(settings, fields))
             sys.exit(EXIT_OK)
         started = time.perf_counter()
-        report = asyncio.run(_run_search(settings, fields, show_progress=not no_progress))
+        report = asyncio.run(_run_search(settings, fields, show_progress=not no_progress, policy=policy))
     except ConfigError as exc:
         _usage_error(exc)
     _print_report(report, as_json, out, time.perf_counter() - started)
@@ -224,21 +258,21 @@ def search(query: str, mode: str, max_results: int | None, exclude: tuple[str, .
         if criteria_file:
             fields["criteria"] = load_criteria(criteria_file)
         if intent_file:
-            fields["structured_intent"] = _load_intent(intent_file)
+            fields["structured_intent"] = _load_json_object(intent_file, "--intent")
     except ConfigError as exc:
         _usage_error(exc)
     _execute(fields, **run)
 
 
-def _load_intent(path: str) -> dict[str, Any]:
+def _load_json_object(path: str, flag: str) -> dict[str, Any]:
     try:
         data = orjson.loads(Path(path).read_bytes())
     except FileNotFoundError:
-        raise ConfigError("--intent", f"file not found: {path}") from None
+        raise ConfigError(flag, f"file not found: {path}") from None
     except orjson.JSONDecodeError as exc:
-        raise ConfigError("--intent", f"{path} is not valid JSON: {exc}") from exc
+        raise ConfigError(flag, f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
-        raise ConfigError("--intent", "expected a JSON object (a structuredIntent v1)")
+        raise ConfigError(flag, "expected a JSON object")
     return data
 
 
@@ -347,7 +381,8 @@ def _print_report(report: SearchReport, as_json: bool, out: Path | None, wall_s:
             for record in report.records:
                 console.print(profile_view(record))
         console.print(outcomes_table(report))
-        console.print(f"run {report.run_id}: {len(report.records)} records, "
+        answered = f", answered by {', '.join(report.answered_by)}" if report.answered_by else ""
+        console.print(f"run {report.run_id}: {len(report.records)} records{answered}, "
                       f"{report.total_credits:g} credits, {wall_s:.1f} s wall time", highlight=False)
     if out is not None:
         count = write_report(report, out)

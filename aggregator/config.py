@@ -97,6 +97,8 @@ class Settings(_Section):
     retry: RetrySettings = RetrySettings()
     sandbox: SandboxSettings = SandboxSettings()
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    policies: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Named strategy policies ([policies.NAME] tables), see pipelines.")
     target: Literal["auto", "sandbox", "live"] = "auto"
 
     def with_target(self, target: Literal["auto", "sandbox", "live"]) -> Settings:
