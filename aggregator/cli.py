@@ -25,6 +25,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from aggregator.compare import compare
 from aggregator.config import Settings, load_criteria, load_settings
 from aggregator.core import Aggregator
 from aggregator.errors import ConfigError, ProviderError
@@ -33,6 +34,7 @@ from aggregator.models import FieldValues, FilterCapabilities, PersonIdentity, S
 from aggregator.pipelines import Policy
 from aggregator.render import (
     OUTPUT_SUFFIXES,
+    comparison_tables,
     fields_table,
     outcomes_table,
     profile_view,
@@ -41,6 +43,7 @@ from aggregator.render import (
     values_table,
     write_report,
 )
+from aggregator.report_html import render_html
 
 __all__ = ["main"]
 
@@ -262,6 +265,54 @@ def search(query: str, mode: str, max_results: int | None, exclude: tuple[str, .
     except ConfigError as exc:
         _usage_error(exc)
     _execute(fields, **run)
+
+
+@main.command("compare")
+@click.argument("query")
+@click.option("--mode", type=click.Choice(["people", "company"]), default="people", show_default=True)
+@click.option("--max-results", type=int, default=None, help="Records per provider (1-5000).")
+@click.option("--provider", "--providers", "providers", multiple=True,
+              help="Providers to compare (repeatable or comma-separated); default: every capable one.")
+@click.option("--deadline", "deadline_s", type=float, default=None, help="Overall deadline, seconds.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a self-contained HTML report with charts.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the merged records.")
+@click.option("--sandbox", is_flag=True, help="Force the local sandbox.")
+@click.option("--live", is_flag=True, help="Force the real provider APIs (keys required).")
+@click.option("--config", type=click.Path(dir_okay=False), help="A TOML file over config/default.toml.")
+@click.option("--no-progress", is_flag=True, help="Do not show live progress.")
+@click.option("-v", "--verbose", count=True, help="-v info logs, -vv debug logs (stderr).")
+def compare_command(query: str, mode: str, max_results: int | None, providers: tuple[str, ...],
+                    deadline_s: float | None, report_path: Path | None, as_json: bool, out: Path | None,
+                    sandbox: bool, live: bool, config: str | None, no_progress: bool, verbose: int) -> None:
+    """Run every capable provider on QUERY and compare coverage, overlap, speed and cost."""
+    if report_path is not None and report_path.suffix.lower() not in (".html", ".htm"):
+        raise click.BadParameter("use a .html file", param_hint="--report")
+    fields: dict[str, Any] = {"query": query, "mode": mode, "strategy": "all"}
+    optional = {"max_results": max_results, "deadline_s": deadline_s}
+    fields.update({k: v for k, v in optional.items() if v is not None})
+    names = tuple(n.strip() for item in providers for n in item.split(",") if n.strip())
+    if names:
+        fields["providers"] = names
+    try:
+        settings = _settings(config, sandbox, live, verbose)
+        report = asyncio.run(_run_search(settings, fields, show_progress=not no_progress))
+    except ConfigError as exc:
+        _usage_error(exc)
+    comparison = compare(report)
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(comparison.model_dump(mode="json"), option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        console = Console()
+        for table in comparison_tables(comparison):
+            console.print(table)
+    if report_path is not None:
+        report_path.write_text(render_html(comparison), encoding="utf-8")
+        err.print(f"wrote the HTML report to {report_path}", highlight=False)
+    if out is not None:
+        write_report(report, out)
+    sys.exit(EXIT_OK if report.delivered else EXIT_ALL_FAILED)
 
 
 def _load_json_object(path: str, flag: str) -> dict[str, Any]:

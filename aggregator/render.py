@@ -15,11 +15,22 @@ import orjson
 from rich.markup import escape
 from rich.table import Table
 
+from aggregator.compare import Comparison
 from aggregator.errors import ConfigError
 from aggregator.models import Company, FieldValues, FilterCapabilities, MergedRecord, Person, SearchReport
 
-__all__ = ["OUTPUT_SUFFIXES", "fields_table", "flat_record", "outcomes_table", "profile_view", "records_table",
-           "report_json", "values_table", "write_report"]
+__all__ = [
+    "OUTPUT_SUFFIXES",
+    "comparison_tables",
+    "fields_table",
+    "flat_record",
+    "outcomes_table",
+    "profile_view",
+    "records_table",
+    "report_json",
+    "values_table",
+    "write_report",
+]
 
 OUTPUT_SUFFIXES = (".json", ".jsonl", ".csv")
 
@@ -124,6 +135,29 @@ def values_table(values: FieldValues) -> Table:
         table.add_row(escape("(missing)" if v.value is None else str(v.value)), str(v.count),
                       f"{v.percent_of_scope:.1%}", escape(snippet))
     return table
+
+
+def comparison_tables(comparison: Comparison) -> tuple[Table, Table]:
+    """The comparison as two terminal tables: per-provider figures, and the overlap matrix."""
+    unit = "virtual s" if comparison.sandbox else "s"
+    main = Table(title=f"Providers on “{comparison.query}” ({comparison.records} merged records)",
+                 header_style="bold")
+    for col in ("Provider", "Status", "Results", "Unique", f"First ({unit})", f"Total ({unit})", "Credits",
+                *comparison.fields, "Error"):
+        main.add_column(col, justify="left" if col in ("Provider", "Status", "Error") else "right")
+    for p in comparison.providers:
+        main.add_row(p.provider, p.status, str(p.results), str(p.unique),
+                     f"{p.time_to_first_result_s:.1f}" if p.time_to_first_result_s is not None else "",
+                     f"{p.total_s:.1f}" if p.total_s is not None else "", f"{p.credits:g}",
+                     *(f"{p.coverage.get(f, 0):.0%}" for f in comparison.fields), escape(p.error or ""))
+    names = [p.provider for p in comparison.providers]
+    overlap = Table(title="Overlap (records both returned; diagonal = results)", header_style="bold")
+    overlap.add_column("")
+    for name in names:
+        overlap.add_column(name, justify="right")
+    for p in comparison.providers:
+        overlap.add_row(p.provider, *(str(p.results if n == p.provider else p.overlap.get(n, 0)) for n in names))
+    return main, overlap
 
 
 def outcomes_table(report: SearchReport) -> Table:

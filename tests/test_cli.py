@@ -265,3 +265,22 @@ def test_bad_filters_exit_2_naming_the_problem(args: list[str], message: str, tm
     result = run(*args, tmp_path=tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in " ".join(result.stderr.split())
+
+
+def test_compare_prints_tables_and_writes_an_html_report(tmp_path: Path) -> None:
+    html = tmp_path / "compare.html"
+    result = run("compare", DEMO, "--report", str(html), "--no-progress", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Overlap" in result.stdout and "sixtyfour" in result.stdout and "orbit" in result.stdout
+    document = html.read_text()
+    assert all(f'id="{chart}"' in document for chart in ("overlap-matrix", "coverage-bars", "timeline"))
+
+
+def test_compare_json_has_overlap_and_coverage(tmp_path: Path) -> None:
+    result = run("compare", "vertical SaaS companies serving freight forwarding", "--mode", "company", "--json",
+                 "--no-progress", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    providers = {p["provider"]: p for p in orjson.loads(result.stdout)["providers"]}
+    assert set(providers) == {"sixtyfour", "extruct"}
+    assert providers["extruct"]["overlap"]["sixtyfour"] == providers["sixtyfour"]["overlap"]["extruct"] > 0
+    assert set(providers["extruct"]["coverage"]) >= {"domain", "size", "HQ"}
