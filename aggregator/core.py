@@ -7,13 +7,8 @@
         async for event in agg.stream(request):     # progress, hits and outcomes as they happen
             ...
 
-Where each provider runs (``Settings.target``):
-
-- ``sandbox``: every provider on the in-process sandbox (started here, one port per provider);
-- ``live``: providers with an API key run against their real API; asking for one without a key
-  raises :class:`~aggregator.errors.ConfigError` naming the missing variable;
-- ``auto`` (default): as ``live`` when any key is configured (providers without one are skipped
-  with a note); with no key at all, as ``sandbox``.
+Where each provider runs (``Settings.target``: auto, sandbox, live) is decided in
+:mod:`aggregator.targets`; strategies (all, fallback, race) live in :mod:`aggregator.pipelines`.
 """
 
 from __future__ import annotations
@@ -22,7 +17,6 @@ import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -50,44 +44,12 @@ from aggregator.models import (
 from aggregator.pipelines import Policy, StepRun, execute
 from aggregator.retry import RetryPolicy
 from aggregator.scheduler import JobRunner, error_info
+from aggregator.targets import ProviderTarget, resolve_targets
 
-__all__ = ["Aggregator", "ProviderTarget", "resolve_targets"]
+__all__ = ["Aggregator", "ProviderTarget", "resolve_targets"]  # the last two from aggregator.targets
 
 log = get_logger("aggregator.core")
 DEADLINE_GRACE_REAL_S = 5.0  # real seconds a runner gets past the deadline to record its outcome
-
-
-@dataclass(frozen=True)
-class ProviderTarget:
-    """Where one provider runs in this Aggregator, or why it does not."""
-
-    name: str
-    base_url: str
-    api_key: SecretStr | None
-    sandbox: bool
-    skip_reason: str | None = None
-
-
-def _registry() -> dict[str, str]:
-    from providers import REGISTRY  # the registry is the one wiring point into providers
-
-    return REGISTRY
-
-
-def resolve_targets(settings: Settings) -> dict[str, ProviderTarget]:
-    """Decide sandbox/live per registered provider (see the module docstring)."""
-    names = [n for n in _registry() if n in settings.providers and settings.providers[n].enabled]
-    keyed = {n for n in names if settings.providers[n].api_key is not None}
-    on_sandbox = settings.target == "sandbox" or (settings.target == "auto" and not keyed)
-    targets = {}
-    for name in names:
-        prov = settings.providers[name]
-        skip = None
-        if not on_sandbox and name not in keyed:
-            skip = f"no API key: set {prov.api_key_env} to run {name} live"
-        targets[name] = ProviderTarget(name, prov.base_url, None if on_sandbox else prov.api_key,
-                                       on_sandbox, skip)
-    return targets
 
 
 class Aggregator:
