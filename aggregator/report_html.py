@@ -46,19 +46,20 @@ def _summary_table(comparison: Comparison) -> str:
 
 def _overlap_svg(comparison: Comparison) -> str:
     names = [p.provider for p in comparison.providers]
-    cell, pad = 70, 110
-    size = pad + cell * len(names)
+    cell, pad, top_pad = 70, 110, 30
     top = max([p.results for p in comparison.providers] + [1])
-    parts = [f'<svg id="overlap-matrix" width="{size}" height="{size}" role="img" '
-             f'aria-label="Overlap matrix">']
+    parts = [f'<svg id="overlap-matrix" width="{pad + cell * len(names)}" height="{top_pad + cell * len(names)}" '
+             f'role="img" aria-label="Overlap matrix">']
     for i, name in enumerate(names):
-        parts.append(f'<text x="{pad - 8}" y="{pad + cell * i + cell / 2 + 4}" text-anchor="end">{escape(name)}</text>')
-        parts.append(f'<text x="{pad + cell * i + cell / 2}" y="{pad - 10}" text-anchor="middle">{escape(name)}</text>')
+        parts.append(f'<text x="{pad - 8}" y="{top_pad + cell * i + cell / 2 + 4}" text-anchor="end">'
+                     f'{escape(name)}</text>')
+        parts.append(f'<text x="{pad + cell * i + cell / 2}" y="{top_pad - 10}" text-anchor="middle">'
+                     f'{escape(name)}</text>')
     for i, row in enumerate(comparison.providers):
         for j, other in enumerate(names):
             value = row.results if i == j else row.overlap.get(other, 0)
             shade = 0.12 + 0.78 * value / top
-            x, y = pad + cell * j, pad + cell * i
+            x, y = pad + cell * j, top_pad + cell * i
             parts.append(f'<rect class="cell" x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" '
                          f'fill="#2563eb" fill-opacity="{shade:.2f}" data-value="{value}"/>')
             parts.append(f'<text x="{x + cell / 2}" y="{y + cell / 2 + 5}" text-anchor="middle">{value}</text>')
