@@ -126,50 +126,61 @@ def _text(value: Any) -> str:
     return ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
-def _field_values(hits: Sequence[Hit]) -> dict[str, dict[str, Any]]:
-    """Field -> {provider: value of that provider's best hit that has the field}, best provider first."""
-    values: dict[str, dict[str, Any]] = {}
-    for hit in hits:
-        provider = hit.provider
-        for name, value in hit.entity.__dict__.items():
-            if not (value or value == 0):  # None, "" and () are missing; 0 is a value
-                continue
-            slot = values.get(name)
-            if slot is None:
-                values[name] = {provider: value}
-            elif provider not in slot:
-                slot[provider] = value
-    values.pop("kind", None)
-    return values
+_SHARED: dict[tuple[str, ...], tuple[str, ...]] = {}  # provenance tuples, shared between records
+
+
+def _shared(providers: tuple[str, ...]) -> tuple[str, ...]:
+    return _SHARED.setdefault(providers, providers) if len(_SHARED) < 4096 else providers
+
+
+def _present(value: Any) -> bool:
+    return bool(value) or value == 0  # None, "" and () are missing; 0 is a value
 
 
 def _consolidate(hits: Sequence[Hit]) -> tuple[Person | Company, Provenance, Conflicts]:
-    """Each field from the best hit that has it; who agrees (provenance) and who differs (conflicts)."""
-    chosen: dict[str, Any] = {}
-    provenance: Provenance = {}
-    conflicts: Conflicts = {}
-    for name, per_provider in _field_values(hits).items():
-        providers = iter(per_provider.items())
-        provider, best = next(providers)
-        chosen[name] = best
-        if len(per_provider) == 1:
-            provenance[name] = (provider,)
-            continue
-        key = _comparable(name, best)
-        agree = [provider]
-        for other, value in providers:
-            if value == best or _comparable(name, value) == key:
-                agree.append(other)
-            else:
-                conflicts.setdefault(name, {})[other] = _text(value)
-        provenance[name] = tuple(agree)
+    """Each field from the best hit that has it; who agrees (provenance) and who differs (conflicts).
+
+    Each provider counts once per field, with its best hit that has the field.
+    """
     entity = hits[0].entity
-    same = len(hits) == 1
+    if len(hits) == 1:
+        values = {name: value for name, value in entity.__dict__.items() if name != "kind" and _present(value)}
+        provenance = dict.fromkeys(values, _shared((hits[0].provider,)))
+        return _canonical_entity(entity, values, same=True), provenance, {}
+    chosen: dict[str, Any] = {}
+    provenance = {}
+    conflicts: Conflicts = {}
+    sources = [(hit.provider, hit.entity.__dict__) for hit in hits]
+    for name in type(entity).model_fields:
+        agree: list[str] = []
+        done: list[str] = []
+        best: Any = None
+        key: Any = None
+        for provider, fields in sources:
+            value = fields[name]
+            if provider in done or not _present(value) or name == "kind":
+                continue
+            done.append(provider)
+            if not agree:
+                best, key = value, _comparable(name, value)
+                agree.append(provider)
+            elif value == best or _comparable(name, value) == key:
+                agree.append(provider)
+            else:
+                conflicts.setdefault(name, {})[provider] = _text(value)
+        if agree:
+            chosen[name] = best
+            provenance[name] = _shared(tuple(agree))
+    return _canonical_entity(entity, chosen, same=False), provenance, conflicts
+
+
+def _canonical_entity(entity: Person | Company, chosen: dict[str, Any], *, same: bool) -> Person | Company:
+    """The consolidated entity, identity fields in normalized form (``entity`` itself if unchanged)."""
     for name, normalize in _CANONICAL.items():
         value = chosen.get(name)
         if isinstance(value, str) and (canonical := normalize(value)) and canonical != value:
             chosen[name], same = canonical, False
-    return (entity if same else type(entity)(**chosen)), provenance, conflicts
+    return entity if same else type(entity)(**chosen)
 
 
 def _hit_order(hit: Hit) -> tuple[int, str, float, str, str]:
@@ -184,7 +195,7 @@ def _record_order(record: MergedRecord) -> tuple[int, int, str]:
 
 @dataclass(frozen=True, slots=True)
 class _Cluster:
-    members: frozenset[int]
+    members: tuple[int, ...]  # sorted hit indexes
     record: MergedRecord
 
 
@@ -283,7 +294,7 @@ class Resolver:
     def _recluster(self, root: int, removed: list[str]) -> list[MergedRecord]:
         members = self._members[root]
         if len(members) == 1:  # a hit with no link yet: its own record
-            built = self._cluster_of[root] = _Cluster(frozenset(members), self._build(members))
+            built = self._cluster_of[root] = _Cluster((root,), self._build(members))
             self._records[built.record.record_id] = built
             return [built.record]
         links = [link for m in members for link in self._links.get(m, ())]
@@ -291,7 +302,7 @@ class Resolver:
         kept = {c.members: c for c in old.values()}
         fresh: list[list[int]] = []
         for group in cluster(members, self._feats, links):
-            if kept.pop(frozenset(group), None) is None:
+            if kept.pop(tuple(sorted(group)), None) is None:
                 fresh.append(group)
         for gone in kept.values():  # clusters that did not survive unchanged
             removed.append(gone.record.record_id)
@@ -299,7 +310,7 @@ class Resolver:
                 del self._records[gone.record.record_id]
         out = []
         for group in fresh:
-            built = _Cluster(frozenset(group), self._build(group))
+            built = _Cluster(tuple(sorted(group)), self._build(group))
             for m in group:
                 self._cluster_of[m] = built
             self._records[built.record.record_id] = built
@@ -315,9 +326,10 @@ class Resolver:
             record_id = f"{record_id}#{best.provider}:{best.provider_record_id}"
         entity, provenance, conflicts = _consolidate(hits)
         providers = tuple(dict.fromkeys(h.provider for h in hits))
-        return MergedRecord(record_id=record_id, entity=entity, hits=hits, providers=providers,
-                            field_provenance=provenance, conflicts=conflicts, consensus=len(providers),
-                            best_rank=best.rank)
+        # every part is built here from validated hits: skip re-validating (and copying) them
+        return MergedRecord.model_construct(
+            record_id=record_id, entity=entity, hits=hits, providers=providers, field_provenance=provenance,
+            conflicts=conflicts, consensus=len(providers), best_rank=best.rank)
 
 
 def merge_hits(hits: Iterable[Hit], mode: Mode, max_results: int | None = None) -> tuple[MergedRecord, ...]:
