@@ -1,0 +1,405 @@
+"""The matching machinery behind :mod:`aggregator.merge`: features, tiers, candidates, clustering.
+
+Every hit is reduced once to :class:`Features` (normalized keys, see :mod:`aggregator.identity`).
+Two hits are linked by a :class:`Tier`, strongest first:
+
+====== =============================== ====================================================
+tier   people                          companies
+====== =============================== ====================================================
+KEY    LinkedIn profile URL            registered domain (domain, else website)
+ALT    email (case-insensitive)        LinkedIn company URL
+RECORD the same provider record read twice in one job (e.g. Orbit partial, then full)
+NAME   fuzzy full name + employer      fuzzy base name + country
+====== =============================== ====================================================
+
+The exact tiers are implicit (hits sharing a key); NAME links are found through :class:`CandidateIndex`
+blocking and scored with rapidfuzz (thresholds and their measurements are in :mod:`aggregator.merge`).
+
+:func:`cluster` turns the links of one connected group into clusters like Kruskal's algorithm with
+cannot-link constraints: tiers in order, within a tier a canonical hit order (NAME links best score
+first), and a link is taken only if the two clusters do not hold *conflicting exclusive keys* -- two
+different values of a key that one entity has only one of. Which keys are exclusive grows as the tier
+weakens (:data:`CHECKS`): nothing is checked on KEY (same LinkedIn profile or domain is the same
+entity); ALT must not join two different primary keys; RECORD and NAME must not join two LinkedIn
+profiles, two domains, two company LinkedIn pages or two emails at one email domain; NAME must not
+join two employer domains or two countries either. Links are tried in a canonical order (hits sorted
+by provider, record id, job, rank, time), so the clusters depend only on the set of hits, never on
+their arrival order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import NamedTuple
+
+from rapidfuzz import fuzz
+
+from aggregator.identity import (
+    fold_text,
+    normalize_company_name,
+    normalize_country,
+    normalize_domain,
+    normalize_email,
+    normalize_linkedin_url,
+    normalize_person_name,
+)
+from aggregator.models import Company, Hit, Person
+
+__all__ = ["CHECKS", "COMPANY_NAME_THRESHOLD", "PERSON_NAME_THRESHOLD", "CandidateIndex", "Features", "Tier",
+           "cluster", "conflicting", "entity_features", "exclusive_keys", "features", "identity_key", "name_score"]
+
+PERSON_NAME_THRESHOLD = 90.0
+"""Minimum ``max(ratio, token_sort_ratio)`` of two normalized person names (0-100)."""
+COMPANY_NAME_THRESHOLD = 90.0
+"""Minimum ``ratio`` of two normalized company base names (0-100); also used for employers."""
+
+
+class Tier(IntEnum):
+    """How two hits are linked, strongest first."""
+
+    KEY = 0
+    ALT = 1
+    RECORD = 2
+    NAME = 3
+
+
+CHECKS: dict[Tier, tuple[str, ...]] = {
+    Tier.KEY: (),
+    Tier.ALT: ("key",),
+    Tier.RECORD: ("key", "alt", "email@"),
+    Tier.NAME: ("key", "alt", "email@", "employer", "country"),
+}
+"""Exclusive-key kinds (prefixes) that must not conflict for a link of each tier to be taken."""
+
+
+Order = tuple[str, str, str, int, float]
+
+
+class Features(NamedTuple):
+    """What resolution needs of one hit: normalized keys, names and blocking keys (immutable)."""
+
+    kind: str  # "person" | "company"
+    order: Order  # canonical order: provider, record id, job id, rank, retrieved_at
+    primary: str | None  # people: LinkedIn profile URL; companies: registered domain
+    alternate: str | None  # people: email; companies: LinkedIn company URL
+    record: str  # provider + job + provider record id
+    exclusive: tuple[tuple[str, str], ...]  # (kind, value) pairs that conflict when they differ
+    name: str | None = None  # person name or company base name
+    employer: str | None = None  # people: employer base name
+    employer_ids: tuple[str | None, str | None] = (None, None)  # people: employer domain, LinkedIn
+    country: str | None = None  # companies: ISO2 (or folded name)
+    city: str | None = None  # companies: folded HQ city
+    blocks: tuple[str, ...] = ()  # blocking keys for NAME candidates
+    exact: tuple[str | None, ...] = ()  # KEY, ALT, RECORD keys namespaced by kind and tier
+
+
+def _exact(kind: str, *values: str | None) -> tuple[str | None, ...]:
+    return tuple(f"{kind}|{tier}|{value}" if value else None for tier, value in enumerate(values))
+
+
+def _person(entity: Person, order: Order, record: str) -> Features:
+    linkedin = normalize_linkedin_url(entity.linkedin_url)
+    if linkedin and "/in/" not in linkedin:
+        linkedin = None
+    email = normalize_email(entity.email)
+    full = entity.full_name or " ".join(p for p in (entity.first_name, entity.last_name) if p)
+    name = normalize_person_name(full)
+    org_domain = normalize_domain(entity.company_domain)
+    org_linkedin = normalize_linkedin_url(entity.company_linkedin_url)
+    employer = normalize_company_name(entity.company_name)
+    exclusive = [("key", linkedin), ("employer", org_domain)]
+    if email:
+        exclusive.append(("email@" + email.rsplit("@", 1)[1], email))
+    return Features(
+        kind="person", order=order, primary=linkedin, alternate=email, record=record,
+        exact=_exact("person", linkedin, email, record),
+        exclusive=tuple((k, v) for k, v in exclusive if v), name=name, employer=employer,
+        employer_ids=(org_domain, org_linkedin), blocks=_person_blocks(name, employer, org_domain, org_linkedin),
+    )
+
+
+def _ends(name: str) -> tuple[str, str]:
+    compact = name.replace(" ", "")
+    return "^" + compact[:4], "$" + compact[-4:]
+
+
+def _person_blocks(name: str | None, employer: str | None, org_domain: str | None,
+                   org_linkedin: str | None) -> tuple[str, ...]:
+    """Blocking keys: (a name token or the name's first 4 letters) x (an employer identifier).
+
+    Two people the NAME tier can link share one: names scoring >= 90 share a token or their first
+    four letters; matching employers share a domain, a LinkedIn URL, or (base names with ratio >= 92)
+    their first or last four letters.
+    """
+    if not name:
+        return ()
+    names = [t for t in name.split() if len(t) > 1]
+    names.append("^" + name.replace(" ", "")[:4])
+    employers = []
+    if org_domain:
+        employers.append("d:" + org_domain)
+    if org_linkedin:
+        employers.append("l:" + org_linkedin)
+    if employer:
+        employers += _ends(employer)
+    return tuple({f"p|{n}|{e}": None for n in names for e in employers})
+
+
+def _company(entity: Company, order: Order, record: str) -> Features:
+    domain = normalize_domain(entity.domain) or normalize_domain(entity.website)
+    linkedin = normalize_linkedin_url(entity.linkedin_url)
+    if linkedin and "/in/" in linkedin:
+        linkedin = None
+    country = normalize_country(entity.hq_country_iso2) or normalize_country(entity.hq_country)
+    name = normalize_company_name(entity.name)
+    blocks = tuple(f"c|{country}|{end}" for end in _ends(name)) if name and country else ()
+    exclusive = (("key", domain), ("alt", linkedin), ("country", country))
+    return Features(
+        kind="company", order=order, primary=domain, alternate=linkedin, record=record,
+        exact=_exact("company", domain, linkedin, record),
+        exclusive=tuple((k, v) for k, v in exclusive if v), name=name, country=country,
+        city=fold_text(entity.hq_city) if entity.hq_city else None, blocks=tuple(dict.fromkeys(blocks)),
+    )
+
+
+def entity_features(entity: Person | Company, order: Order = ("", "", "", 0, 0.0), record: str = "") -> Features:
+    """The normalized identity features of one entity."""
+    if isinstance(entity, Person):
+        return _person(entity, order, record)
+    return _company(entity, order, record)
+
+
+def features(hit: Hit) -> Features:
+    """The normalized identity features of ``hit``."""
+    order = (hit.provider, hit.provider_record_id, hit.job_id or "", hit.rank, hit.retrieved_at.timestamp())
+    return entity_features(hit.entity, order, f"{hit.provider}|{hit.job_id or ''}|{hit.provider_record_id}")
+
+
+def identity_key(feats: Sequence[Features]) -> str | None:
+    """The strongest key of an entity described by ``feats`` (best hit first).
+
+    People: the LinkedIn URL, else ``email:<address>``, else ``name:<name>|<employer>`` (plus
+    ``|<employer domain or LinkedIn URL>`` when known); companies: ``domain:<registered domain>``, else
+    the LinkedIn URL, else ``name:<base name>|<country>``. The name comes from the best hit that has
+    one; among several values of a key the smallest wins. Two clusters the conflict rules kept apart
+    never share a key, except in corner cases :class:`~aggregator.merge.Resolver` disambiguates.
+    """
+    if not feats:
+        return None
+    person = feats[0].kind == "person"
+    primary = min((f.primary for f in feats if f.primary), default=None)
+    if primary:
+        return primary if person else "domain:" + primary
+    alternate = min((f.alternate for f in feats if f.alternate), default=None)
+    if alternate:
+        return "email:" + alternate if person else alternate
+    name = next((f.name for f in feats if f.name), None)
+    if name is None:
+        return None
+    if not person:
+        return f"name:{name}|{min((f.country for f in feats if f.country), default='')}"
+    employer = next((f.employer for f in feats if f.employer), "")
+    ids = [min((x for f in feats if (x := f.employer_ids[n])), default="") for n in (0, 1)]
+    org = ids[0] or ids[1]
+    return f"name:{name}|{employer}" + (f"|{org}" if org else "")
+
+
+def _employers_match(a: Features, b: Features) -> bool:
+    """Same employer: by domain if both know it, else company LinkedIn URL, else fuzzy base name."""
+    for x, y in zip(a.employer_ids, b.employer_ids, strict=True):
+        if x and y:
+            return x == y
+    if not (a.employer and b.employer):
+        return False
+    return a.employer == b.employer or fuzz.ratio(a.employer, b.employer) >= COMPANY_NAME_THRESHOLD
+
+
+def _cities_differ(a: str | None, b: str | None) -> bool:
+    """Both HQ cities known and not variants of one another ("new york" ~ "new york city")."""
+    if not a or not b:
+        return False
+    return not (a.startswith(b) or b.startswith(a))
+
+
+def name_score(a: Features, b: Features) -> float:
+    """The NAME-tier score of two hits (0-100); 0 when the tier's other conditions fail.
+
+    People: ``max(ratio, token_sort_ratio)`` of the names, if the employers match. Companies: 100 for
+    identical base names whose countries agree or are missing on a side; otherwise ``ratio`` of the
+    base names when both countries are known and equal and the HQ cities (when both known) agree.
+    """
+    if a.kind != b.kind or not a.name or not b.name:
+        return 0.0
+    if a.kind == "person":
+        if not _employers_match(a, b):
+            return 0.0
+        score = max(fuzz.ratio(a.name, b.name), fuzz.token_sort_ratio(a.name, b.name))
+        return score if score >= PERSON_NAME_THRESHOLD else 0.0
+    if a.name == b.name:
+        return 100.0 if (a.country == b.country or not a.country or not b.country) else 0.0
+    if not a.country or a.country != b.country or _cities_differ(a.city, b.city):
+        return 0.0
+    score = fuzz.ratio(a.name, b.name)
+    return score if score >= COMPANY_NAME_THRESHOLD else 0.0
+
+
+def conflicting(a: dict[str, set[str]], b: dict[str, set[str]], tier: Tier) -> bool:
+    """True when two clusters' exclusive keys forbid joining them through a link of ``tier``."""
+    checks = CHECKS[tier]
+    if not checks:
+        return False
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    return any(kind.startswith(checks) and kind in large and values.isdisjoint(large[kind])
+               for kind, values in small.items())
+
+
+Posting = int | tuple[int, ...]  # one hit or several; tuples of ints are not tracked by the GC
+
+
+def _post(index: dict[str, Posting], key: str, hit: int) -> None:
+    found = index.setdefault(key, hit)
+    if found is not hit:
+        index[key] = (found, hit) if isinstance(found, int) else (*found, hit)
+
+
+def _collect(index: dict[str, Posting], key: str, into: set[int]) -> None:
+    found = index.get(key)
+    if isinstance(found, int):
+        into.add(found)
+    elif found:
+        into.update(found)
+
+
+@dataclass
+class _Blocks:
+    names: dict[str, Posting] = field(default_factory=dict)  # exact name -> hits
+    blocks: dict[str, Posting] = field(default_factory=dict)  # blocking key -> hits
+
+    def find(self, f: Features, into: set[int]) -> None:
+        _collect(self.names, f"{f.kind}|{f.name}", into)
+        for key in f.blocks:
+            _collect(self.blocks, key, into)
+
+    def add(self, index: int, f: Features) -> None:
+        _post(self.names, f"{f.kind}|{f.name}", index)
+        for key in f.blocks:
+            _post(self.blocks, key, index)
+
+
+@dataclass
+class CandidateIndex:
+    """Blocking indexes over the hits seen so far, for NAME candidates.
+
+    A hit with a primary key (LinkedIn profile, domain) only needs NAME links to hits *without* one:
+    a hit with the same primary key is linked on KEY already, one with another is a conflict. So keyed
+    hits search the index of unkeyed hits only, and only unkeyed hits search everything.
+    """
+
+    every: _Blocks = field(default_factory=_Blocks)
+    unkeyed: _Blocks = field(default_factory=_Blocks)
+
+    def candidates(self, f: Features) -> set[int]:
+        """Earlier hits that may NAME-match ``f`` (scoring decides)."""
+        found: set[int] = set()
+        if f.name:
+            (self.unkeyed if f.primary else self.every).find(f, found)
+        return found
+
+    def add(self, index: int, f: Features) -> None:
+        """Index hit ``index``."""
+        if f.name:
+            self.every.add(index, f)
+            if not f.primary:
+                self.unkeyed.add(index, f)
+
+
+def exclusive_keys(f: Features) -> dict[str, set[str]]:
+    """``f.exclusive`` as a mutable mapping (one cluster's start)."""
+    keys: dict[str, set[str]] = {}
+    for kind, value in f.exclusive:
+        keys.setdefault(kind, set()).add(value)
+    return keys
+
+
+def _may_conflict(members: Sequence[int], feats: Sequence[Features]) -> bool:
+    """Whether any exclusive key kind takes two values in the group (else it is one entity)."""
+    seen: dict[str, str] = {}
+    for i in members:
+        for kind, value in feats[i].exclusive:
+            if seen.setdefault(kind, value) != value:
+                return True
+    return False
+
+
+class _Partition:
+    """Union-find over hits, each cluster carrying its exclusive keys (the cannot-link constraints)."""
+
+    def __init__(self, ordered: Sequence[int], feats: Sequence[Features]) -> None:
+        self.parent = {i: i for i in ordered}
+        self.keys = {i: exclusive_keys(feats[i]) for i in ordered}
+
+    def find(self, i: int) -> int:
+        parent = self.parent
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def join(self, x: int, y: int, tier: Tier) -> bool:
+        """Put ``x`` and ``y`` in one cluster unless their keys conflict at ``tier``; True if joined."""
+        rx, ry = self.find(x), self.find(y)
+        if rx == ry:
+            return True
+        if conflicting(self.keys[rx], self.keys[ry], tier):
+            return False
+        if len(self.keys[rx]) < len(self.keys[ry]):
+            rx, ry = ry, rx
+        self.parent[ry] = rx
+        for kind, values in self.keys.pop(ry).items():
+            self.keys[rx].setdefault(kind, set()).update(values)
+        return True
+
+    def join_exact(self, ordered: Sequence[int], feats: Sequence[Features], tier: Tier) -> None:
+        """Hits sharing the exact key of ``tier``: each joins the first earlier cluster it can."""
+        groups: dict[str, list[int]] = {}
+        for i in ordered:
+            key = feats[i].exact[tier]
+            if key:
+                groups.setdefault(key, []).append(i)
+        for group in groups.values():
+            for pos, i in enumerate(group[1:], 1):
+                for j in group[:pos]:
+                    if self.join(i, j, tier):
+                        break
+
+    def clusters(self, ordered: Sequence[int]) -> list[list[int]]:
+        out: dict[int, list[int]] = {}
+        for i in ordered:
+            out.setdefault(self.find(i), []).append(i)
+        return list(out.values())
+
+
+def cluster(members: Sequence[int], feats: Sequence[Features],
+            links: Iterable[tuple[float, int, int]]) -> list[list[int]]:
+    """Split one connected group of hits into entities (see the module docstring).
+
+    ``members`` are hit indexes into ``feats``; ``links`` the scored NAME links among them. Returns the
+    clusters, each sorted in canonical order, ordered by their first member.
+    """
+    ordered = sorted(members, key=lambda i: (feats[i].order, i))
+    if len(ordered) == 1 or not _may_conflict(ordered, feats):
+        return [ordered]
+    partition = _Partition(ordered, feats)
+    for tier in (Tier.KEY, Tier.ALT, Tier.RECORD):
+        partition.join_exact(ordered, feats, tier)
+    rank = {i: pos for pos, i in enumerate(ordered)}
+
+    def link_order(link: tuple[float, int, int]) -> tuple[float, int, int]:
+        a, b = sorted((rank[link[1]], rank[link[2]]))
+        return -link[0], a, b
+
+    for _, i, j in sorted(links, key=link_order):
+        partition.join(i, j, Tier.NAME)
+    return partition.clusters(ordered)

@@ -1,0 +1,193 @@
+"""Ground truth for entity resolution on the sandbox: which world entity a hit describes, and scores.
+
+:func:`true_id_of` reads each provider's *raw* payload (never the normalized entity the merge
+compares), through the identifiers each emulator renders from the hidden world entity:
+
+- **Sixtyfour** people: ``raw_source.publicId`` (the LinkedIn slug; CSV rows: the ``linkedin``
+  column); companies: ``raw_source.website_domain``, else the LinkedIn company slug (CSV: the same
+  columns).
+- **Extruct**: ``company_website`` (a bare domain, sometimes with ``www.`` or a scheme).
+- **Orbit**: the profile id (``orb_<12 hex>`` hashed from seed and hidden id, or the alias
+  ``orbit_<slug>``, as in :mod:`providers.orbit.emulator_index`), else the LinkedIn profile cited by
+  the profile's sections, else ``profileUrl`` (``https://orbitsearch.com/<slug>``).
+
+:func:`evaluate` scores merged records pairwise, the usual entity-resolution measure: over the hits
+whose truth is known, a *predicted pair* is two hits in one record, a *true pair* two hits of one
+entity; precision = correct predicted pairs / predicted pairs, recall = correct / true pairs.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from aggregator.models import Company, Hit, MergedRecord
+from providers.sandbox.world import World
+
+__all__ = ["ResolutionScores", "evaluate", "true_id_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    person_by_slug: dict[str, str]
+    company_by_domain: dict[str, str]
+    company_by_slug: dict[str, str]
+    person_by_orbit_id: dict[str, str]
+
+
+@functools.lru_cache(maxsize=4)
+def _lookup(world: World) -> _Lookup:
+    def orbit_id(true_id: str) -> str:  # providers.orbit.emulator_index.PeopleIndex._make_id
+        digest = hashlib.blake2b(f"{world.seed}:orbit-profile:{true_id}".encode(), digest_size=6)
+        return "orb_" + digest.hexdigest()
+
+    return _Lookup(
+        person_by_slug={p.linkedin_slug.lower(): p.true_id for p in world.people},
+        company_by_domain={c.domain.lower(): c.true_id for c in world.companies},
+        company_by_slug={c.linkedin_slug.lower(): c.true_id for c in world.companies},
+        person_by_orbit_id={orbit_id(p.true_id): p.true_id for p in world.people},
+    )
+
+
+def _host(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().lower()
+    host = urlsplit(text if "://" in text else "https://" + text).hostname or ""
+    return host.removeprefix("www.") or None
+
+
+def _slug(value: Any, marker: str) -> str | None:
+    """``<slug>`` of a LinkedIn ``/in/<slug>`` or ``/company/<slug>`` URL, or of a bare slug."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().lower().split("?", 1)[0]
+    if "linkedin.com" not in text:
+        return text if "/" not in text else None
+    _, found, rest = text.partition(marker)
+    if not found:
+        return None
+    return rest.strip("/").split("/", 1)[0] or None
+
+
+def _sixtyfour(hit: Hit, look: _Lookup) -> str | None:
+    source = hit.raw.get("raw_source")
+    row: dict[str, Any] = source if isinstance(source, dict) else hit.raw  # query row or CSV record
+    if hit.entity.kind == "person":
+        slug = _slug(row.get("publicId") or row.get("linkedin"), "/in/")
+        return look.person_by_slug.get(slug) if slug else None
+    domain = _host(row.get("website_domain") or row.get("website"))
+    if domain and domain in look.company_by_domain:
+        return look.company_by_domain[domain]
+    slug = _slug(row.get("linkedin_url") or row.get("canonical_linkedin_url"), "/company/")
+    return look.company_by_slug.get(slug) if slug else None
+
+
+def _extruct(hit: Hit, look: _Lookup) -> str | None:
+    domain = _host(hit.raw.get("company_website"))
+    return look.company_by_domain.get(domain) if domain else None
+
+
+def _items(value: Any, key: str) -> list[Any]:
+    found = value.get(key) if isinstance(value, dict) else None
+    if isinstance(found, dict):
+        return list(found.values())
+    return found if isinstance(found, list) else []
+
+
+def _orbit_urls(raw: dict[str, Any]) -> Iterable[Any]:
+    """Every source URL cited by the profile's sections."""
+    for section in _items(raw, "sections"):
+        for item in _items(section, "items"):
+            for source in _items(item, "sources"):
+                yield source.get("url") if isinstance(source, dict) else source
+
+
+def _orbit(hit: Hit, look: _Lookup) -> str | None:
+    profile_id = str(hit.raw.get("id") or hit.provider_record_id)
+    if profile_id in look.person_by_orbit_id:
+        return look.person_by_orbit_id[profile_id]
+    if profile_id.startswith("orbit_"):
+        return look.person_by_slug.get(profile_id.removeprefix("orbit_").lower())
+    for url in _orbit_urls(hit.raw):
+        slug = _slug(url, "/in/") if isinstance(url, str) and "linkedin.com/in/" in url.lower() else None
+        if slug and slug in look.person_by_slug:
+            return look.person_by_slug[slug]
+    profile_url = hit.raw.get("profileUrl")
+    if isinstance(profile_url, str) and _host(profile_url) == "orbitsearch.com":
+        return look.person_by_slug.get(urlsplit(profile_url).path.strip("/").lower())
+    return None
+
+
+def true_id_of(hit: Hit, world: World) -> str | None:
+    """The hidden ``true_id`` of the world entity ``hit`` describes; None when it cannot be told."""
+    look = _lookup(world)
+    if hit.provider == "sixtyfour":
+        return _sixtyfour(hit, look)
+    if hit.provider == "extruct" and isinstance(hit.entity, Company):
+        return _extruct(hit, look)
+    if hit.provider == "orbit" and hit.entity.kind == "person":
+        return _orbit(hit, look)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ResolutionScores:
+    """Pairwise entity-resolution scores of merged records against the world's hidden ids."""
+
+    precision: float  # correct predicted pairs / predicted pairs (1.0 when nothing was merged)
+    recall: float  # correct predicted pairs / true pairs (1.0 when no entity had two hits)
+    f1: float
+    hits: int  # hits evaluated
+    records: int  # distinct records those hits landed in
+    true_entities: int  # distinct hidden ids among the resolved hits
+    unresolved_hits: int  # hits whose hidden id could not be told (left out of the pairs)
+    predicted_pairs: int
+    true_pairs: int
+    correct_pairs: int
+    mixed_records: tuple[str, ...]  # record ids holding more than one entity (false merges)
+    split_entities: tuple[str, ...]  # hidden ids spread over several records (missed merges)
+
+
+def _pairs(n: int) -> int:
+    return n * (n - 1) // 2
+
+
+def _hit_key(hit: Hit) -> tuple[str, str, str, int, str]:
+    return hit.provider, hit.provider_record_id, hit.job_id or "", hit.rank, hit.retrieved_at.isoformat()
+
+
+def evaluate(hits: Sequence[Hit], records: Sequence[MergedRecord], world: World) -> ResolutionScores:
+    """Score ``records`` on ``hits`` (usually every hit of every record); see the module docstring.
+
+    A hit found in no record counts as a record of its own.
+    """
+    placed: dict[tuple[str, str, str, int, str], str] = {}
+    for record in records:
+        for hit in record.hits:
+            placed.setdefault(_hit_key(hit), record.record_id)
+    truth = [(placed.get(_hit_key(h), f"unplaced:{n}"), true_id_of(h, world)) for n, h in enumerate(hits)]
+    known = [(record_id, true_id) for record_id, true_id in truth if true_id is not None]
+    by_record = Counter(record_id for record_id, _ in known)
+    by_truth = Counter(true_id for _, true_id in known)
+    by_both = Counter(known)
+    predicted = sum(_pairs(n) for n in by_record.values())
+    true = sum(_pairs(n) for n in by_truth.values())
+    correct = sum(_pairs(n) for n in by_both.values())
+    precision = correct / predicted if predicted else 1.0
+    recall = correct / true if true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    records_of = Counter(record_id for record_id, _ in by_both)
+    truths_of = Counter(true_id for _, true_id in by_both)
+    return ResolutionScores(
+        precision=precision, recall=recall, f1=f1, hits=len(hits),
+        records=len({record_id for record_id, _ in truth}), true_entities=len(by_truth),
+        unresolved_hits=len(truth) - len(known), predicted_pairs=predicted, true_pairs=true,
+        correct_pairs=correct, mixed_records=tuple(sorted(r for r, n in records_of.items() if n > 1)),
+        split_entities=tuple(sorted(t for t, n in truths_of.items() if n > 1)),
+    )
