@@ -39,8 +39,9 @@ from aggregator.errors import (
     RateLimitedError,
     SearchFailedError,
 )
-from aggregator.events import Event, HitsEvent, OutcomeEvent, ProgressEvent, ReportEvent
+from aggregator.events import Event, HitsEvent, OutcomeEvent, ProgressEvent, RecordsEvent, ReportEvent
 from aggregator.jobstore import InMemoryJobStore, JobRecord, JobStore
+from aggregator.merge import Resolver, merge_hits
 from aggregator.models import (
     Company,
     Criterion,
@@ -58,6 +59,7 @@ from aggregator.models import (
     SearchReport,
     SearchRequest,
 )
+from aggregator.pipelines import Policy
 
 __version__ = "0.1.0"
 
@@ -99,6 +101,7 @@ __all__ = [
     "Pending",
     "Person",
     "PersonIdentity",
+    "Policy",
     "PollPolicy",
     "ProgressEvent",
     "ProviderAdapter",
@@ -113,7 +116,9 @@ __all__ = [
     "RateLimitSpec",
     "RateLimitedError",
     "Ready",
+    "RecordsEvent",
     "ReportEvent",
+    "Resolver",
     "ScaledClock",
     "SearchFailedError",
     "SearchReport",
@@ -122,4 +127,5 @@ __all__ = [
     "SystemClock",
     "__version__",
     "load_settings",
+    "merge_hits",
 ]

@@ -22,6 +22,7 @@ import structlog
 from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -29,8 +30,8 @@ from aggregator.compare import compare
 from aggregator.config import Settings, load_criteria, load_settings
 from aggregator.core import Aggregator
 from aggregator.errors import ConfigError, ProviderError
-from aggregator.events import Event, OutcomeEvent, ProgressEvent, ReportEvent
-from aggregator.models import FieldValues, FilterCapabilities, PersonIdentity, SearchReport
+from aggregator.events import Event, OutcomeEvent, ProgressEvent, RecordsEvent, ReportEvent
+from aggregator.models import FieldValues, FilterCapabilities, MergedRecord, Person, PersonIdentity, SearchReport
 from aggregator.pipelines import Policy
 from aggregator.render import (
     OUTPUT_SUFFIXES,
@@ -73,6 +74,8 @@ class ProgressView:
 
     def __init__(self, live: bool) -> None:
         self.rows: dict[str, ProgressEvent] = {}
+        self.latest: dict[str, MergedRecord] = {}  # record id -> record, newest last
+        self.total = 0
         self.live = live
         self._last: dict[str, tuple[str, int]] = {}
 
@@ -85,11 +88,27 @@ class ProgressView:
                       + (f" - {event.message}" if event.message else "")
                       + f" ({event.results_so_far} results)", highlight=False, markup=False)
 
+    def records(self, event: RecordsEvent) -> None:
+        for record_id in event.removed:
+            self.latest.pop(record_id, None)
+        for record in event.changed:
+            self.latest.pop(record.record_id, None)
+            self.latest[record.record_id] = record
+        self.total = event.total
+
     def __rich__(self) -> Table:
         table = Table.grid(padding=(0, 2))
         for event in self.rows.values():
-            table.add_row(f"[bold]{event.provider}[/]", f"[cyan]{event.phase}[/]", event.message or "",
+            table.add_row(f"[bold]{event.provider}[/]", f"[cyan]{event.phase}[/]", escape(event.message or ""),
                           f"{event.results_so_far} results", f"{event.elapsed_s:.0f}s")
+        if self.latest:
+            table.add_row(f"[bold]{self.total} merged[/]", "latest:", "", "", "")
+            for record in list(self.latest.values())[-6:]:
+                entity = record.entity
+                label = entity.full_name if isinstance(entity, Person) else entity.name
+                detail = entity.title if isinstance(entity, Person) else entity.domain
+                table.add_row("", escape(label or record.record_id), escape(detail or ""),
+                              ", ".join(record.providers), "")
         return table
 
 
@@ -144,6 +163,8 @@ async def _run_search(settings: Settings, fields: dict[str, Any], show_progress:
             async for event in agg.stream(request, policy=policy):
                 if isinstance(event, ProgressEvent) and show_progress:
                     view.update(event)
+                elif isinstance(event, RecordsEvent) and view.live:
+                    view.records(event)
                 elif isinstance(event, OutcomeEvent) and not view.live and show_progress:
                     err.print(f"{event.outcome.provider}: {event.outcome.status}", highlight=False,
                               markup=False)

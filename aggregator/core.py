@@ -27,12 +27,12 @@ from aggregator.clock import Clock, SystemClock
 from aggregator.config import ProviderSettings, Settings, load_settings
 from aggregator.contract import FilterSearchProvider, ProviderAdapter
 from aggregator.errors import ConfigError, DeadlineExceededError, ProviderError
-from aggregator.events import Event, HitsEvent, OutcomeEvent, ReportEvent
+from aggregator.events import Event, HitsEvent, OutcomeEvent, RecordsEvent, ReportEvent
 from aggregator.http import HttpClient, ProviderHTTPClient
 from aggregator.jobstore import InMemoryJobStore, JobStore
 from aggregator.limits import ProviderLimiter
 from aggregator.log import get_logger
-from aggregator.merge import merge_hits
+from aggregator.merge import Resolver, merge_hits
 from aggregator.models import (
     FieldValues,
     FilterCapabilities,
@@ -309,9 +309,13 @@ class Aggregator:
         launcher = _Launcher(self, run_id, req, t0, queue.put_nowait)
         execution = asyncio.create_task(execute(chosen, launcher, req.max_results))
         execution.add_done_callback(lambda _: queue.put_nowait(None))
+        resolver = Resolver(req.mode)
         try:
             while (event := await queue.get()) is not None:
                 yield event
+                if isinstance(event, HitsEvent):  # merge as records arrive
+                    changed = resolver.add(event.hits)
+                    yield RecordsEvent(changed, resolver.removed, len(resolver.records()))
         finally:
             execution.cancel()
             await asyncio.gather(execution, *launcher.tasks, return_exceptions=True)

@@ -2,6 +2,8 @@
 
 - :class:`ProgressEvent` — a provider's phase changed or it reported progress.
 - :class:`HitsEvent` — new records arrived from one provider (a page, a download, a profile).
+- :class:`RecordsEvent` — the merged records those hits created or changed (entity resolution runs
+  incrementally as hits arrive), the record ids they superseded, and the running total.
 - :class:`OutcomeEvent` — a provider finished (any status).
 - :class:`ReportEvent` — the run finished; carries the :class:`~aggregator.models.SearchReport`.
 """
@@ -11,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from aggregator.models import Hit, ProviderOutcome, SearchReport
+from aggregator.models import Hit, MergedRecord, ProviderOutcome, SearchReport
 
-__all__ = ["Event", "HitsEvent", "OutcomeEvent", "Phase", "ProgressEvent", "ReportEvent"]
+__all__ = ["Event", "HitsEvent", "OutcomeEvent", "Phase", "ProgressEvent", "RecordsEvent", "ReportEvent"]
 
 Phase = Literal["waiting", "submitting", "queued", "running", "fetching", "done", "failed", "skipped"]
 
@@ -34,6 +36,13 @@ class HitsEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordsEvent:
+    changed: tuple[MergedRecord, ...]
+    removed: tuple[str, ...]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
 class OutcomeEvent:
     outcome: ProviderOutcome
 
@@ -43,4 +52,4 @@ class ReportEvent:
     report: SearchReport
 
 
-Event = ProgressEvent | HitsEvent | OutcomeEvent | ReportEvent
+Event = ProgressEvent | HitsEvent | RecordsEvent | OutcomeEvent | ReportEvent

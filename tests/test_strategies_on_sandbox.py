@@ -60,3 +60,23 @@ async def test_a_race_under_429_bursts_still_ends_with_a_winner_and_counts_every
     orbit_charged = agg.sandbox.stats()["providers"]["orbit"]["credits_charged"]
     assert report.outcome("orbit").credits == orbit_charged  # the loser's spend is reported too, if it ran
     assert sum(o.retries for o in report.outcomes) >= 3
+
+
+async def test_the_stream_merges_records_incrementally_as_hits_arrive(make_aggregator: Any) -> None:
+    from aggregator.events import HitsEvent, RecordsEvent, ReportEvent
+
+    agg = await make_aggregator(providers=PEOPLE)
+    totals: list[int] = []
+    merged_from: set[tuple[str, ...]] = set()
+    report = None
+    async for event in agg.stream(DEMO, max_results=50):
+        if isinstance(event, RecordsEvent):
+            totals.append(event.total)
+            merged_from |= {r.providers for r in event.changed}
+        elif isinstance(event, ReportEvent):
+            report = event.report
+        else:
+            assert not isinstance(event, HitsEvent) or event.hits
+    assert report is not None and totals == sorted(totals) and len(totals) > 2  # grew in steps
+    assert totals[-1] == len(report.records)  # the stream's last view is the report's
+    assert any(len(p) == 2 for p in merged_from)  # records from both providers merged on the fly
