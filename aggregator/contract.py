@@ -30,9 +30,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
+
+from pydantic import TypeAdapter, ValidationError
 
 from aggregator.clock import Clock
+from aggregator.errors import ProviderProtocolError
 from aggregator.models import FieldValues, FilterCapabilities, Hit, Mode, SearchRequest
 
 if TYPE_CHECKING:
@@ -55,7 +58,10 @@ __all__ = [
     "RateLimitSpec",
     "Ready",
     "Response",
+    "parse_payload",
 ]
+
+M = TypeVar("M")
 
 Checkpoint = Mapping[str, Any]
 """JSON-serializable continuation state owned by the adapter (cursor, offset, ids read)."""
@@ -191,6 +197,22 @@ class Response:
     status: int
     headers: Mapping[str, str]
     data: Any
+
+
+def parse_payload(model: type[M] | TypeAdapter[M], data: Any, *, provider: str, endpoint: str) -> M:
+    """Validate a provider's response ``data`` against a wire model (or ``TypeAdapter``).
+
+    Raises:
+        ProviderProtocolError: naming provider, endpoint and the first location that does not fit.
+    """
+    adapter = model if isinstance(model, TypeAdapter) else TypeAdapter(model)
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ProviderProtocolError(f"unexpected response shape at {where}: {first['msg']}",
+                                    provider=provider, endpoint=endpoint) from exc
 
 
 class ProviderClient(Protocol):

@@ -23,6 +23,7 @@ Waiters are served first come, first served (one lock per limiter).
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -59,12 +60,32 @@ class RateLimiter(Protocol):
         ...
 
 
-class _Pausable:
+class _Pausable(ABC):
     def __init__(self, name: str, clock: Clock) -> None:
         self.name = name
         self.clock = clock
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
+        self._in_flight = 0
+        self._released = asyncio.Event()
+
+    @abstractmethod
+    def _delay(self, now: float) -> float | None:
+        """0 = send now; seconds to wait; None = wait for an in-flight response."""
+
+    async def acquire(self) -> None:
+        """Wait (first come, first served) until one request may be sent; count it in flight."""
+        async with self._lock:
+            while True:
+                delay = self._delay(self.clock.monotonic())
+                if delay == 0.0:
+                    self._in_flight += 1
+                    return
+                if delay is None:
+                    self._released.clear()
+                    await self._released.wait()
+                else:
+                    await self.clock.sleep(delay)
 
     def pause(self, seconds: float) -> None:
         until = self.clock.monotonic() + max(0.0, seconds)
@@ -86,8 +107,6 @@ class SlidingWindowLimiter(_Pausable):
         self.limit = limit
         self.window_s = window_s
         self._stamps: deque[float] = deque()
-        self._in_flight = 0
-        self._released = asyncio.Event()
 
     def _delay(self, now: float) -> float | None:
         """0 = send now; seconds to wait; None = wait for an in-flight response."""
@@ -101,19 +120,6 @@ class SlidingWindowLimiter(_Pausable):
         if self._stamps:  # the oldest stamp leaves the window first
             return max(self._stamps[0] + self.window_s - now, 1e-6)
         return None
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            while True:
-                delay = self._delay(self.clock.monotonic())
-                if delay == 0.0:
-                    self._in_flight += 1
-                    return
-                if delay is None:
-                    self._released.clear()
-                    await self._released.wait()
-                else:
-                    await self.clock.sleep(delay)
 
     def release(self) -> None:
         self._in_flight = max(0, self._in_flight - 1)
@@ -137,8 +143,6 @@ class TokenBucketLimiter(_Pausable):
         self.capacity = float(burst)
         self._tokens = self.capacity
         self._updated = clock.monotonic()
-        self._in_flight = 0
-        self._released = asyncio.Event()
 
     def _refill(self, now: float) -> None:
         self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate_per_s)
@@ -156,19 +160,6 @@ class TokenBucketLimiter(_Pausable):
         if needed > self.capacity:
             return None
         return (needed - self._tokens) / self.rate_per_s
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            while True:
-                delay = self._delay(self.clock.monotonic())
-                if delay == 0.0:
-                    self._in_flight += 1
-                    return
-                if delay is None:
-                    self._released.clear()
-                    await self._released.wait()
-                else:
-                    await self.clock.sleep(delay)
 
     def release(self) -> None:
         self._refill(self.clock.monotonic())

@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from aggregator.errors import ProviderProtocolError
+from aggregator.contract import parse_payload
 from aggregator.merge import normalize_domain
 from aggregator.models import Company, Evidence, Hit
 
@@ -97,15 +97,7 @@ TaskList: TypeAdapter[list[Task]] = TypeAdapter(list[Task])
 
 def parse(model: type[M] | TypeAdapter[M], data: Any, endpoint: str) -> M:
     """Validate ``data``; a mismatch becomes a typed protocol error naming the endpoint."""
-    adapter = model if isinstance(model, TypeAdapter) else TypeAdapter(model)
-    try:
-        return adapter.validate_python(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise ProviderProtocolError(
-            f"unexpected response shape at {where}: {first['msg']}", provider=PROVIDER, endpoint=endpoint
-        ) from exc
+    return parse_payload(model, data, provider=PROVIDER, endpoint=endpoint)
 
 
 def _website(value: str | None) -> str | None:

@@ -14,9 +14,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from aggregator.errors import ProviderProtocolError
+from aggregator.contract import parse_payload
 from aggregator.merge import normalize_linkedin_url
 from aggregator.models import Evidence, Hit, Person
 
@@ -94,14 +94,7 @@ class ProfileResponse(_Wire):
 
 def parse(model: type[M], data: Any, endpoint: str) -> M:
     """Validate ``data`` as ``model``; a mismatch becomes a typed protocol error."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise ProviderProtocolError(
-            f"unexpected response shape at {where}: {first['msg']}", provider=PROVIDER, endpoint=endpoint
-        ) from exc
+    return parse_payload(model, data, provider=PROVIDER, endpoint=endpoint)
 
 
 def _source_urls(section: Section) -> list[str]:

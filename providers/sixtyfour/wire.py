@@ -15,9 +15,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from aggregator.errors import ProviderProtocolError
+from aggregator.contract import parse_payload
 from aggregator.models import Company, Hit, Mode, Person
 
 __all__ = [
@@ -93,14 +93,7 @@ class DownloadResponse(_Wire):
 
 def parse(model: type[M], data: Any, endpoint: str) -> M:
     """Validate ``data`` as ``model``; a mismatch becomes a typed protocol error."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise ProviderProtocolError(
-            f"unexpected response shape at {where}: {first['msg']}", provider=PROVIDER, endpoint=endpoint
-        ) from exc
+    return parse_payload(model, data, provider=PROVIDER, endpoint=endpoint)
 
 
 def unwrap_elements(value: Any) -> Any:
