@@ -27,7 +27,7 @@ concurrency caps, retries, timeouts and logging.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
@@ -59,6 +59,7 @@ __all__ = [
     "Ready",
     "Response",
     "parse_payload",
+    "specs_from_settings",
 ]
 
 M = TypeVar("M")
@@ -215,6 +216,23 @@ def parse_payload(model: type[M] | TypeAdapter[M], data: Any, *, provider: str, 
                                     provider=provider, endpoint=endpoint) from exc
 
 
+def specs_from_settings(rows: Iterable[dict[str, object]]) -> tuple[RateLimitSpec, ...]:
+    """``rate_limits`` rows of ``config/default.toml`` as :class:`RateLimitSpec` values."""
+    specs = []
+    for row in rows:
+        specs.append(
+            RateLimitSpec(
+                name=str(row["name"]),
+                limit=int(str(row["limit"])),
+                window_s=float(str(row["window_s"])),
+                endpoints=tuple(str(e) for e in row.get("endpoints", ["*"])),  # type: ignore[attr-defined]
+                kind="token_bucket" if row.get("kind") == "token_bucket" else "sliding_window",
+                burst=int(str(row["burst"])) if row.get("burst") is not None else None,
+            )
+        )
+    return tuple(specs)
+
+
 class ProviderClient(Protocol):
     """The I/O handle the core injects into an adapter (see :class:`aggregator.http.ProviderHTTPClient`)."""
 
@@ -270,9 +288,11 @@ class ProviderAdapter(ABC):
         """The headers that carry ``api_key`` (e.g. ``x-api-key`` or ``Authorization: Bearer``)."""
 
     @classmethod
-    @abstractmethod
     def limits_from(cls, settings: ProviderSettings) -> Limits:
-        """The provider's limits, from documented defaults overridden by settings."""
+        """The provider's limits: the ``rate_limits`` rows and ``max_concurrent_jobs`` of its settings
+        (``config/default.toml`` holds the documented values)."""
+        return Limits(rate_limits=specs_from_settings(settings.rate_limits),
+                      max_concurrent_jobs=settings.max_concurrent_jobs)
 
     @classmethod
     @abstractmethod

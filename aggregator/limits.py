@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Protocol
 
@@ -217,20 +217,3 @@ class ProviderLimiter:
             return
         async with self.job_slots:
             yield
-
-
-def specs_from_settings(rows: Iterable[dict[str, object]]) -> tuple[RateLimitSpec, ...]:
-    """``rate_limits`` rows of ``config/default.toml`` as :class:`RateLimitSpec` values."""
-    specs = []
-    for row in rows:
-        specs.append(
-            RateLimitSpec(
-                name=str(row["name"]),
-                limit=int(str(row["limit"])),
-                window_s=float(str(row["window_s"])),
-                endpoints=tuple(str(e) for e in row.get("endpoints", ["*"])),  # type: ignore[attr-defined]
-                kind="token_bucket" if row.get("kind") == "token_bucket" else "sliding_window",
-                burst=int(str(row["burst"])) if row.get("burst") is not None else None,
-            )
-        )
-    return tuple(specs)

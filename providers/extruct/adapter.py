@@ -33,7 +33,6 @@ from aggregator.contract import (
     Failed,
     JobRef,
     JobState,
-    Limits,
     Page,
     Pending,
     PollPolicy,
@@ -42,7 +41,6 @@ from aggregator.contract import (
     Ready,
 )
 from aggregator.errors import ConfigError, InvalidRequestError, ProviderProtocolError
-from aggregator.limits import specs_from_settings
 from aggregator.log import get_logger
 from aggregator.models import Hit, SearchRequest
 from providers.extruct.wire import PROVIDER, ResultsResponse, Task, TaskList, hit_from_result, parse
@@ -82,11 +80,6 @@ class ExtructAdapter(ProviderAdapter):
     @staticmethod
     def auth_headers(api_key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {api_key}"}
-
-    @classmethod
-    def limits_from(cls, settings: ProviderSettings) -> Limits:
-        return Limits(rate_limits=specs_from_settings(settings.rate_limits),
-                      max_concurrent_jobs=settings.max_concurrent_jobs)
 
     @classmethod
     def poll_policy_from(cls, settings: ProviderSettings) -> PollPolicy:

@@ -37,7 +37,6 @@ from aggregator.contract import (
     Failed,
     JobRef,
     JobState,
-    Limits,
     Page,
     Pending,
     PollPolicy,
@@ -47,7 +46,6 @@ from aggregator.contract import (
     Response,
 )
 from aggregator.errors import InvalidRequestError, ProviderProtocolError
-from aggregator.limits import specs_from_settings
 from aggregator.log import get_logger
 from aggregator.models import Hit, SearchRequest
 from providers.orbit.intent import intent_for
@@ -91,11 +89,6 @@ class OrbitAdapter(ProviderAdapter):
     @staticmethod
     def auth_headers(api_key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {api_key}"}
-
-    @classmethod
-    def limits_from(cls, settings: ProviderSettings) -> Limits:
-        return Limits(rate_limits=specs_from_settings(settings.rate_limits),
-                      max_concurrent_jobs=settings.max_concurrent_jobs)
 
     @classmethod
     def poll_policy_from(cls, settings: ProviderSettings) -> PollPolicy:

@@ -33,7 +33,6 @@ from aggregator.contract import (
     Failed,
     JobRef,
     JobState,
-    Limits,
     Page,
     Pending,
     PollPolicy,
@@ -42,7 +41,6 @@ from aggregator.contract import (
     Ready,
 )
 from aggregator.errors import ConfigError, InvalidRequestError, ProviderProtocolError
-from aggregator.limits import specs_from_settings
 from aggregator.log import get_logger
 from aggregator.models import Hit, SearchRequest
 from providers.sixtyfour.export import download_csv, fetch_via_export
@@ -94,11 +92,6 @@ class SixtyfourAdapter(FilterSearchMixin, ProviderAdapter):
         if self.fetch_via not in ("query", "csv", "export"):
             raise ConfigError("providers.sixtyfour.fetch_via",
                               f"must be 'query', 'csv' or 'export', got {self.fetch_via!r}")
-
-    @classmethod
-    def limits_from(cls, settings: ProviderSettings) -> Limits:
-        return Limits(rate_limits=specs_from_settings(settings.rate_limits),
-                      max_concurrent_jobs=settings.max_concurrent_jobs)
 
     @classmethod
     def poll_policy_from(cls, settings: ProviderSettings) -> PollPolicy:
