@@ -8,39 +8,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sys
 import time
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 import orjson
-import structlog
 from pydantic import ValidationError
 from rich.console import Console
-from rich.live import Live
-from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
+from aggregator.cli_support import (
+    EXIT_ALL_FAILED,
+    EXIT_OK,
+    IDENTITY_FLAGS,
+    LOOKUP_MAX_HITS,
+    announce,
+    configure_logging,
+    err,
+    json_option,
+    load_json_object,
+    load_policy,
+    print_report,
+    run_search,
+    settings_for,
+    usage_error,
+)
 from aggregator.compare import compare
 from aggregator.config import Settings, load_criteria, load_settings
 from aggregator.core import Aggregator
 from aggregator.errors import ConfigError, ProviderError
-from aggregator.events import Event, OutcomeEvent, ProgressEvent, RecordsEvent, ReportEvent
-from aggregator.models import FieldValues, FilterCapabilities, MergedRecord, Person, PersonIdentity, SearchReport
-from aggregator.pipelines import Policy
+from aggregator.models import FieldValues, FilterCapabilities, PersonIdentity
 from aggregator.render import (
     OUTPUT_SUFFIXES,
     comparison_tables,
     fields_table,
-    outcomes_table,
-    profile_view,
-    records_table,
-    report_json,
     values_table,
     write_report,
 )
@@ -48,138 +52,6 @@ from aggregator.report_html import render_html
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_USAGE, EXIT_ALL_FAILED = 0, 2, 3
-IDENTITY_FLAGS = {"linkedin_url": "--linkedin-url", "email": "--email", "phone_number": "--phone",
-                  "profile_id": "--profile-id", "urls": "--url", "usernames": "--username"}
-LOOKUP_MAX_HITS = 10  # a lookup reads a partial and a full profile of one person: a few hits at most
-err = Console(stderr=True)
-
-
-def configure_logging(verbosity: int) -> None:
-    """structlog to stderr: console on a TTY, JSON lines otherwise. -v info, -vv debug."""
-    level = {0: logging.ERROR, 1: logging.INFO}.get(verbosity, logging.DEBUG)
-    renderer: Any = (structlog.dev.ConsoleRenderer() if sys.stderr.isatty()
-                     else structlog.processors.JSONRenderer())
-    structlog.configure(
-        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"),
-                    renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
-    )
-
-
-class ProgressView:
-    """One status line per provider: phase, message, results so far, elapsed (virtual) seconds."""
-
-    def __init__(self, live: bool) -> None:
-        self.rows: dict[str, ProgressEvent] = {}
-        self.latest: dict[str, MergedRecord] = {}  # record id -> record, newest last
-        self.total = 0
-        self.live = live
-        self._last: dict[str, tuple[str, int]] = {}
-
-    def update(self, event: ProgressEvent) -> None:
-        self.rows[event.provider] = event
-        state = (event.phase, event.results_so_far)
-        if not self.live and self._last.get(event.provider) != state:  # off a TTY: on change only
-            self._last[event.provider] = state
-            err.print(f"{event.provider}: {event.phase}"
-                      + (f" - {event.message}" if event.message else "")
-                      + f" ({event.results_so_far} results)", highlight=False, markup=False)
-
-    def records(self, event: RecordsEvent) -> None:
-        for record_id in event.removed:
-            self.latest.pop(record_id, None)
-        for record in event.changed:
-            self.latest.pop(record.record_id, None)
-            self.latest[record.record_id] = record
-        self.total = event.total
-
-    def __rich__(self) -> Table:
-        table = Table.grid(padding=(0, 2))
-        for event in self.rows.values():
-            table.add_row(f"[bold]{event.provider}[/]", f"[cyan]{event.phase}[/]", escape(event.message or ""),
-                          f"{event.results_so_far} results", f"{event.elapsed_s:.0f}s")
-        if self.latest:
-            table.add_row(f"[bold]{self.total} merged[/]", "latest:", "", "", "")
-            for record in list(self.latest.values())[-6:]:
-                entity = record.entity
-                label = entity.full_name if isinstance(entity, Person) else entity.name
-                detail = entity.title if isinstance(entity, Person) else entity.domain
-                table.add_row("", escape(label or record.record_id), escape(detail or ""),
-                              ", ".join(record.providers), "")
-        return table
-
-
-def _announce(agg: Aggregator) -> None:
-    if agg.sandbox is not None:
-        urls = ", ".join(f"{n} {u}" for n, u in agg.sandbox.base_urls.items())
-        speed = 1 / agg.clock.scale
-        err.print(f"[yellow]Running on the sandbox[/] (no API keys configured or --sandbox): local "
-                  f"emulators at {urls}; virtual time runs {speed:g}x faster.", highlight=False)
-    for target in agg.targets.values():
-        if target.skip_reason:
-            err.print(f"[dim]{target.name}: skipped ({target.skip_reason})[/]", highlight=False)
-
-
-def _usage_error(error: ConfigError) -> None:
-    """Print a usage error (user text is never parsed as markup) and exit 2."""
-    err.print(Text.assemble(("error: ", "red"), str(error)), highlight=False)
-    sys.exit(EXIT_USAGE)
-
-
-def _load_policy(ref: str, settings: Settings) -> Policy:
-    """A policy by name from the config's ``[policies]``, or from a JSON/TOML file."""
-    if ref in settings.policies:
-        data: Any = settings.policies[ref]
-    elif Path(ref).suffix.lower() == ".toml":
-        try:
-            data = tomllib.loads(Path(ref).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError("--policy", f"cannot read {ref}: {exc}") from exc
-    elif Path(ref).suffix.lower() == ".json":
-        data = _load_json_object(ref, "--policy")
-    else:
-        names = ", ".join(sorted(settings.policies)) or "none configured"
-        raise ConfigError("--policy", f"{ref!r} is neither a configured policy ({names}) nor a .json/.toml file")
-    try:
-        return Policy.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError.from_validation(exc, prefix="--policy") from exc
-
-
-async def _run_search(settings: Settings, fields: dict[str, Any], show_progress: bool,
-                      policy: Policy | None = None) -> SearchReport:
-    async with Aggregator(settings) as agg:
-        request = agg.build_request(**fields)
-        agg.plan(request)  # reject bad input before anything is printed or sent
-        _announce(agg)
-        view = ProgressView(live=show_progress and err.is_terminal)
-        report: SearchReport | None = None
-        with Live(view, console=err, refresh_per_second=8, transient=True,
-                  auto_refresh=view.live) if view.live else contextlib.nullcontext():
-            event: Event
-            async for event in agg.stream(request, policy=policy):
-                if isinstance(event, ProgressEvent) and show_progress:
-                    view.update(event)
-                elif isinstance(event, RecordsEvent) and view.live:
-                    view.records(event)
-                elif isinstance(event, OutcomeEvent) and not view.live and show_progress:
-                    err.print(f"{event.outcome.provider}: {event.outcome.status}", highlight=False,
-                              markup=False)
-                elif isinstance(event, ReportEvent):
-                    report = event.report
-        assert report is not None
-        return report
-
-
-def _settings(config: str | None, sandbox: bool, live: bool, verbose: int) -> Settings:
-    configure_logging(verbose)
-    if sandbox and live:
-        raise click.UsageError("--sandbox and --live exclude each other")
-    settings = load_settings(config)
-    return settings.with_target("sandbox" if sandbox else "live" if live else "auto")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -233,16 +105,16 @@ def _execute(fields: dict[str, Any], providers: tuple[str, ...], strategy: str |
     if names:
         fields["providers"] = names
     try:
-        settings = _settings(config, sandbox, live, verbose)
-        policy = _load_policy(policy_ref, settings) if policy_ref else None
+        settings = settings_for(config, sandbox, live, verbose)
+        policy = load_policy(policy_ref, settings) if policy_ref else None
         if explain:
             asyncio.run(_explain(settings, fields))
             sys.exit(EXIT_OK)
         started = time.perf_counter()
-        report = asyncio.run(_run_search(settings, fields, show_progress=not no_progress, policy=policy))
+        report = asyncio.run(run_search(settings, fields, show_progress=not no_progress, policy=policy))
     except ConfigError as exc:
-        _usage_error(exc)
-    _print_report(report, as_json, out, time.perf_counter() - started)
+        usage_error(exc)
+    print_report(report, as_json, out, time.perf_counter() - started)
     sys.exit(EXIT_OK if report.delivered else EXIT_ALL_FAILED)
 
 
@@ -282,9 +154,9 @@ def search(query: str, mode: str, max_results: int | None, exclude: tuple[str, .
         if criteria_file:
             fields["criteria"] = load_criteria(criteria_file)
         if intent_file:
-            fields["structured_intent"] = _load_json_object(intent_file, "--intent")
+            fields["structured_intent"] = load_json_object(intent_file, "--intent")
     except ConfigError as exc:
-        _usage_error(exc)
+        usage_error(exc)
     _execute(fields, **run)
 
 
@@ -317,10 +189,10 @@ def compare_command(query: str, mode: str, max_results: int | None, providers: t
     if names:
         fields["providers"] = names
     try:
-        settings = _settings(config, sandbox, live, verbose)
-        report = asyncio.run(_run_search(settings, fields, show_progress=not no_progress))
+        settings = settings_for(config, sandbox, live, verbose)
+        report = asyncio.run(run_search(settings, fields, show_progress=not no_progress))
     except ConfigError as exc:
-        _usage_error(exc)
+        usage_error(exc)
     comparison = compare(report)
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(comparison.model_dump(mode="json"), option=orjson.OPT_INDENT_2) + b"\n")
@@ -334,30 +206,6 @@ def compare_command(query: str, mode: str, max_results: int | None, providers: t
     if out is not None:
         write_report(report, out)
     sys.exit(EXIT_OK if report.delivered else EXIT_ALL_FAILED)
-
-
-def _load_json_object(path: str, flag: str) -> dict[str, Any]:
-    try:
-        data = orjson.loads(Path(path).read_bytes())
-    except FileNotFoundError:
-        raise ConfigError(flag, f"file not found: {path}") from None
-    except orjson.JSONDecodeError as exc:
-        raise ConfigError(flag, f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(flag, "expected a JSON object")
-    return data
-
-
-def _json_option(value: str | None, flag: str) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    try:
-        data = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise ConfigError(flag, f"not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(flag, "expected a JSON object")
-    return data
 
 
 @main.command("filter")
@@ -375,9 +223,9 @@ def filter_command(mode: str, where: str | None, dsl: str | None, max_results: i
                    **run: Any) -> None:
     """Filter an index (Sixtyfour filter search): exact, range, text and nested conditions."""
     try:
-        simple_filters, filters = _json_option(where, "--where"), _json_option(dsl, "--dsl")
+        simple_filters, filters = json_option(where, "--where"), json_option(dsl, "--dsl")
         if list_fields or values_of:
-            settings = _settings(run["config"], run["sandbox"], run["live"], run["verbose"])
+            settings = settings_for(run["config"], run["sandbox"], run["live"], run["verbose"])
             try:
                 asyncio.run(_show_filter_metadata(settings, mode, values_of, top_k, simple_filters, filters,
                                                   run["providers"], run["as_json"]))
@@ -388,7 +236,7 @@ def filter_command(mode: str, where: str | None, dsl: str | None, max_results: i
         if simple_filters is None and filters is None:
             raise ConfigError("--where", "give --where (simple_filters) or --dsl (filters), or use --fields")
     except ConfigError as exc:
-        _usage_error(exc)
+        usage_error(exc)
     fields: dict[str, Any] = {"query": "filter search", "mode": mode, "exclude": exclude,
                               "simple_filters": simple_filters, "filters": filters}
     if max_results is not None:
@@ -401,7 +249,7 @@ async def _show_filter_metadata(settings: Settings, mode: Any, values_of: str | 
                                 providers: tuple[str, ...], as_json: bool) -> None:
     provider = providers[0] if providers else None
     async with Aggregator(settings) as agg:
-        _announce(agg)
+        announce(agg)
         result: FilterCapabilities | FieldValues
         if values_of:
             result = await agg.filter_values(values_of, mode=mode, top_k=top_k, simple_filters=simple_filters,
@@ -435,30 +283,11 @@ def lookup(linkedin_url: str | None, email: str | None, phone_number: str | None
     except ValidationError as exc:
         error = ConfigError.from_validation(exc, default="identity")
         if error.field == "identity":
-            _usage_error(ConfigError("lookup", f"give at least one of {', '.join(IDENTITY_FLAGS.values())}"))
-        _usage_error(ConfigError(IDENTITY_FLAGS.get(error.field, error.field), error.problem))
+            usage_error(ConfigError("lookup", f"give at least one of {', '.join(IDENTITY_FLAGS.values())}"))
+        usage_error(ConfigError(IDENTITY_FLAGS.get(error.field, error.field), error.problem))
     fields = {"query": f"lookup {identity.describe()}", "mode": "people", "identity": identity,
               "run_shape": run_shape, "max_results": LOOKUP_MAX_HITS}
     _execute(fields, **run)
-
-
-def _print_report(report: SearchReport, as_json: bool, out: Path | None, wall_s: float) -> None:
-    if as_json:
-        sys.stdout.buffer.write(report_json(report) + b"\n")
-        sys.stdout.flush()
-    else:
-        console = Console()
-        console.print(records_table(report))
-        if report.request.identity is not None:
-            for record in report.records:
-                console.print(profile_view(record))
-        console.print(outcomes_table(report))
-        answered = f", answered by {', '.join(report.answered_by)}" if report.answered_by else ""
-        console.print(f"run {report.run_id}: {len(report.records)} records{answered}, "
-                      f"{report.total_credits:g} credits, {wall_s:.1f} s wall time", highlight=False)
-    if out is not None:
-        count = write_report(report, out)
-        err.print(f"wrote {count} records to {out}", highlight=False)
 
 
 @main.group()

@@ -1,0 +1,211 @@
+"""Plumbing of the ``deepsearch`` command: logging, progress display, running, loading, printing.
+
+The commands themselves are in :mod:`aggregator.cli`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+import structlog
+from pydantic import ValidationError
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from aggregator.config import Settings, load_settings
+from aggregator.core import Aggregator
+from aggregator.errors import ConfigError
+from aggregator.events import Event, OutcomeEvent, ProgressEvent, RecordsEvent, ReportEvent
+from aggregator.models import MergedRecord, Person, SearchReport
+from aggregator.pipelines import Policy
+from aggregator.render import outcomes_table, profile_view, records_table, report_json, write_report
+
+__all__ = ["EXIT_ALL_FAILED", "EXIT_OK", "EXIT_USAGE", "IDENTITY_FLAGS", "LOOKUP_MAX_HITS", "ProgressView", "announce",
+           "configure_logging", "err", "json_option", "load_json_object", "load_policy", "print_report", "run_search",
+           "settings_for", "usage_error"]
+
+EXIT_OK, EXIT_USAGE, EXIT_ALL_FAILED = 0, 2, 3
+IDENTITY_FLAGS = {"linkedin_url": "--linkedin-url", "email": "--email", "phone_number": "--phone",
+                  "profile_id": "--profile-id", "urls": "--url", "usernames": "--username"}
+LOOKUP_MAX_HITS = 10  # a lookup reads a partial and a full profile of one person: a few hits at most
+err = Console(stderr=True)
+
+
+def configure_logging(verbosity: int) -> None:
+    """structlog to stderr: console on a TTY, JSON lines otherwise. -v info, -vv debug."""
+    level = {0: logging.ERROR, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    renderer: Any = (structlog.dev.ConsoleRenderer() if sys.stderr.isatty()
+                     else structlog.processors.JSONRenderer())
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"),
+                    renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+class ProgressView:
+    """One status line per provider: phase, message, results so far, elapsed (virtual) seconds."""
+
+    def __init__(self, live: bool) -> None:
+        self.rows: dict[str, ProgressEvent] = {}
+        self.latest: dict[str, MergedRecord] = {}  # record id -> record, newest last
+        self.total = 0
+        self.live = live
+        self._last: dict[str, tuple[str, int]] = {}
+
+    def update(self, event: ProgressEvent) -> None:
+        self.rows[event.provider] = event
+        state = (event.phase, event.results_so_far)
+        if not self.live and self._last.get(event.provider) != state:  # off a TTY: on change only
+            self._last[event.provider] = state
+            err.print(f"{event.provider}: {event.phase}"
+                      + (f" - {event.message}" if event.message else "")
+                      + f" ({event.results_so_far} results)", highlight=False, markup=False)
+
+    def records(self, event: RecordsEvent) -> None:
+        for record_id in event.removed:
+            self.latest.pop(record_id, None)
+        for record in event.changed:
+            self.latest.pop(record.record_id, None)
+            self.latest[record.record_id] = record
+        self.total = event.total
+
+    def __rich__(self) -> Table:
+        table = Table.grid(padding=(0, 2))
+        for event in self.rows.values():
+            table.add_row(f"[bold]{event.provider}[/]", f"[cyan]{event.phase}[/]", escape(event.message or ""),
+                          f"{event.results_so_far} results", f"{event.elapsed_s:.0f}s")
+        if self.latest:
+            table.add_row(f"[bold]{self.total} merged[/]", "latest:", "", "", "")
+            for record in list(self.latest.values())[-6:]:
+                entity = record.entity
+                label = entity.full_name if isinstance(entity, Person) else entity.name
+                detail = entity.title if isinstance(entity, Person) else entity.domain
+                table.add_row("", escape(label or record.record_id), escape(detail or ""),
+                              ", ".join(record.providers), "")
+        return table
+
+
+def announce(agg: Aggregator) -> None:
+    if agg.sandbox is not None:
+        urls = ", ".join(f"{n} {u}" for n, u in agg.sandbox.base_urls.items())
+        speed = 1 / agg.clock.scale
+        err.print(f"[yellow]Running on the sandbox[/] (no API keys configured or --sandbox): local "
+                  f"emulators at {urls}; virtual time runs {speed:g}x faster.", highlight=False)
+    for target in agg.targets.values():
+        if target.skip_reason:
+            err.print(f"[dim]{target.name}: skipped ({target.skip_reason})[/]", highlight=False)
+
+
+def usage_error(error: ConfigError) -> None:
+    """Print a usage error (user text is never parsed as markup) and exit 2."""
+    err.print(Text.assemble(("error: ", "red"), str(error)), highlight=False)
+    sys.exit(EXIT_USAGE)
+
+
+def load_policy(ref: str, settings: Settings) -> Policy:
+    """A policy by name from the config's ``[policies]``, or from a JSON/TOML file."""
+    if ref in settings.policies:
+        data: Any = settings.policies[ref]
+    elif Path(ref).suffix.lower() == ".toml":
+        try:
+            data = tomllib.loads(Path(ref).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError("--policy", f"cannot read {ref}: {exc}") from exc
+    elif Path(ref).suffix.lower() == ".json":
+        data = load_json_object(ref, "--policy")
+    else:
+        names = ", ".join(sorted(settings.policies)) or "none configured"
+        raise ConfigError("--policy", f"{ref!r} is neither a configured policy ({names}) nor a .json/.toml file")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError.from_validation(exc, prefix="--policy") from exc
+
+
+async def run_search(settings: Settings, fields: dict[str, Any], show_progress: bool,
+                      policy: Policy | None = None) -> SearchReport:
+    async with Aggregator(settings) as agg:
+        request = agg.build_request(**fields)
+        agg.plan(request)  # reject bad input before anything is printed or sent
+        announce(agg)
+        view = ProgressView(live=show_progress and err.is_terminal)
+        report: SearchReport | None = None
+        with Live(view, console=err, refresh_per_second=8, transient=True,
+                  auto_refresh=view.live) if view.live else contextlib.nullcontext():
+            event: Event
+            async for event in agg.stream(request, policy=policy):
+                if isinstance(event, ProgressEvent) and show_progress:
+                    view.update(event)
+                elif isinstance(event, RecordsEvent) and view.live:
+                    view.records(event)
+                elif isinstance(event, OutcomeEvent) and not view.live and show_progress:
+                    err.print(f"{event.outcome.provider}: {event.outcome.status}", highlight=False,
+                              markup=False)
+                elif isinstance(event, ReportEvent):
+                    report = event.report
+        assert report is not None
+        return report
+
+
+def settings_for(config: str | None, sandbox: bool, live: bool, verbose: int) -> Settings:
+    configure_logging(verbose)
+    if sandbox and live:
+        raise click.UsageError("--sandbox and --live exclude each other")
+    settings = load_settings(config)
+    return settings.with_target("sandbox" if sandbox else "live" if live else "auto")
+
+
+def load_json_object(path: str, flag: str) -> dict[str, Any]:
+    try:
+        data = orjson.loads(Path(path).read_bytes())
+    except FileNotFoundError:
+        raise ConfigError(flag, f"file not found: {path}") from None
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(flag, f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(flag, "expected a JSON object")
+    return data
+
+
+def json_option(value: str | None, flag: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(flag, f"not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(flag, "expected a JSON object")
+    return data
+
+
+def print_report(report: SearchReport, as_json: bool, out: Path | None, wall_s: float) -> None:
+    if as_json:
+        sys.stdout.buffer.write(report_json(report) + b"\n")
+        sys.stdout.flush()
+    else:
+        console = Console()
+        console.print(records_table(report))
+        if report.request.identity is not None:
+            for record in report.records:
+                console.print(profile_view(record))
+        console.print(outcomes_table(report))
+        answered = f", answered by {', '.join(report.answered_by)}" if report.answered_by else ""
+        console.print(f"run {report.run_id}: {len(report.records)} records{answered}, "
+                      f"{report.total_credits:g} credits, {wall_s:.1f} s wall time", highlight=False)
+    if out is not None:
+        count = write_report(report, out)
+        err.print(f"wrote {count} records to {out}", highlight=False)
