@@ -138,18 +138,22 @@ async def _explain(settings: Settings, fields: dict[str, Any]) -> None:
 @click.option("--company", "companies", multiple=True, help="Structured: current employer (repeatable).")
 @click.option("--location", "locations", multiple=True, help="Structured: where they live.")
 @click.option("--school", "schools", multiple=True, help="Structured: school attended (repeatable).")
+@click.option("--budget", type=float, default=None,
+              help="Credit budget for the run: a paid call that would exceed it is not made.")
 @click.option("--intent", "intent_file", type=click.Path(dir_okay=False),
               help="A JSON Orbit structuredIntent v1, used as-is (validated first).")
 @run_options
 def search(query: str, mode: str, max_results: int | None, exclude: tuple[str, ...],
            criteria_file: str | None, titles: tuple[str, ...], companies: tuple[str, ...],
-           locations: tuple[str, ...], schools: tuple[str, ...], intent_file: str | None,
+           locations: tuple[str, ...], schools: tuple[str, ...], budget: float | None, intent_file: str | None,
            **run: Any) -> None:
     """Search people or companies matching QUERY and print one merged result set."""
     fields: dict[str, Any] = {"query": query, "mode": mode, "exclude": exclude, "titles": titles,
                               "companies": companies, "locations": locations, "schools": schools}
     if max_results is not None:
         fields["max_results"] = max_results
+    if budget is not None:
+        fields["budget"] = budget
     try:
         if criteria_file:
             fields["criteria"] = load_criteria(criteria_file)

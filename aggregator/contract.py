@@ -251,6 +251,7 @@ class ProviderClient(Protocol):
         idempotent: bool = False,
         expect: Literal["json", "text"] = "json",
         retry_on: frozenset[int] = frozenset(),
+        cost: float = 0.0,
     ) -> Response: ...
 
     async def get_external(self, url: str, *, endpoint: str) -> Response: ...

@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 from pydantic import SecretStr, ValidationError
 
+from aggregator.budget import CreditBudget, current_budget
 from aggregator.clock import Clock, SystemClock
 from aggregator.config import ProviderSettings, Settings, load_settings
 from aggregator.contract import FilterSearchProvider, ProviderAdapter
@@ -307,7 +308,12 @@ class Aggregator:
         for outcome in skipped:
             yield OutcomeEvent(outcome)
         launcher = _Launcher(self, run_id, req, t0, queue.put_nowait)
-        execution = asyncio.create_task(execute(chosen, launcher, req.max_results))
+        budget = CreditBudget(req.budget) if req.budget is not None else None
+        token = current_budget.set(budget)  # the run's tasks copy this context: they all see the budget
+        try:
+            execution = asyncio.create_task(execute(chosen, launcher, req.max_results))
+        finally:
+            current_budget.reset(token)
         execution.add_done_callback(lambda _: queue.put_nowait(None))
         resolver = Resolver(req.mode)
         try:

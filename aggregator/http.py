@@ -35,6 +35,7 @@ import aiohttp
 import orjson
 from pydantic import SecretStr
 
+from aggregator.budget import current_budget
 from aggregator.clock import Clock
 from aggregator.config import HttpSettings
 from aggregator.contract import Response
@@ -193,6 +194,7 @@ class ProviderHTTPClient:
         idempotent: bool = False,
         expect: Literal["json", "text"] = "json",
         retry_on: frozenset[int] = frozenset(),
+        cost: float = 0.0,
     ) -> Response:
         """Send one logical call (retried per policy) and return the parsed response.
 
@@ -203,8 +205,10 @@ class ProviderHTTPClient:
             idempotent: whether the call may be repeated after an ambiguous failure.
             expect: ``"json"`` (orjson-parsed) or ``"text"``.
             retry_on: extra 4xx statuses this call may retry (e.g. 409 "cursor busy").
+            cost: credits the call costs; reserved from the run's budget (if any) before sending.
 
         Raises:
+            BudgetExceededError: the run's budget cannot cover ``cost`` (nothing was sent).
             ProviderError subclasses, per the module table.
         """
         body = orjson.dumps(json) if json is not None else None
@@ -220,7 +224,17 @@ class ProviderHTTPClient:
                 return await self._send(method, self.base_url + path, endpoint, body, params,
                                         headers, idempotent, expect, retry_on)
 
-        return await self.retry.call(attempt, on_retry=self._count_retry)
+        budget = current_budget.get() if cost > 0 else None
+        reservation = budget.reserve(cost, self.provider) if budget is not None else None
+        try:
+            response = await self.retry.call(attempt, on_retry=self._count_retry)
+        except BaseException:
+            if budget is not None and reservation is not None:
+                budget.release(reservation)
+            raise
+        if budget is not None and reservation is not None:
+            budget.settle(reservation)
+        return response
 
     async def get_external(self, url: str, *, endpoint: str) -> Response:
         """GET a URL the provider handed out (a signed download URL) WITHOUT the API key."""

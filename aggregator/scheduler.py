@@ -35,6 +35,7 @@ from aggregator.clock import Clock
 from aggregator.contract import Checkpoint, Failed, JobRef, Pending, PollPolicy, ProviderAdapter, Ready
 from aggregator.errors import (
     AggregatorError,
+    BudgetExceededError,
     DeadlineExceededError,
     JobFailedError,
     ProviderConnectionError,
@@ -244,7 +245,7 @@ class JobRunner:
         try:
             self.adapter.validate(self.request)
             await self._drive()
-        except (ProviderError, DeadlineExceededError) as exc:
+        except (ProviderError, DeadlineExceededError, BudgetExceededError) as exc:
             return await self.finish("partial" if self.hits else "failed", exc)
         except AggregatorError as exc:
             return await self.finish("failed", exc)

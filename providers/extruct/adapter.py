@@ -25,6 +25,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
+from aggregator.budget import current_budget
 from aggregator.config import ProviderSettings
 from aggregator.contract import (
     Capabilities,
@@ -40,7 +41,7 @@ from aggregator.contract import (
     ProviderClient,
     Ready,
 )
-from aggregator.errors import ConfigError, InvalidRequestError, ProviderProtocolError
+from aggregator.errors import BudgetExceededError, ConfigError, InvalidRequestError, ProviderProtocolError
 from aggregator.log import get_logger
 from aggregator.models import Hit, SearchRequest
 from providers.extruct.wire import PROVIDER, ResultsResponse, Task, TaskList, hit_from_result, parse
@@ -116,9 +117,23 @@ class ExtructAdapter(ProviderAdapter):
                              "is_exhausted": task.is_exhausted, "criteria_names": names,
                              "status": task.status})
 
+    def _affordable(self, wanted: int) -> int:
+        """How many matches (1 credit each) the run's budget still covers; raises when none."""
+        budget = current_budget.get()
+        if budget is None or self.credits_per_result <= 0:
+            return wanted
+        affordable = min(wanted, int(budget.available // self.credits_per_result))
+        if affordable < 1:
+            raise BudgetExceededError(needed=self.credits_per_result, remaining=budget.available, provider=PROVIDER)
+        return affordable
+
     async def submit(self, request: SearchRequest, idempotency_key: str) -> JobRef:
-        response = await self.client.request("POST", "/v1/discovery_tasks", endpoint=CREATE,
-                                             json=self._create_body(request), idempotent=False)
+        body = self._create_body(request)
+        # charged per qualified match: reserve the most this task can cost, and ask no more than that
+        body["desired_num_results"] = self._affordable(body["desired_num_results"])
+        response = await self.client.request("POST", "/v1/discovery_tasks", endpoint=CREATE, json=body,
+                                             idempotent=False,
+                                             cost=body["desired_num_results"] * self.credits_per_result)
         task = parse(Task, response.data, CREATE)
         self._adopted.add(task.id)
         return self._job(task, idempotency_key)
@@ -207,10 +222,11 @@ class ExtructAdapter(ProviderAdapter):
         desired = int(job.extra.get("desired_num_results", TASK_CAP))
         if job.extra.get("is_exhausted") or desired >= TASK_CAP or additional <= 0:
             return None
-        body = {"desired_new_results": min(additional, TASK_CAP - desired)}
+        body = {"desired_new_results": self._affordable(min(additional, TASK_CAP - desired))}
         try:
             response = await self.client.request("POST", f"/v1/discovery_tasks/{job.job_id}/resume",
-                                                 endpoint=RESUME, json=body, idempotent=False)
+                                                 endpoint=RESUME, json=body, idempotent=False,
+                                                 cost=body["desired_new_results"] * self.credits_per_result)
         except InvalidRequestError as exc:
             if exc.status == 400:  # exhausted or at the cap meanwhile (§7)
                 return None

@@ -29,6 +29,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from aggregator.budget import current_budget
 from aggregator.config import ProviderSettings
 from aggregator.contract import (
     Capabilities,
@@ -45,7 +46,7 @@ from aggregator.contract import (
     Ready,
     Response,
 )
-from aggregator.errors import InvalidRequestError, ProviderProtocolError
+from aggregator.errors import BudgetExceededError, InvalidRequestError, ProviderProtocolError
 from aggregator.log import get_logger
 from aggregator.models import Hit, SearchRequest
 from providers.orbit.intent import intent_for
@@ -127,7 +128,7 @@ class OrbitAdapter(ProviderAdapter):
     async def submit(self, request: SearchRequest, idempotency_key: str) -> JobRef:
         body = self.start_body(request, idempotency_key)
         response = await self.client.request("POST", "/v2/developer/deep-search", endpoint=START, json=body,
-                                             idempotent=True)
+                                             idempotent=True, cost=self.credits_per_run)
         start = parse(StartResponse, response.data, START)
         # already_running answers our own retry after a lost 202: that 202 was charged once (§3.4).
         # Only an immediate completion (a profileId already generated) is refunded.
@@ -178,7 +179,7 @@ class OrbitAdapter(ProviderAdapter):
     async def _profile(self, profile_id: str, rank: int, job: JobRef) -> tuple[Hit | None, float | None]:
         try:
             response = await self.client.request("GET", f"/v2/developer/profiles/{profile_id}",
-                                                 endpoint=PROFILE, idempotent=True)
+                                                 endpoint=PROFILE, idempotent=True, cost=self.credits_per_read)
         except InvalidRequestError as exc:
             if exc.status == 404:  # developer_profile_not_found: refunded, nothing to read
                 log.warning("orbit.profile_missing", profile_id=profile_id)
@@ -214,13 +215,24 @@ class OrbitAdapter(ProviderAdapter):
         read: list[str] = list(state.get("read", []))
         ids = result.candidate_profile_ids
         unread = [(pid, rank) for rank, pid in enumerate(ids, start=1) if pid not in set(read)]
-        # every read costs a credit: never read more profiles than the run still wants
-        batch = unread[: min(self.profile_batch, limit if limit is not None else self.profile_batch)]
+        # every read costs a credit: never read more profiles than the run still wants or can pay for
+        batch = unread[: min(self.profile_batch, limit if limit is not None else self.profile_batch,
+                             self._affordable_reads(len(unread)))]
         hits, remaining, charged = await self._read(job, batch)
         read += [pid for pid, _ in batch]
         done = finished and len(unread) <= len(batch)
         return Page(hits=tuple(hits), checkpoint={**state, "read": read}, done=done,
                     credits=self.credits_per_read * charged, credits_remaining=remaining, reads=len(batch))
+
+    def _affordable_reads(self, wanted: int) -> int:
+        """How many profile reads the run's budget still covers (all, without a budget)."""
+        budget = current_budget.get()
+        if budget is None or self.credits_per_read <= 0 or wanted == 0:
+            return wanted
+        affordable = int(budget.available // self.credits_per_read)
+        if affordable == 0:
+            raise BudgetExceededError(needed=self.credits_per_read, remaining=budget.available, provider=PROVIDER)
+        return affordable
 
     async def _fetch_lookup(self, job: JobRef, state: dict[str, Any], result: StatusResult,
                             finished: bool) -> Page:

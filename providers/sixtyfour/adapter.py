@@ -137,7 +137,7 @@ class SixtyfourAdapter(FilterSearchMixin, ProviderAdapter):
             return self.filter_job(request, idempotency_key)
         body = self._start_body(request, idempotency_key)
         response = await self.client.request("POST", "/search/start-deep-search", endpoint=START,
-                                             json=body, idempotent=True)
+                                             json=body, idempotent=True, cost=self.credits_per_search)
         start = parse(StartResponse, response.data, START)
         return JobRef(provider=PROVIDER, job_id=start.task_id, idempotency_key=idempotency_key,
                       mode=request.mode, submitted_at=self._now(),
