@@ -287,13 +287,36 @@ class Aggregator:
         assert report is not None
         return report
 
+    async def resume(self, run_id: str, *, policy: Policy | None = None) -> SearchReport:
+        """Continue a run recorded in the job store (a crash, Ctrl-C, a deadline) to its report.
+
+        Jobs already submitted are polled, never submitted again; a submit whose outcome is unknown
+        is resolved through the provider's idempotency key (or, for Extruct, its task list);
+        fetching continues from each job's last checkpoint, and records already stored are neither
+        fetched nor charged again.
+
+        Raises:
+            ConfigError: the store knows no run ``run_id``.
+        """
+        state = await self.job_store.run(run_id)
+        if state is None:
+            raise ConfigError("run_id", f"no run {run_id!r} in the journal; `deepsearch runs` lists them")
+        report: SearchReport | None = None
+        async for event in self.stream(state.request, policy=policy, run_id=run_id):
+            if isinstance(event, ReportEvent):
+                report = event.report
+        assert report is not None
+        return report
+
     async def stream(
-        self, request: SearchRequest | str | None = None, /, *, policy: Policy | None = None, **fields: Any
+        self, request: SearchRequest | str | None = None, /, *, policy: Policy | None = None,
+        run_id: str | None = None, **fields: Any,
     ) -> AsyncIterator[Event]:
         """Run a search, yielding progress, hits and outcomes as they happen, then the report.
 
         ``policy`` overrides the request's ``strategy`` / ``min_results`` / ``hedge_delay_s``
         (see :mod:`aggregator.pipelines`); its steps default to every planned provider.
+        ``run_id`` continues a run the job store knows (see :meth:`resume`).
 
         Raises:
             ConfigError: invalid request or provider selection (before any network call).
@@ -302,8 +325,10 @@ class Aggregator:
         names, skipped = self.plan(req)
         names = await self._prepare(req, names, skipped)
         chosen = self._policy_for(req, names, policy)
-        run_id = uuid.uuid4().hex
         started, t0 = self.clock.now(), self.clock.monotonic()
+        if run_id is None:
+            run_id = uuid.uuid4().hex
+            await self.job_store.record_run(run_id, req, started)
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
         for outcome in skipped:
             yield OutcomeEvent(outcome)
@@ -329,11 +354,15 @@ class Aggregator:
         outcomes = [*skipped, *result.outcomes]
         order = {name: i for i, name in enumerate(req.providers or self.targets)}
         outcomes.sort(key=lambda o: order.get(o.provider, len(order)))
-        yield ReportEvent(SearchReport(
+        report = SearchReport(
             run_id=run_id, request=req, started_at=started, finished_at=self.clock.now(),
             elapsed_s=self.clock.monotonic() - t0, sandbox=self.on_sandbox, outcomes=tuple(outcomes),
             records=merge_hits(result.hits, req.mode, req.max_results), answered_by=tuple(result.answered_by),
-        ))
+        )
+        for outcome in outcomes:
+            await self.job_store.record_outcome(run_id, outcome)
+        await self.job_store.finish_run(run_id, "done" if report.delivered else "failed", report)
+        yield ReportEvent(report)
 
     async def _prepare(self, req: SearchRequest, names: list[str], skipped: list[ProviderOutcome]) -> list[str]:
         """Run every planned adapter's metadata checks; a provider that cannot be asked fails here."""

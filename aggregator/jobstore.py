@@ -11,14 +11,15 @@ paid job twice: a key without a job means "submit outcome unknown — replay wit
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from aggregator.contract import JobRef
-from aggregator.models import SearchRequest
+from aggregator.models import Hit, ProviderOutcome, SearchReport, SearchRequest
 
-__all__ = ["InMemoryJobStore", "JobRecord", "JobStore", "JobStoreState"]
+__all__ = ["InMemoryJobStore", "JobRecord", "JobStore", "JobStoreState", "RunState", "RunSummary"]
 
 JobStoreState = Literal["submitting", "submitted", "ready", "done", "failed"]
 
@@ -35,6 +36,32 @@ class JobRecord:
     job: JobRef | None = None
     checkpoint: Mapping[str, Any] | None = None
     history: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of ``deepsearch runs``."""
+
+    run_id: str
+    created_at: datetime
+    status: str
+    query: str
+    mode: str
+    providers: list[str]
+    records: int
+
+
+@dataclass(frozen=True)
+class RunState:
+    """Everything a store knows about one run: enough to show or resume it."""
+
+    run_id: str
+    status: str
+    request: SearchRequest
+    jobs: dict[str, JobRecord]
+    hits: dict[str, list[Hit]]
+    outcomes: list[ProviderOutcome]
+    report: SearchReport | None
 
 
 class JobStore(Protocol):
@@ -54,12 +81,31 @@ class JobStore(Protocol):
 
     async def get(self, run_id: str, provider: str) -> JobRecord | None: ...
 
+    async def record_run(self, run_id: str, request: SearchRequest, created_at: datetime) -> None: ...
+
+    async def record_hits(self, run_id: str, provider: str, hits: Sequence[Hit]) -> None:
+        """Append hits; called before the checkpoint that follows them (kept consistent)."""
+        ...
+
+    async def hits(self, run_id: str, provider: str) -> list[Hit]: ...
+
+    async def record_outcome(self, run_id: str, outcome: ProviderOutcome) -> None: ...
+
+    async def finish_run(self, run_id: str, status: str, report: SearchReport | None) -> None: ...
+
+    async def runs(self, limit: int = 50) -> list[RunSummary]: ...
+
+    async def run(self, run_id: str) -> RunState | None: ...
+
 
 class InMemoryJobStore:
     """A :class:`JobStore` in a dict. ``records`` is public for inspection in tests."""
 
     def __init__(self) -> None:
         self.records: dict[tuple[str, str], JobRecord] = {}
+        self._runs: dict[str, tuple[SearchRequest, datetime, str, SearchReport | None]] = {}
+        self._hits: dict[tuple[str, str], list[Hit]] = {}
+        self._outcomes: dict[str, dict[str, ProviderOutcome]] = {}
 
     def _update(self, run_id: str, provider: str, **changes: Any) -> None:
         record = self.records[(run_id, provider)]
@@ -84,3 +130,35 @@ class InMemoryJobStore:
 
     async def get(self, run_id: str, provider: str) -> JobRecord | None:
         return self.records.get((run_id, provider))
+
+    async def record_run(self, run_id: str, request: SearchRequest, created_at: datetime) -> None:
+        self._runs[run_id] = (request, created_at, "running", None)
+
+    async def record_hits(self, run_id: str, provider: str, hits: Sequence[Hit]) -> None:
+        self._hits.setdefault((run_id, provider), []).extend(hits)
+
+    async def hits(self, run_id: str, provider: str) -> list[Hit]:
+        return list(self._hits.get((run_id, provider), []))
+
+    async def record_outcome(self, run_id: str, outcome: ProviderOutcome) -> None:
+        self._outcomes.setdefault(run_id, {})[outcome.provider] = outcome
+
+    async def finish_run(self, run_id: str, status: str, report: SearchReport | None) -> None:
+        request, created, _, _ = self._runs[run_id]
+        self._runs[run_id] = (request, created, status, report)
+
+    async def runs(self, limit: int = 50) -> list[RunSummary]:
+        summaries = []
+        for run_id, (request, created, status, _) in self._runs.items():
+            providers = sorted(p for r, p in self.records if r == run_id)
+            count = sum(len(h) for (r, _), h in self._hits.items() if r == run_id)
+            summaries.append(RunSummary(run_id, created, status, request.query, request.mode, providers, count))
+        return sorted(summaries, key=lambda s: s.created_at, reverse=True)[:limit]
+
+    async def run(self, run_id: str) -> RunState | None:
+        if run_id not in self._runs:
+            return None
+        request, _, status, report = self._runs[run_id]
+        jobs = {p: rec for (r, p), rec in self.records.items() if r == run_id}
+        hits = {p: list(h) for (r, p), h in self._hits.items() if r == run_id}
+        return RunState(run_id, status, request, jobs, hits, list(self._outcomes.get(run_id, {}).values()), report)

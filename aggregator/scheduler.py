@@ -58,6 +58,7 @@ log = get_logger("aggregator.scheduler")
 SUBMIT_ATTEMPTS = 3  # submits of a non-idempotent provider, each after checking for a lost one
 SUBMIT_BACKOFF_S = 2.0  # doubled per attempt
 CLOCK_SKEW_S = 120.0  # provider clocks may run behind ours when matching a lost submit
+RESUME_LOOKBACK_S = 86_400.0  # a resumed run looks this far back for a job its lost submit created
 AMBIGUOUS = (ProviderConnectionError, ProviderTimeoutError, ProviderServerError, ProviderProtocolError)
 
 
@@ -132,12 +133,27 @@ class JobRunner:
         if previous is None:
             await self.store.record_submit_intent(self.run_id, self.provider, key, self.request)
         self._progress("submitting")
-        job = await self._submit_once(key)
+        job = await self._adopt_unknown_submit(key) if previous is not None else None
+        job = job or await self._submit_once(key)
         await self.store.record_submitted(self.run_id, self.provider, job)
         self.credits += float(job.extra.get("credits", self.adapter.cost.per_start))
         self.credits_remaining = job.extra.get("credits_remaining", self.credits_remaining)
         log.info("job.submitted", provider=self.provider, job_id=job.job_id, idempotency_key=key)
         return job
+
+    async def _adopt_unknown_submit(self, key: str) -> JobRef | None:
+        """A resumed run whose submit's outcome is unknown: find that job before submitting again.
+
+        Idempotent providers need nothing (the replayed submit carries the same key and returns the
+        same job); the others are asked for a job created with our request in the last day (INF).
+        """
+        if self.adapter.capabilities.idempotent_submit:
+            return None
+        since = self.clock.now() - timedelta(seconds=RESUME_LOOKBACK_S)
+        found = await self.adapter.find_submitted(self.request, key, since)
+        if found is not None:
+            log.info("job.adopted_on_resume", provider=self.provider, job_id=found.job_id)
+        return found
 
     async def _submit_once(self, key: str) -> JobRef:
         """Submit, adopting the job of an ambiguous failure instead of starting a second one."""
@@ -171,6 +187,7 @@ class JobRunner:
                 self._first_result_s = self.clock.monotonic() - self._t0
             self.hits.extend(new)
             self.emit(HitsEvent(self.provider, tuple(new)))
+        await self.store.record_hits(self.run_id, self.provider, new)  # hits first, then their checkpoint
         await self.store.record_checkpoint(self.run_id, self.provider, page.checkpoint)
         return page.checkpoint, page.done or len(self.hits) >= self.request.max_results
 
@@ -209,12 +226,32 @@ class JobRunner:
         await self.clock.sleep(min(seconds + jitter, max(self._remaining_s(), 0.0)))
         self._check_deadline()
 
+    async def _resumed(self) -> tuple[JobRef | None, Checkpoint | None, str | None]:
+        """What an earlier process of this run left: its job, checkpoint and state; hits restored."""
+        previous = await self.store.get(self.run_id, self.provider)
+        if previous is None or previous.job is None:
+            return None, None, None
+        stored = await self.store.hits(self.run_id, self.provider)
+        if stored:
+            self.hits = stored
+            self.emit(HitsEvent(self.provider, tuple(stored)))
+        log.info("job.resumed", provider=self.provider, job_id=previous.job.job_id, state=previous.state,
+                 hits=len(stored))
+        return previous.job, previous.checkpoint, previous.state
+
     async def _drive(self) -> None:
-        async with self.limiter.job_slot():
-            self._check_deadline()
-            job = self.job = await self._submit()
-            job, checkpoint, exhausted = await self._wait_until_ready(job)
-            self.job = job
+        job, checkpoint, state = await self._resumed()
+        self.job = job
+        if state == "done":
+            return
+        exhausted = False
+        if state != "ready":  # new, or submitted and not yet finished at the provider
+            async with self.limiter.job_slot():
+                self._check_deadline()
+                job = self.job = job or await self._submit()
+                job, checkpoint, exhausted = await self._wait_until_ready(job, checkpoint)
+                self.job = job
+        assert job is not None
         while True:
             await self.store.record_state(self.run_id, self.provider, "ready")
             self._progress("fetching")
@@ -256,8 +293,9 @@ class JobRunner:
 
     async def finish(self, status: OutcomeStatus, error: BaseException | None) -> ProviderOutcome:
         """Record the final state and build the outcome (also used when the run is cut off)."""
-        if self.job is not None:
-            await self.store.record_state(self.run_id, self.provider, "failed" if error else "done")
+        if self.job is not None:  # only a job that ran to its end is done; anything else can be resumed
+            done = status in ("found", "no_result") and error is None
+            await self.store.record_state(self.run_id, self.provider, "done" if done else "failed")
         if error is not None:
             log.warning("provider.failed", provider=self.provider, error=type(error).__name__,
                         message=str(error), status=status)
