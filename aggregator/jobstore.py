@@ -132,7 +132,7 @@ class InMemoryJobStore:
         return self.records.get((run_id, provider))
 
     async def record_run(self, run_id: str, request: SearchRequest, created_at: datetime) -> None:
-        self._runs[run_id] = (request, created_at, "running", None)
+        self._runs.setdefault(run_id, (request, created_at, "running", None))  # a run is recorded once
 
     async def record_hits(self, run_id: str, provider: str, hits: Sequence[Hit]) -> None:
         self._hits.setdefault((run_id, provider), []).extend(hits)

@@ -182,13 +182,14 @@ class JobRunner:
         self.credits += page.credits
         if page.credits_remaining is not None:
             self.credits_remaining = page.credits_remaining
+        # journal first (hits, then the checkpoint after them), then announce
+        await self.store.record_hits(self.run_id, self.provider, new)
+        await self.store.record_checkpoint(self.run_id, self.provider, page.checkpoint)
         if new:
             if self._first_result_s is None:
                 self._first_result_s = self.clock.monotonic() - self._t0
             self.hits.extend(new)
             self.emit(HitsEvent(self.provider, tuple(new)))
-        await self.store.record_hits(self.run_id, self.provider, new)  # hits first, then their checkpoint
-        await self.store.record_checkpoint(self.run_id, self.provider, page.checkpoint)
         return page.checkpoint, page.done or len(self.hits) >= self.request.max_results
 
     async def _wait_until_ready(

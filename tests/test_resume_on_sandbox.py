@@ -53,8 +53,19 @@ def starts(sandbox: Sandbox) -> dict[str, int]:
     return {p: sandbox.stats()["providers"][p]["jobs_started"] for p in PROVIDERS}
 
 
-async def test_a_run_interrupted_while_polling_resumes_without_starting_again(sandbox: Sandbox) -> None:
-    store = InMemoryJobStore()
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[JobStore]:
+    if request.param == "memory":
+        yield InMemoryJobStore()
+        return
+    from aggregator.journal import SqliteJournal
+
+    async with SqliteJournal(tmp_path / "journal.sqlite") as journal:
+        yield journal
+
+
+async def test_a_run_interrupted_while_polling_resumes_without_starting_again(sandbox: Sandbox,
+                                                                               store: JobStore) -> None:
     run_id = await interrupted_run(sandbox, store, lambda e: isinstance(e, ProgressEvent) and e.phase == "running")
     assert starts(sandbox) == {"sixtyfour": 1, "orbit": 1}
 
@@ -63,8 +74,8 @@ async def test_a_run_interrupted_while_polling_resumes_without_starting_again(sa
     assert resumed == await baseline(sandbox)
 
 
-async def test_a_run_interrupted_while_paging_continues_from_its_checkpoint(sandbox: Sandbox) -> None:
-    store = InMemoryJobStore()
+async def test_a_run_interrupted_while_paging_continues_from_its_checkpoint(sandbox: Sandbox,
+                                                                            store: JobStore) -> None:
     run_id = await interrupted_run(sandbox, store,
                                    lambda e: isinstance(e, HitsEvent) and e.provider == "sixtyfour")
     first_pages = len(await store.hits(run_id, "sixtyfour"))

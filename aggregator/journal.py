@@ -1,0 +1,468 @@
+"""The SQLite journal: a durable :class:`~aggregator.jobstore.JobStore` plus the run history.
+
+One file (WAL mode, ``synchronous=NORMAL`` by default) holds every run, its provider jobs, the hits
+each provider returned (in order), the per-provider outcomes and the final report, so a crashed run
+can be resumed without paying twice for a job and finished runs can be listed and shown again.
+
+Schema (created on open; times are ISO-8601 UTC strings, ``*_json`` columns are JSON text)::
+
+    runs(run_id TEXT PK, created_at TEXT, status TEXT, request_json TEXT, report_json TEXT NULL)
+    jobs(run_id, provider, idempotency_key, state, request_json, job_json NULL, checkpoint_json NULL,
+         history_json, PK(run_id, provider))
+    hits(run_id, provider, seq, hit_json, PK(run_id, provider, seq))   -- seq: 0, 1, 2... per job
+    outcomes(id INTEGER PK AUTOINCREMENT, run_id, provider, outcome_json)
+
+``jobs.request_json`` is the request given to ``record_submit_intent`` (it may differ per provider
+from the run's request), so :meth:`SqliteJournal.get` returns the same :class:`JobRecord` as
+:class:`~aggregator.jobstore.InMemoryJobStore`. ``job_json`` is the :class:`JobRef` fields
+(provider, job_id, idempotency_key, mode, submitted_at ISO, extra); checkpoints and ``extra`` must be
+JSON-serializable (tuples come back as lists).
+
+Durability and batching rules:
+
+- ``record_run``, ``record_submit_intent``, ``record_submitted``, ``record_state``,
+  ``record_outcome`` and ``finish_run`` are committed before they return. The submit intent is
+  written *before* a paid submit: after a crash, a key without a job means "outcome unknown".
+  "Committed" survives a crash of the process; with ``synchronous=NORMAL`` in WAL mode a power loss
+  may roll back the last few commits (pass ``synchronous="FULL"`` to rule that out, at a cost).
+- ``record_hits`` and ``record_checkpoint`` are buffered in memory and written with ``executemany``
+  in one transaction at most every ``flush_interval_s`` (wall time), or at once when any committed
+  write above happens, on :meth:`SqliteJournal.flush`, on any read and on close. When more than
+  ``max_buffered_hits`` are buffered, ``record_checkpoint`` waits for a write (backpressure: a
+  CPU-busy event loop would otherwise starve the writer thread, and memory stays bounded).
+- The scheduler records a page's hits **then** its checkpoint. A timed flush writes, per job, the
+  buffered hits and checkpoints only up to that job's last buffered checkpoint, in one transaction:
+  a persisted checkpoint always comes with every hit recorded before it, and hits recorded after the
+  last checkpoint wait for theirs (so a resume from the persisted checkpoint does not store a page
+  twice). An explicit flush (any committed write, ``flush()``, reads, close) writes everything.
+- Reads (``get``, ``hits``, ``runs``, ``run``) flush first, so a journal reads its own writes.
+
+One connection, serialized by an :class:`asyncio.Lock`; one journal per file should write at a time
+(other processes may read it at any time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self, cast
+
+import aiosqlite
+
+from aggregator.contract import JobRef
+from aggregator.jobstore import JobRecord, JobStoreState, RunState, RunSummary
+from aggregator.models import Hit, ProviderOutcome, SearchReport, SearchRequest
+
+__all__ = ["RunState", "RunSummary", "SqliteJournal", "default_journal_path"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id       TEXT PRIMARY KEY,
+    created_at   TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    request_json TEXT NOT NULL,
+    report_json  TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_created_at ON runs (created_at);
+CREATE TABLE IF NOT EXISTS jobs (
+    run_id          TEXT NOT NULL,
+    provider        TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    request_json    TEXT NOT NULL,
+    job_json        TEXT,
+    checkpoint_json TEXT,
+    history_json    TEXT NOT NULL,
+    PRIMARY KEY (run_id, provider)
+);
+CREATE TABLE IF NOT EXISTS hits (
+    run_id   TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    hit_json TEXT NOT NULL,
+    PRIMARY KEY (run_id, provider, seq)
+);
+CREATE TABLE IF NOT EXISTS outcomes (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id       TEXT NOT NULL,
+    provider     TEXT NOT NULL,
+    outcome_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outcomes_run ON outcomes (run_id);
+"""
+
+_INSERT_HIT = "INSERT INTO hits (run_id, provider, seq, hit_json) VALUES (?, ?, ?, ?)"
+_UPDATE_CHECKPOINT = (
+    "UPDATE jobs SET checkpoint_json = ?, history_json = json_insert(history_json, '$[#]', 'checkpoint') "
+    "WHERE run_id = ? AND provider = ?"
+)
+_UPDATE_STATE = (
+    "UPDATE jobs SET state = ?, history_json = json_insert(history_json, '$[#]', ?) WHERE run_id = ? AND provider = ?"
+)
+_UPDATE_SUBMITTED = (
+    "UPDATE jobs SET state = 'submitted', job_json = ?, history_json = json_insert(history_json, '$[#]', 'submitted') "
+    "WHERE run_id = ? AND provider = ?"
+)
+
+Key = tuple[str, str]
+Statement = tuple[str, Sequence[Any]]
+
+
+def default_journal_path(env: Mapping[str, str] | None = None) -> Path:
+    """Where the journal lives: ``$DEEPSEARCH_JOURNAL``, else ``$XDG_DATA_HOME/deepsearch/journal.sqlite``,
+    else ``~/.local/share/deepsearch/journal.sqlite``. Parent directories are created."""
+    env = os.environ if env is None else env
+    if env.get("DEEPSEARCH_JOURNAL"):
+        path = Path(env["DEEPSEARCH_JOURNAL"]).expanduser()
+    else:
+        data_home = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        path = Path(data_home).expanduser() / "deepsearch" / "journal.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _iso(moment: datetime) -> str:
+    """UTC ISO text with microseconds, so that text order is time order (naive = UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _job_to_json(job: JobRef) -> str:
+    return json.dumps({"provider": job.provider, "job_id": job.job_id, "idempotency_key": job.idempotency_key,
+                       "mode": job.mode, "submitted_at": job.submitted_at.isoformat(), "extra": dict(job.extra)})
+
+
+def _job_from_json(text: str) -> JobRef:
+    data = json.loads(text)
+    return JobRef(provider=data["provider"], job_id=data["job_id"], idempotency_key=data["idempotency_key"],
+                  mode=data["mode"], submitted_at=datetime.fromisoformat(data["submitted_at"]),
+                  extra=data["extra"])
+
+
+def _record_from_row(row: aiosqlite.Row) -> JobRecord:
+    run_id, provider, key, state, request_json, job_json, checkpoint_json, history_json = tuple(row)
+    return JobRecord(
+        run_id=run_id, provider=provider, idempotency_key=key,
+        request=SearchRequest.model_validate_json(request_json), state=cast(JobStoreState, state),
+        job=_job_from_json(job_json) if job_json is not None else None,
+        checkpoint=json.loads(checkpoint_json) if checkpoint_json is not None else None,
+        history=tuple(json.loads(history_json)))
+
+
+_JOB_COLUMNS = "run_id, provider, idempotency_key, state, request_json, job_json, checkpoint_json, history_json"
+
+
+class SqliteJournal:
+    """A durable :class:`~aggregator.jobstore.JobStore` and run history in one SQLite file.
+
+    Use as ``async with SqliteJournal(path) as journal: ...`` (or ``await open()`` / ``await close()``).
+    ``flush_interval_s`` bounds how long buffered hits and checkpoints wait (wall time).
+    See the module docstring for the schema and the durability rules.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, flush_interval_s: float = 0.2,
+                 max_buffered_hits: int = 5000, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> None:
+        self.path = Path(path)
+        self.flush_interval_s = flush_interval_s
+        self.max_buffered_hits = max_buffered_hits
+        self.synchronous = synchronous
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        # Per job, in recording order: ("hits", rows) or ("checkpoint", checkpoint_json).
+        self._pending: dict[Key, list[tuple[str, Any]]] = {}
+        self._buffered_hits = 0
+        self._next_seq: dict[Key, int] = {}
+        self._known_jobs: set[Key] = set()
+        self._timer: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def open(self) -> Self:
+        """Connect, switch to WAL and create the schema. Returns self."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute(f"PRAGMA synchronous={self.synchronous}")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await db.executescript(SCHEMA)
+        except BaseException:
+            await db.close()
+            raise
+        self._db = db
+        self._closing = False
+        return self
+
+    async def close(self) -> None:
+        """Flush what is buffered, stop the flush timer and close the connection (idempotent)."""
+        if self._db is None:
+            return
+        try:
+            await self.flush()
+        finally:
+            self._closing = True
+            if self._timer is not None:
+                self._timer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._timer
+                self._timer = None
+            db, self._db = self._db, None
+            await db.close()
+
+    async def __aenter__(self) -> Self:
+        return await self.open()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    @property
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("SqliteJournal is not open: use 'async with SqliteJournal(path) as journal'")
+        return self._db
+
+    # -- writing ----------------------------------------------------------------------------------
+    def _pending_statements(self, *, complete: bool) -> tuple[list[Sequence[Any]], list[Sequence[Any]], dict[Key, int]]:
+        """Hit rows and checkpoint rows to write, and per job how many buffered events they cover.
+
+        ``complete=False`` (timed flush) stops each job at its last buffered checkpoint."""
+        hit_rows: list[Sequence[Any]] = []
+        checkpoint_rows: list[Sequence[Any]] = []
+        taken: dict[Key, int] = {}
+        for key, events in self._pending.items():
+            count = len(events)
+            if not complete:
+                count = max((i + 1 for i, (kind, _) in enumerate(events) if kind == "checkpoint"), default=0)
+            for kind, payload in events[:count]:
+                if kind == "hits":
+                    hit_rows.extend(payload)
+                else:
+                    checkpoint_rows.append((payload, *key))
+            if count:
+                taken[key] = count
+        return hit_rows, checkpoint_rows, taken
+
+    async def _transaction(self, statements: Iterable[Statement] = (), *, complete: bool = True) -> None:
+        """One transaction: the buffered hits and checkpoints, then ``statements``. Caller holds the lock."""
+        statements = list(statements)
+        hit_rows, checkpoint_rows, taken = self._pending_statements(complete=complete)
+        if not (hit_rows or checkpoint_rows or statements):
+            return
+        db = self._conn
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            if hit_rows:
+                await db.executemany(_INSERT_HIT, hit_rows)
+            if checkpoint_rows:
+                await db.executemany(_UPDATE_CHECKPOINT, checkpoint_rows)
+            for sql, params in statements:
+                await db.execute(sql, params)
+            await db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await db.execute("ROLLBACK")
+            raise
+        self._buffered_hits -= len(hit_rows)
+        for key, count in taken.items():  # only once committed: a failed flush keeps its buffer
+            rest = self._pending[key][count:]
+            if rest:
+                self._pending[key] = rest
+            else:
+                del self._pending[key]
+
+    async def _commit(self, *statements: Statement) -> None:
+        async with self._lock:
+            await self._transaction(statements)
+
+    async def _flush_later(self) -> None:
+        """The timed flush; hits after a job's last checkpoint wait for it (its call schedules a flush)."""
+        failed = False
+        try:
+            await asyncio.sleep(self.flush_interval_s)
+            async with self._lock:
+                if not self._closing and self._db is not None:
+                    await self._transaction(complete=False)
+        except Exception:  # the buffer is kept: retried by the next timer or explicit flush
+            failed = True
+            log.exception("journal.flush_failed")
+        finally:
+            self._timer = None
+        if failed:
+            self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._timer is None and not self._closing:
+            self._timer = asyncio.get_running_loop().create_task(self._flush_later())
+
+    async def _require_job(self, run_id: str, provider: str) -> None:
+        """Raise KeyError when no submit intent was recorded for this job (as InMemoryJobStore does)."""
+        key = (run_id, provider)
+        if key in self._known_jobs:
+            return
+        sql = "SELECT 1 FROM jobs WHERE run_id = ? AND provider = ?"
+        async with self._lock, self._conn.execute(sql, key) as cursor:
+            found = await cursor.fetchone()
+        if found is None:
+            raise KeyError(key)
+        self._known_jobs.add(key)
+
+    async def flush(self) -> None:
+        """Write every buffered hit and checkpoint now, in one transaction."""
+        async with self._lock:
+            await self._transaction()
+
+    async def record_run(self, run_id: str, request: SearchRequest, created_at: datetime) -> None:
+        """Start a run (status ``running``); committed. Recording an existing ``run_id`` again is a no-op."""
+        await self._commit(("INSERT OR IGNORE INTO runs (run_id, created_at, status, request_json) VALUES (?, ?, ?, ?)",
+                            (run_id, _iso(created_at), "running", request.model_dump_json())))
+
+    async def record_submit_intent(
+        self, run_id: str, provider: str, idempotency_key: str, request: SearchRequest
+    ) -> None:
+        """Persist the key before the submit call is made; committed before it returns.
+
+        Replaces any earlier record of this job (state ``submitting``, history ``("submitting",)``)."""
+        await self._commit((
+            f"INSERT OR REPLACE INTO jobs ({_JOB_COLUMNS}) VALUES (?, ?, ?, 'submitting', ?, NULL, NULL, ?)",
+            (run_id, provider, idempotency_key, request.model_dump_json(), json.dumps(["submitting"]))))
+        self._known_jobs.add((run_id, provider))
+
+    async def record_submitted(self, run_id: str, provider: str, job: JobRef) -> None:
+        """Record the provider's job; committed before it returns. KeyError without a submit intent."""
+        await self._require_job(run_id, provider)
+        await self._commit((_UPDATE_SUBMITTED, (_job_to_json(job), run_id, provider)))
+
+    async def record_checkpoint(self, run_id: str, provider: str, checkpoint: Mapping[str, Any]) -> None:
+        """Buffer a checkpoint (JSON-serializable). It is committed in one transaction with every hit
+        recorded before it (the scheduler calls :meth:`record_hits` then this). KeyError without a job."""
+        await self._require_job(run_id, provider)
+        self._pending.setdefault((run_id, provider), []).append(("checkpoint", json.dumps(dict(checkpoint))))
+        if self._buffered_hits >= self.max_buffered_hits:
+            await self._backpressure()
+        self._schedule_flush()
+
+    async def _backpressure(self) -> None:
+        """Too many hits buffered: wait for a (timed-flush style) write, so a busy event loop cannot
+        starve the writer thread and memory stays bounded."""
+        async with self._lock:
+            await self._transaction(complete=False)
+
+    async def record_state(self, run_id: str, provider: str, state: JobStoreState) -> None:
+        """Record a job state (``ready``, ``done``, ``failed``...); flushes the buffer, committed."""
+        await self._require_job(run_id, provider)
+        await self._commit((_UPDATE_STATE, (state, state, run_id, provider)))
+
+    async def record_hits(self, run_id: str, provider: str, hits: Sequence[Hit]) -> None:
+        """Append hits to this job's list, keeping order (buffered; see :meth:`record_checkpoint`)."""
+        if not hits:
+            return
+        key = (run_id, provider)
+        if key not in self._next_seq:
+            async with self._lock:
+                sql = "SELECT COALESCE(MAX(seq) + 1, 0) FROM hits WHERE run_id = ? AND provider = ?"
+                async with self._conn.execute(sql, key) as cursor:
+                    row = await cursor.fetchone()
+            self._next_seq.setdefault(key, int(row[0]) if row is not None else 0)
+        start = self._next_seq[key]
+        rows = [(run_id, provider, start + i, hit.model_dump_json()) for i, hit in enumerate(hits)]
+        self._next_seq[key] = start + len(rows)
+        self._pending.setdefault(key, []).append(("hits", rows))
+        self._buffered_hits += len(rows)
+        self._schedule_flush()
+
+    async def record_outcome(self, run_id: str, outcome: ProviderOutcome) -> None:
+        """Append one provider's outcome to the run; committed."""
+        await self._commit(("INSERT INTO outcomes (run_id, provider, outcome_json) VALUES (?, ?, ?)",
+                            (run_id, outcome.provider, outcome.model_dump_json())))
+
+    async def finish_run(self, run_id: str, status: str, report: SearchReport | None) -> None:
+        """Set the run's final status (e.g. ``done``, ``failed``, ``cancelled``) and report; flushes,
+        committed. KeyError when the run was never recorded."""
+        async with self._lock:
+            async with self._conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)) as cursor:
+                if await cursor.fetchone() is None:
+                    raise KeyError(run_id)
+            await self._transaction([("UPDATE runs SET status = ?, report_json = ? WHERE run_id = ?",
+                                      (status, report.model_dump_json() if report else None, run_id))])
+
+    # -- reading (each read flushes first) ---------------------------------------------------------
+    async def _fetchall(self, sql: str, params: Sequence[Any]) -> list[aiosqlite.Row]:
+        async with self._lock:
+            await self._transaction()
+            return list(await self._conn.execute_fetchall(sql, params))
+
+    async def get(self, run_id: str, provider: str) -> JobRecord | None:
+        """The job's :class:`JobRecord` (request, state, job, checkpoint, history), or None."""
+        rows = await self._fetchall(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE run_id = ? AND provider = ?",
+                                    (run_id, provider))
+        return _record_from_row(rows[0]) if rows else None
+
+    async def hits(self, run_id: str, provider: str) -> list[Hit]:
+        """The job's hits in recorded order (``[]`` when none)."""
+        rows = await self._fetchall("SELECT hit_json FROM hits WHERE run_id = ? AND provider = ? ORDER BY seq",
+                                    (run_id, provider))
+        return [Hit.model_validate_json(row[0]) for row in rows]
+
+    async def runs(self, limit: int = 50) -> list[RunSummary]:
+        """The latest ``limit`` runs, newest first (by ``created_at``, then insertion)."""
+        rows = await self._fetchall(
+            "SELECT r.run_id, r.created_at, r.status, r.request_json,"
+            " (SELECT COUNT(*) FROM hits h WHERE h.run_id = r.run_id),"
+            " (SELECT json_group_array(provider) FROM (SELECT provider FROM jobs j WHERE j.run_id = r.run_id"
+            "   ORDER BY provider))"
+            " FROM runs r ORDER BY r.created_at DESC, r.rowid DESC LIMIT ?", (limit,))
+        summaries = []
+        for run_id, created_at, status, request_json, records, providers in (tuple(row) for row in rows):
+            request = SearchRequest.model_validate_json(request_json)
+            summaries.append(RunSummary(run_id=run_id, created_at=datetime.fromisoformat(created_at), status=status,
+                                        query=request.query, mode=request.mode, providers=json.loads(providers),
+                                        records=int(records)))
+        return summaries
+
+    async def run(self, run_id: str) -> RunState | None:
+        """Everything about one run, or None when it was never recorded with :meth:`record_run`."""
+        async with self._lock:
+            await self._transaction()
+            db = self._conn
+            # One read transaction, so the four reads see one snapshot.
+            await db.execute("BEGIN")
+            try:
+                run_rows = list(await db.execute_fetchall(
+                    "SELECT status, request_json, report_json FROM runs WHERE run_id = ?", (run_id,)))
+                job_rows = list(await db.execute_fetchall(
+                    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE run_id = ? ORDER BY provider", (run_id,)))
+                hit_rows = list(await db.execute_fetchall(
+                    "SELECT provider, hit_json FROM hits WHERE run_id = ? ORDER BY provider, seq", (run_id,)))
+                outcome_rows = list(await db.execute_fetchall(
+                    "SELECT outcome_json FROM outcomes WHERE run_id = ? ORDER BY id", (run_id,)))
+            finally:
+                await db.execute("COMMIT")
+        if not run_rows:
+            return None
+        status, request_json, report_json = tuple(run_rows[0])
+        hits: dict[str, list[Hit]] = {}
+        for provider, hit_json in (tuple(row) for row in hit_rows):
+            hits.setdefault(provider, []).append(Hit.model_validate_json(hit_json))
+        return RunState(
+            run_id=run_id, status=status, request=SearchRequest.model_validate_json(request_json),
+            jobs={record.provider: record for record in map(_record_from_row, job_rows)}, hits=hits,
+            outcomes=[ProviderOutcome.model_validate_json(row[0]) for row in outcome_rows],
+            report=SearchReport.model_validate_json(report_json) if report_json is not None else None)
+
+    async def journal_mode(self) -> str:
+        """The connection's journal mode (``wal`` once open)."""
+        async with self._lock, self._conn.execute("PRAGMA journal_mode") as cursor:
+            row = await cursor.fetchone()
+        return str(row[0]) if row is not None else ""
+
