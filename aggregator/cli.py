@@ -18,6 +18,8 @@ import click
 import orjson
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 from rich.text import Text
 
 from aggregator.cli_support import (
@@ -40,6 +42,7 @@ from aggregator.compare import compare
 from aggregator.config import Settings, load_criteria, load_settings
 from aggregator.core import Aggregator
 from aggregator.errors import ConfigError, ProviderError
+from aggregator.journal import SqliteJournal, default_journal_path
 from aggregator.models import FieldValues, FilterCapabilities, PersonIdentity
 from aggregator.render import (
     OUTPUT_SUFFIXES,
@@ -84,6 +87,8 @@ def run_options(command: Callable[..., None]) -> Callable[..., None]:
                      help="Show what each provider would be sent (e.g. Orbit's structuredIntent); "
                           "send nothing."),
         click.option("--no-progress", is_flag=True, help="Do not show live progress."),
+        click.option("--journal", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="Journal file (SQLite) of runs; default $DEEPSEARCH_JOURNAL or the user data dir."),
         click.option("-v", "--verbose", count=True, help="-v info logs, -vv debug logs (stderr)."),
     ]
     for option in reversed(options):
@@ -94,7 +99,7 @@ def run_options(command: Callable[..., None]) -> Callable[..., None]:
 def _execute(fields: dict[str, Any], providers: tuple[str, ...], strategy: str | None, min_results: int | None,
              hedge_delay_s: float | None, policy_ref: str | None, deadline_s: float | None, as_json: bool,
              out: Path | None, sandbox: bool, live: bool, config: str | None, explain: bool,
-             no_progress: bool, verbose: int) -> None:
+             no_progress: bool, verbose: int, journal: Path | None = None) -> None:
     """Run one request from the CLI and exit with the documented code."""
     if out is not None and out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise click.BadParameter(f"use one of {', '.join(OUTPUT_SUFFIXES)}", param_hint="--out")
@@ -111,7 +116,8 @@ def _execute(fields: dict[str, Any], providers: tuple[str, ...], strategy: str |
             asyncio.run(_explain(settings, fields))
             sys.exit(EXIT_OK)
         started = time.perf_counter()
-        report = asyncio.run(run_search(settings, fields, show_progress=not no_progress, policy=policy))
+        report = asyncio.run(run_search(settings, fields, show_progress=not no_progress, policy=policy,
+                                        journal=journal))
     except ConfigError as exc:
         usage_error(exc)
     print_report(report, as_json, out, time.perf_counter() - started)
@@ -292,6 +298,51 @@ def lookup(linkedin_url: str | None, email: str | None, phone_number: str | None
     fields = {"query": f"lookup {identity.describe()}", "mode": "people", "identity": identity,
               "run_shape": run_shape, "max_results": LOOKUP_MAX_HITS}
     _execute(fields, **run)
+
+
+@main.command("runs")
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Journal file.")
+@click.option("--json", "as_json", is_flag=True)
+def runs_command(limit: int, journal: Path | None, as_json: bool) -> None:
+    """List recorded runs, newest first, with their status."""
+
+    async def listing() -> list[Any]:
+        async with SqliteJournal(journal or default_journal_path()) as store:
+            return list(await store.runs(limit))
+
+    rows = asyncio.run(listing())
+    if as_json:
+        data = [{**row.__dict__, "created_at": row.created_at.isoformat()} for row in rows]
+        sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+        return
+    table = Table(title=f"Runs in {journal or default_journal_path()}", header_style="bold")
+    for col in ("Run", "Created", "Status", "Mode", "Query", "Providers", "Records"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(row.run_id, row.created_at.strftime("%Y-%m-%d %H:%M:%S"), row.status, row.mode,
+                      escape(row.query), ", ".join(row.providers), str(row.records))
+    Console().print(table)
+
+
+@main.command("show")
+@click.argument("run_id")
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Journal file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the stored SearchReport as JSON.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write .json, .jsonl or .csv.")
+def show_command(run_id: str, journal: Path | None, as_json: bool, out: Path | None) -> None:
+    """Show a recorded run's report from the journal (no provider is called)."""
+
+    async def load() -> Any:
+        async with SqliteJournal(journal or default_journal_path()) as store:
+            return await store.run(run_id)
+
+    state = asyncio.run(load())
+    if state is None:
+        usage_error(ConfigError("run_id", f"no run {run_id!r} in the journal; `deepsearch runs` lists them"))
+    if state.report is None:
+        usage_error(ConfigError("run_id", f"run {run_id} has no report yet (status {state.status})"))
+    print_report(state.report, as_json, out, state.report.elapsed_s)
 
 
 @main.group()

@@ -26,6 +26,7 @@ from aggregator.config import Settings, load_settings
 from aggregator.core import Aggregator
 from aggregator.errors import ConfigError
 from aggregator.events import Event, OutcomeEvent, ProgressEvent, RecordsEvent, ReportEvent
+from aggregator.journal import SqliteJournal, default_journal_path
 from aggregator.models import MergedRecord, Person, SearchReport
 from aggregator.pipelines import Policy
 from aggregator.render import outcomes_table, profile_view, records_table, report_json, write_report
@@ -136,8 +137,9 @@ def load_policy(ref: str, settings: Settings) -> Policy:
 
 
 async def run_search(settings: Settings, fields: dict[str, Any], show_progress: bool,
-                      policy: Policy | None = None) -> SearchReport:
-    async with Aggregator(settings) as agg:
+                      policy: Policy | None = None, journal: Path | None = None) -> SearchReport:
+    """Run one search with live progress; journaled to ``journal`` (default: the user's journal)."""
+    async with SqliteJournal(journal or default_journal_path()) as store, Aggregator(settings, job_store=store) as agg:
         request = agg.build_request(**fields)
         agg.plan(request)  # reject bad input before anything is printed or sent
         announce(agg)

@@ -20,6 +20,7 @@ def run(*args: str, env: dict[str, str] | None = None, tmp_path: Path) -> subpro
     config.write_text("[sandbox]\ntime_scale = 0.002\n")
     base = {k: v for k, v in os.environ.items() if k not in KEY_VARS and k != "DEEPSEARCH_CONFIG"}
     base["DEEPSEARCH_CONFIG"] = str(config)
+    base["DEEPSEARCH_JOURNAL"] = str(tmp_path / "journal.sqlite")  # never the user's own journal
     base["COLUMNS"] = "200"
     return subprocess.run([sys.executable, "-m", "aggregator", *args], capture_output=True, text=True,
                           env={**base, **(env or {})}, timeout=120, check=False)
@@ -284,3 +285,20 @@ def test_compare_json_has_overlap_and_coverage(tmp_path: Path) -> None:
     assert set(providers) == {"sixtyfour", "extruct"}
     assert providers["extruct"]["overlap"]["sixtyfour"] == providers["sixtyfour"]["overlap"]["extruct"] > 0
     assert set(providers["extruct"]["coverage"]) >= {"domain", "size", "HQ"}
+
+
+def test_runs_are_journaled_and_can_be_listed_and_shown(tmp_path: Path) -> None:
+    searched = run("search", "CTO in New York", "--max-results", "3", "--json", "--no-progress", tmp_path=tmp_path)
+    assert searched.returncode == 0, searched.stderr
+    run_id = orjson.loads(searched.stdout)["run_id"]
+
+    listed = run("runs", "--json", tmp_path=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    (row,) = orjson.loads(listed.stdout)
+    assert row["run_id"] == run_id and row["status"] == "done" and row["records"] >= 3
+
+    shown = run("show", run_id, "--json", tmp_path=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert orjson.loads(shown.stdout) == orjson.loads(searched.stdout)  # the same report, from the journal
+    missing = run("show", "nope", tmp_path=tmp_path)
+    assert missing.returncode == 2 and "deepsearch runs" in missing.stderr
