@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-import orjson
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from providers.extruct.emulator_models import validation_detail
+from providers.sandbox.fastapi import read_json, validate
 from providers.sandbox.ratelimit import retry_after_header
 from providers.sandbox.server import Reply, json_response
 
@@ -49,28 +48,3 @@ def unprocessable(loc: list[str | int], msg: str, value: Any = None) -> Reply:
 def ok(doc: Any) -> web.Response:
     """A 200 JSON response (DOC success code is unstated; INF FastAPI default 200, §4)."""
     return json_response(doc)
-
-
-async def read_json(request: web.Request, *, empty: Any = None) -> Any:
-    """The parsed JSON body; FastAPI-style 422 for a malformed body, and for an empty one
-    unless ``empty`` (the value to use instead) is given."""
-    raw = await request.read()
-    if not raw.strip():
-        if empty is not None:
-            return empty
-        missing = {"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}
-        raise Reply.json({"detail": [missing]}, status=422)
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        item = {"type": "json_invalid", "loc": ["body", exc.pos], "msg": "JSON decode error",
-                "input": {}, "ctx": {"error": exc.msg}}
-        raise Reply.json({"detail": [item]}, status=422) from exc
-
-
-def validate(model: type[_M], data: Any, where: str = "body") -> _M:
-    """``model`` validated from ``data`` or a FastAPI-style 422 reply."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise Reply.json({"detail": validation_detail(exc, where)}, status=422) from exc

@@ -7,7 +7,7 @@ are per virtual minute.
 
 Request models mirror the FastAPI backend (contract §1: OpenAPI ``info.title: FastAPI``):
 unsupported fields are rejected (``extra="forbid"``, DOC guide "Unsupported request fields" ->
-422) and violations become 422 with FastAPI's ``detail`` array (:func:`validation_detail`).
+422) and violations become 422 with FastAPI's ``detail`` array (:mod:`providers.sandbox.fastapi`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "DATA_SOURCES",
@@ -29,7 +29,6 @@ __all__ = [
     "PageQuery",
     "ResumeBody",
     "TableBody",
-    "validation_detail",
 ]
 
 MAX_DESIRED_RESULTS = 250  # DOC: task target capped at 250 (contract §4, §7)
@@ -151,25 +150,3 @@ class PageQuery(BaseModel):
 
     offset: int = Field(0, ge=0)
     limit: int | None = Field(None, ge=1)
-
-
-def validation_detail(exc: ValidationError, where: str) -> list[dict[str, Any]]:
-    """FastAPI's 422 ``detail`` array for ``exc`` (``where`` is ``"body"`` or ``"query"``)."""
-    detail: list[dict[str, Any]] = []
-    for err in exc.errors(include_url=False):
-        item: dict[str, Any] = {
-            "loc": [where, *err["loc"]],
-            "msg": err["msg"],
-            "type": err["type"],
-            "input": None if err["type"] == "missing" else _jsonable(err.get("input")),
-        }
-        if err.get("ctx"):
-            item["ctx"] = {k: _jsonable(v) for k, v in err["ctx"].items()}
-        detail.append(item)
-    return detail
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool | list | dict):
-        return value
-    return str(value)

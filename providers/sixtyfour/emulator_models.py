@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "CapabilitiesQuery",
@@ -27,7 +27,6 @@ __all__ = [
     "FieldValuesBody",
     "QueryBody",
     "StartDeepSearchBody",
-    "validation_detail",
 ]
 
 Mode = Literal["people", "company"]
@@ -172,25 +171,3 @@ class DownloadQuery(_Body):
     """Query string of ``GET /search/download``."""
 
     resource_handle_id: str
-
-
-def validation_detail(exc: ValidationError, where: str) -> list[dict[str, Any]]:
-    """FastAPI's 422 ``detail`` array for ``exc`` (``where`` is ``"body"`` or ``"query"``)."""
-    detail: list[dict[str, Any]] = []
-    for err in exc.errors(include_url=False):
-        item: dict[str, Any] = {
-            "loc": [where, *err["loc"]],
-            "msg": err["msg"],
-            "type": err["type"],
-            "input": None if err["type"] == "missing" else _jsonable(err.get("input")),
-        }
-        if err.get("ctx"):
-            item["ctx"] = {k: _jsonable(v) for k, v in err["ctx"].items()}
-        detail.append(item)
-    return detail
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool | list | dict):
-        return value
-    return str(value)
