@@ -7,7 +7,7 @@ seconds.
 
 The request bodies are pydantic models mirroring the FastAPI backend (contract §0): unknown
 fields are ignored, schema violations become 422 with a FastAPI-style ``detail`` array
-(:func:`validation_detail`).
+(:mod:`providers.sandbox.fastapi`).
 """
 
 from __future__ import annotations
