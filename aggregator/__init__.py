@@ -39,7 +39,15 @@ from aggregator.errors import (
     RateLimitedError,
     SearchFailedError,
 )
-from aggregator.events import Event, HitsEvent, OutcomeEvent, ProgressEvent, RecordsEvent, ReportEvent
+from aggregator.events import (
+    Event,
+    HitsEvent,
+    OutcomeEvent,
+    ProgressEvent,
+    RecordsEvent,
+    ReportEvent,
+    RunStartedEvent,
+)
 from aggregator.jobstore import InMemoryJobStore, JobRecord, JobStore
 from aggregator.merge import Resolver, merge_hits
 from aggregator.models import (
@@ -119,6 +127,7 @@ __all__ = [
     "RecordsEvent",
     "ReportEvent",
     "Resolver",
+    "RunStartedEvent",
     "ScaledClock",
     "SearchFailedError",
     "SearchReport",

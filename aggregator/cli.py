@@ -27,6 +27,7 @@ from aggregator.cli_support import (
     EXIT_OK,
     IDENTITY_FLAGS,
     LOOKUP_MAX_HITS,
+    Interrupted,
     announce,
     configure_logging,
     err,
@@ -34,6 +35,7 @@ from aggregator.cli_support import (
     load_json_object,
     load_policy,
     print_report,
+    report_interrupted,
     run_search,
     settings_for,
     usage_error,
@@ -120,6 +122,8 @@ def _execute(fields: dict[str, Any], providers: tuple[str, ...], strategy: str |
                                         journal=journal))
     except ConfigError as exc:
         usage_error(exc)
+    except Interrupted as stop:
+        report_interrupted(stop)
     print_report(report, as_json, out, time.perf_counter() - started)
     sys.exit(EXIT_OK if report.delivered else EXIT_ALL_FAILED)
 
@@ -203,6 +207,8 @@ def compare_command(query: str, mode: str, max_results: int | None, providers: t
         report = asyncio.run(run_search(settings, fields, show_progress=not no_progress))
     except ConfigError as exc:
         usage_error(exc)
+    except Interrupted as stop:
+        report_interrupted(stop)
     comparison = compare(report)
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(comparison.model_dump(mode="json"), option=orjson.OPT_INDENT_2) + b"\n")
@@ -323,6 +329,30 @@ def runs_command(limit: int, journal: Path | None, as_json: bool) -> None:
         table.add_row(row.run_id, row.created_at.strftime("%Y-%m-%d %H:%M:%S"), row.status, row.mode,
                       escape(row.query), ", ".join(row.providers), str(row.records))
     Console().print(table)
+
+
+@main.command("resume")
+@click.argument("run_id")
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Journal file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the SearchReport as one JSON document.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write .json, .jsonl or .csv.")
+@click.option("--config", type=click.Path(dir_okay=False), help="A TOML file over config/default.toml.")
+@click.option("--no-progress", is_flag=True, help="Do not show live progress.")
+@click.option("-v", "--verbose", count=True, help="-v info logs, -vv debug logs (stderr).")
+def resume_command(run_id: str, journal: Path | None, as_json: bool, out: Path | None, config: str | None,
+                   no_progress: bool, verbose: int) -> None:
+    """Continue an interrupted run: submitted jobs are polled, never started or paid for again."""
+    try:
+        settings = settings_for(config, False, False, verbose)
+        started = time.perf_counter()
+        report = asyncio.run(run_search(settings, {}, show_progress=not no_progress, journal=journal,
+                                        resume=run_id))
+    except ConfigError as exc:
+        usage_error(exc)
+    except Interrupted as stop:
+        report_interrupted(stop)
+    print_report(report, as_json, out, time.perf_counter() - started)
+    sys.exit(EXIT_OK if report.delivered else EXIT_ALL_FAILED)
 
 
 @main.command("show")

@@ -5,10 +5,13 @@ The commands themselves are in :mod:`aggregator.cli`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import signal
 import sys
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +28,35 @@ from rich.text import Text
 from aggregator.config import Settings, load_settings
 from aggregator.core import Aggregator
 from aggregator.errors import ConfigError
-from aggregator.events import Event, OutcomeEvent, ProgressEvent, RecordsEvent, ReportEvent
+from aggregator.events import Event, OutcomeEvent, ProgressEvent, RecordsEvent, ReportEvent, RunStartedEvent
 from aggregator.journal import SqliteJournal, default_journal_path
 from aggregator.models import MergedRecord, Person, SearchReport
 from aggregator.pipelines import Policy
 from aggregator.render import outcomes_table, profile_view, records_table, report_json, write_report
 
-__all__ = ["EXIT_ALL_FAILED", "EXIT_OK", "EXIT_USAGE", "IDENTITY_FLAGS", "LOOKUP_MAX_HITS", "ProgressView", "announce",
-           "configure_logging", "err", "json_option", "load_json_object", "load_policy", "print_report", "run_search",
-           "settings_for", "usage_error"]
+__all__ = [
+    "EXIT_ALL_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "IDENTITY_FLAGS",
+    "LOOKUP_MAX_HITS",
+    "Interrupted",
+    "ProgressView",
+    "announce",
+    "configure_logging",
+    "err",
+    "json_option",
+    "load_json_object",
+    "load_policy",
+    "print_report",
+    "report_interrupted",
+    "run_search",
+    "settings_for",
+    "usage_error",
+]
 
-EXIT_OK, EXIT_USAGE, EXIT_ALL_FAILED = 0, 2, 3
+EXIT_OK, EXIT_USAGE, EXIT_ALL_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
 IDENTITY_FLAGS = {"linkedin_url": "--linkedin-url", "email": "--email", "phone_number": "--phone",
                   "profile_id": "--profile-id", "urls": "--url", "usernames": "--username"}
 LOOKUP_MAX_HITS = 10  # a lookup reads a partial and a full profile of one person: a few hits at most
@@ -136,20 +157,80 @@ def load_policy(ref: str, settings: Settings) -> Policy:
         raise ConfigError.from_validation(exc, prefix="--policy") from exc
 
 
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM stopped a run; ``run_id`` can be resumed."""
+
+    def __init__(self, run_id: str | None) -> None:
+        self.run_id = run_id
+        super().__init__(run_id)
+
+
+def _stop_on_signals() -> list[signal.Signals]:
+    """SIGINT and SIGTERM cancel the running task (graceful: journals flush, sessions close)."""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
+            installed.append(sig)
+    return installed
+
+
+def report_interrupted(error: Interrupted) -> None:
+    """Print how to continue an interrupted run, and exit 130."""
+    if error.run_id:
+        err.print(f"interrupted; everything so far is in the journal. Resume with: deepsearch resume {error.run_id}",
+                  highlight=False, markup=False, soft_wrap=True)  # one line: the command is copied as is
+    else:
+        err.print("interrupted before the run started", highlight=False)
+    sys.exit(EXIT_INTERRUPTED)
+
+
 async def run_search(settings: Settings, fields: dict[str, Any], show_progress: bool,
-                      policy: Policy | None = None, journal: Path | None = None) -> SearchReport:
-    """Run one search with live progress; journaled to ``journal`` (default: the user's journal)."""
+                     policy: Policy | None = None, journal: Path | None = None,
+                     resume: str | None = None) -> SearchReport:
+    """Run (or ``resume``) one search with live progress, journaled to ``journal``.
+
+    Raises:
+        Interrupted: SIGINT/SIGTERM stopped it; everything done so far is in the journal.
+    """
+    installed = _stop_on_signals()
+    try:
+        return await _run_search(settings, fields, show_progress, policy, journal, resume)
+    except asyncio.CancelledError:
+        raise Interrupted(_last_run_id.get() or resume) from None
+    finally:
+        for sig in installed:
+            asyncio.get_running_loop().remove_signal_handler(sig)
+
+
+_last_run_id: ContextVar[str | None] = ContextVar("_last_run_id", default=None)  # the run being shown
+
+
+async def _run_search(settings: Settings, fields: dict[str, Any], show_progress: bool, policy: Policy | None,
+                      journal: Path | None, resume: str | None) -> SearchReport:
     async with SqliteJournal(journal or default_journal_path()) as store, Aggregator(settings, job_store=store) as agg:
-        request = agg.build_request(**fields)
+        if resume is not None:
+            state = await store.run(resume)
+            if state is None:
+                raise ConfigError("run_id", f"no run {resume!r} in the journal; `deepsearch runs` lists them")
+            request = state.request
+        else:
+            request = agg.build_request(**fields)
         agg.plan(request)  # reject bad input before anything is printed or sent
+        if resume is not None and agg.on_sandbox:
+            raise ConfigError("resume", "this run would resume on a new in-process sandbox, which does not know the "
+                                        "jobs of the process that started it; resume live runs (with API keys)")
         announce(agg)
         view = ProgressView(live=show_progress and err.is_terminal)
         report: SearchReport | None = None
         with Live(view, console=err, refresh_per_second=8, transient=True,
                   auto_refresh=view.live) if view.live else contextlib.nullcontext():
             event: Event
-            async for event in agg.stream(request, policy=policy):
-                if isinstance(event, ProgressEvent) and show_progress:
+            async for event in agg.stream(request, policy=policy, run_id=resume):
+                if isinstance(event, RunStartedEvent):
+                    _last_run_id.set(event.run_id)
+                elif isinstance(event, ProgressEvent) and show_progress:
                     view.update(event)
                 elif isinstance(event, RecordsEvent) and view.live:
                     view.records(event)

@@ -28,7 +28,7 @@ from aggregator.clock import Clock, SystemClock
 from aggregator.config import ProviderSettings, Settings, load_settings
 from aggregator.contract import FilterSearchProvider, ProviderAdapter
 from aggregator.errors import ConfigError, DeadlineExceededError, ProviderError
-from aggregator.events import Event, HitsEvent, OutcomeEvent, RecordsEvent, ReportEvent
+from aggregator.events import Event, HitsEvent, OutcomeEvent, RecordsEvent, ReportEvent, RunStartedEvent
 from aggregator.http import HttpClient, ProviderHTTPClient
 from aggregator.jobstore import InMemoryJobStore, JobStore
 from aggregator.limits import ProviderLimiter
@@ -326,9 +326,11 @@ class Aggregator:
         names = await self._prepare(req, names, skipped)
         chosen = self._policy_for(req, names, policy)
         started, t0 = self.clock.now(), self.clock.monotonic()
+        resumed = run_id is not None
         if run_id is None:
             run_id = uuid.uuid4().hex
             await self.job_store.record_run(run_id, req, started)
+        yield RunStartedEvent(run_id, resumed)
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
         for outcome in skipped:
             yield OutcomeEvent(outcome)
@@ -350,6 +352,8 @@ class Aggregator:
         finally:
             execution.cancel()
             await asyncio.gather(execution, *launcher.tasks, return_exceptions=True)
+            if not execution.done() or execution.cancelled():  # stopped early: leave it resumable
+                await self.job_store.finish_run(run_id, "interrupted", None)
         result = execution.result()
         outcomes = [*skipped, *result.outcomes]
         order = {name: i for i, name in enumerate(req.providers or self.targets)}

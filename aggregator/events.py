@@ -1,5 +1,6 @@
 """Events a run emits while it works (``Aggregator.stream``): progress, records, outcomes.
 
+- :class:`RunStartedEvent` — the run's id (first event; ``resumed`` when it continues a run).
 - :class:`ProgressEvent` — a provider's phase changed or it reported progress.
 - :class:`HitsEvent` — new records arrived from one provider (a page, a download, a profile).
 - :class:`RecordsEvent` — the merged records those hits created or changed (entity resolution runs
@@ -15,9 +16,16 @@ from typing import Literal
 
 from aggregator.models import Hit, MergedRecord, ProviderOutcome, SearchReport
 
-__all__ = ["Event", "HitsEvent", "OutcomeEvent", "Phase", "ProgressEvent", "RecordsEvent", "ReportEvent"]
+__all__ = ["Event", "HitsEvent", "OutcomeEvent", "Phase", "ProgressEvent", "RecordsEvent", "ReportEvent",
+           "RunStartedEvent"]
 
 Phase = Literal["waiting", "submitting", "queued", "running", "fetching", "done", "failed", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunStartedEvent:
+    run_id: str
+    resumed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,4 +60,4 @@ class ReportEvent:
     report: SearchReport
 
 
-Event = ProgressEvent | HitsEvent | RecordsEvent | OutcomeEvent | ReportEvent
+Event = RunStartedEvent | ProgressEvent | HitsEvent | RecordsEvent | OutcomeEvent | ReportEvent

@@ -302,3 +302,32 @@ def test_runs_are_journaled_and_can_be_listed_and_shown(tmp_path: Path) -> None:
     assert orjson.loads(shown.stdout) == orjson.loads(searched.stdout)  # the same report, from the journal
     missing = run("show", "nope", tmp_path=tmp_path)
     assert missing.returncode == 2 and "deepsearch runs" in missing.stderr
+
+
+def test_ctrl_c_stops_gracefully_records_an_interrupted_run_and_prints_the_resume_command(tmp_path: Path) -> None:
+    import re
+    import signal
+    import time
+
+    config = tmp_path / "slow.toml"
+    config.write_text("[sandbox]\ntime_scale = 0.02\nn_companies = 1000\n")  # a run takes seconds
+    env = {k: v for k, v in os.environ.items() if k not in KEY_VARS}
+    env.update(DEEPSEARCH_CONFIG=str(config), DEEPSEARCH_JOURNAL=str(tmp_path / "journal.sqlite"))
+    proc = subprocess.Popen([sys.executable, "-m", "aggregator", "search", DEMO, "--json"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # wait until the providers are at work
+        if ": running" in line or ": queued" in line:
+            break
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+
+    assert proc.returncode == 130, stderr
+    match = re.search(r"Resume with: deepsearch resume (\w+)", stderr)
+    assert match, stderr
+    listed = run("runs", "--json", tmp_path=tmp_path)
+    (row,) = orjson.loads(listed.stdout)
+    assert row["run_id"] == match.group(1) and row["status"] == "interrupted"
+    resumed = run("resume", match.group(1), tmp_path=tmp_path)  # the in-process sandbox is gone: said clearly
+    assert resumed.returncode == 2 and "in-process sandbox" in " ".join(resumed.stderr.split())
