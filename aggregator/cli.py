@@ -46,6 +46,7 @@ from aggregator.core import Aggregator
 from aggregator.errors import ConfigError, ProviderError
 from aggregator.journal import SqliteJournal, default_journal_path
 from aggregator.models import FieldValues, FilterCapabilities, PersonIdentity
+from aggregator.pipelines import Policy
 from aggregator.render import (
     OUTPUT_SUFFIXES,
     comparison_tables,
@@ -98,6 +99,11 @@ def run_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+def _provider_names(values: tuple[str, ...]) -> tuple[str, ...]:
+    """``--provider a --provider b,c`` -> ``("a", "b", "c")``."""
+    return tuple(n.strip() for item in values for n in item.split(",") if n.strip())
+
+
 def _execute(fields: dict[str, Any], providers: tuple[str, ...], strategy: str | None, min_results: int | None,
              hedge_delay_s: float | None, policy_ref: str | None, deadline_s: float | None, as_json: bool,
              out: Path | None, sandbox: bool, live: bool, config: str | None, explain: bool,
@@ -108,7 +114,7 @@ def _execute(fields: dict[str, Any], providers: tuple[str, ...], strategy: str |
     optional = {"deadline_s": deadline_s, "strategy": strategy, "min_results": min_results,
                 "hedge_delay_s": hedge_delay_s}
     fields.update({k: v for k, v in optional.items() if v is not None})
-    names = tuple(n.strip() for item in providers for n in item.split(",") if n.strip())
+    names = _provider_names(providers)
     if names:
         fields["providers"] = names
     try:
@@ -117,9 +123,20 @@ def _execute(fields: dict[str, Any], providers: tuple[str, ...], strategy: str |
         if explain:
             asyncio.run(_explain(settings, fields))
             sys.exit(EXIT_OK)
-        started = time.perf_counter()
+    except ConfigError as exc:
+        usage_error(exc)
+    _run_and_report(settings, fields, as_json=as_json, out=out, no_progress=no_progress, policy=policy,
+                    journal=journal)
+
+
+def _run_and_report(settings: Settings, fields: dict[str, Any], *, as_json: bool, out: Path | None,
+                    no_progress: bool, policy: Policy | None = None, journal: Path | None = None,
+                    resume: str | None = None) -> None:
+    """Run (or resume) one search, print its report and exit with the documented code."""
+    started = time.perf_counter()
+    try:
         report = asyncio.run(run_search(settings, fields, show_progress=not no_progress, policy=policy,
-                                        journal=journal))
+                                        journal=journal, resume=resume))
     except ConfigError as exc:
         usage_error(exc)
     except Interrupted as stop:
@@ -199,7 +216,7 @@ def compare_command(query: str, mode: str, max_results: int | None, providers: t
     fields: dict[str, Any] = {"query": query, "mode": mode, "strategy": "all"}
     optional = {"max_results": max_results, "deadline_s": deadline_s}
     fields.update({k: v for k, v in optional.items() if v is not None})
-    names = tuple(n.strip() for item in providers for n in item.split(",") if n.strip())
+    names = _provider_names(providers)
     if names:
         fields["providers"] = names
     try:
@@ -344,15 +361,9 @@ def resume_command(run_id: str, journal: Path | None, as_json: bool, out: Path |
     """Continue an interrupted run: submitted jobs are polled, never started or paid for again."""
     try:
         settings = settings_for(config, False, False, verbose)
-        started = time.perf_counter()
-        report = asyncio.run(run_search(settings, {}, show_progress=not no_progress, journal=journal,
-                                        resume=run_id))
     except ConfigError as exc:
         usage_error(exc)
-    except Interrupted as stop:
-        report_interrupted(stop)
-    print_report(report, as_json, out, time.perf_counter() - started)
-    sys.exit(EXIT_OK if report.delivered else EXIT_ALL_FAILED)
+    _run_and_report(settings, {}, as_json=as_json, out=out, no_progress=no_progress, journal=journal, resume=run_id)
 
 
 @main.command("show")
