@@ -11,30 +11,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import orjson
 import pytest
 
 from providers.sandbox.faults import FaultRule
 from providers.sandbox.runner import Sandbox, SandboxConfig
+from tests.emulator_http import Answer, send
 
 TIME_SCALE = 0.002
 N_COMPANIES = 2000
 TASKS = "/v1/discovery_tasks"
 FREIGHT = "vertical SaaS companies serving freight forwarding"
 
-
-@dataclass
-class Answer:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return orjson.loads(self.body)
 
 
 class Api:
@@ -60,11 +50,8 @@ class Api:
     ) -> Answer:
         header = f"Bearer {self.token}" if auth == "default" else auth
         headers = {"Authorization": header} if header is not None else {}
-        if json is not None:
-            data, headers["Content-Type"] = orjson.dumps(json), "application/json"
-        async with self.session.request(method, self.base + path, data=data, params=params,
-                                        headers=headers) as resp:
-            return Answer(resp.status, dict(resp.headers), await resp.read())
+        return await send(self.session, method, self.base + path, headers=headers, json=json, data=data,
+                          params=params)
 
     async def post(self, path: str, body: Any, **kw: Any) -> Answer:
         return await self.call("POST", path, json=body, **kw)

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import orjson
 import pytest
 
 from providers.sandbox.faults import FaultRule
 from providers.sandbox.runner import Sandbox, SandboxConfig
+from tests.emulator_http import Answer as BaseAnswer
+from tests.emulator_http import send
 
 TIME_SCALE = 0.002
 N_COMPANIES = 1000
@@ -32,14 +33,7 @@ DEMO_INTENT = {"version": "v1", "experiences": [{"title": "VP of Engineering", "
 
 
 @dataclass
-class Answer:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return orjson.loads(self.body)
-
+class Answer(BaseAnswer):
     @property
     def code(self) -> str:
         """``error.code`` of an error envelope."""
@@ -70,10 +64,7 @@ class Api:
         headers: Mapping[str, str] | None = None,
     ) -> Answer:
         sent = {"Authorization": f"Bearer {self.key}"} if headers is None else dict(headers)
-        if json is not None:
-            data, sent["Content-Type"] = orjson.dumps(json), "application/json"
-        async with self.session.request(method, self.base + path, data=data, headers=sent) as resp:
-            return Answer(resp.status, dict(resp.headers), await resp.read())
+        return await send(self.session, method, self.base + path, headers=sent, json=json, data=data, answer=Answer)
 
     async def post(self, body: Any, **kw: Any) -> Answer:
         return await self.call("POST", START, json=body, **kw)

@@ -10,29 +10,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import orjson
 import pytest
 
 from providers.sandbox.faults import FaultRule
 from providers.sandbox.runner import Sandbox, SandboxConfig
+from tests.emulator_http import Answer, send
 
 TIME_SCALE = 0.002
 QUERY = "VP of Engineering in New York"
 SLOW_JOBS = {"duration_min_s": 3000.0, "duration_max_s": 3600.0}
 
-
-@dataclass
-class Answer:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return orjson.loads(self.body)
 
 
 class Api:
@@ -58,12 +48,8 @@ class Api:
     ) -> Answer:
         api_key = self.key if key == "default" else key
         headers = {"x-api-key": api_key} if api_key else {}
-        if json is not None:
-            data, headers["Content-Type"] = orjson.dumps(json), "application/json"
         url = path if path.startswith("http") else self.base + path
-        async with self.session.request(method, url, data=data, params=params,
-                                        headers=headers) as resp:
-            return Answer(resp.status, dict(resp.headers), await resp.read())
+        return await send(self.session, method, url, headers=headers, json=json, data=data, params=params)
 
     async def post(self, path: str, body: Any, **kw: Any) -> Answer:
         return await self.call("POST", path, json=body, **kw)
