@@ -124,8 +124,9 @@ def announce(agg: Aggregator) -> None:
     if agg.sandbox is not None:
         urls = ", ".join(f"{n} {u}" for n, u in agg.sandbox.base_urls.items())
         speed = 1 / agg.clock.scale
-        err.print(f"[yellow]Running on the sandbox[/] (no API keys configured or --sandbox): local "
-                  f"emulators at {urls}; virtual time runs {speed:g}x faster.", highlight=False)
+        where = "local emulators" if agg.on_ephemeral_sandbox else "the standalone sandbox's emulators"
+        err.print(f"[yellow]Running on the sandbox[/] (no API keys configured or --sandbox): {where} "
+                  f"at {urls}; virtual time runs {speed:g}x faster.", highlight=False)
     for target in agg.targets.values():
         if target.skip_reason:
             err.print(f"[dim]{target.name}: skipped ({target.skip_reason})[/]", highlight=False)
@@ -144,7 +145,7 @@ def load_policy(ref: str, settings: Settings) -> Policy:
     elif Path(ref).suffix.lower() == ".toml":
         try:
             data = tomllib.loads(Path(ref).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError("--policy", f"cannot read {ref}: {exc}") from exc
     elif Path(ref).suffix.lower() == ".json":
         data = load_json_object(ref, "--policy")
@@ -218,9 +219,11 @@ async def _run_search(settings: Settings, fields: dict[str, Any], show_progress:
         else:
             request = agg.build_request(**fields)
         agg.plan(request)  # reject bad input before anything is printed or sent
-        if resume is not None and agg.on_sandbox:
+        if resume is not None and agg.on_ephemeral_sandbox:
             raise ConfigError("resume", "this run would resume on a new in-process sandbox, which does not know the "
-                                        "jobs of the process that started it; resume live runs (with API keys)")
+                                        "jobs of the process that started it; resume live runs (with API keys), or "
+                                        "runs on a standalone sandbox (`deepsearch sandbox serve --connection-file F`, "
+                                        "then DEEPSEARCH_SANDBOX=F for both the run and its resume)")
         announce(agg)
         view = ProgressView(live=show_progress and err.is_terminal)
         report: SearchReport | None = None
@@ -256,6 +259,8 @@ def load_json_object(path: str, flag: str) -> dict[str, Any]:
         data = orjson.loads(Path(path).read_bytes())
     except FileNotFoundError:
         raise ConfigError(flag, f"file not found: {path}") from None
+    except OSError as exc:  # a directory, no permission
+        raise ConfigError(flag, f"cannot read {path}: {exc.strerror or exc}") from exc
     except orjson.JSONDecodeError as exc:
         raise ConfigError(flag, f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):

@@ -65,19 +65,31 @@ class ScaledClock:
     ``ScaledClock(0.01)`` makes a documented 60 s job take 0.6 s of wall time; ``sleep(10)``
     returns after 0.1 s; ``monotonic()`` advances by 100 per real second.
 
+    Two processes agree on virtual time when both anchor their clock at the same ``epoch`` (a
+    standalone sandbox publishes its epoch, and a client in another process builds
+    ``ScaledClock(scale, epoch=...)`` from it): virtual time is ``epoch`` plus the real seconds
+    since ``epoch``, scaled.
+
     Args:
         scale: wall seconds per virtual second, ``0 < scale <= 1``.
+        epoch: the real UTC instant at which virtual time equals real time; default now.
 
     Raises:
         ValueError: if ``scale`` is not in ``(0, 1]``.
     """
 
-    def __init__(self, scale: float) -> None:
+    def __init__(self, scale: float, *, epoch: datetime | None = None) -> None:
         if not 0.0 < scale <= 1.0:
             raise ValueError(f"time scale must be in (0, 1], got {scale!r}")
         self.scale = scale
-        self._t0 = time.monotonic()
-        self._wall0 = datetime.now(UTC)
+        self._wall0 = datetime.now(UTC) if epoch is None else epoch.astimezone(UTC)
+        since_epoch_s = max(0.0, time.time() - self._wall0.timestamp())
+        self._t0 = time.monotonic() - since_epoch_s
+
+    @property
+    def epoch(self) -> datetime:
+        """The real instant at which this clock's virtual time started (see the class docstring)."""
+        return self._wall0
 
     def monotonic(self) -> float:
         return (time.monotonic() - self._t0) / self.scale

@@ -117,7 +117,9 @@ class Handlers:
         )  # fmt: skip
         # INF (§4): auto mode uses every source; echo the given list, else all sources.
         sources = list(body.data_sources or DATA_SOURCES)
-        pool = build_pool(ctx.world, body.query, task_key=task_id, excluded=frozenset(excluded),
+        discovery_key = (f"{org}|{body.query}|{criteria}|{excluded}" if cfg.repeatable_discovery
+                         else task_id)  # fmt: skip
+        pool = build_pool(ctx.world, body.query, task_key=discovery_key, excluded=frozenset(excluded),
                           max_size=cfg.max_pool_size, noise_share=cfg.noise_share,
                           noise_pass_rate=cfg.noise_pass_rate)  # fmt: skip
         schedule = build_schedule(ctx.world, pool, criteria, task_id=task_id,

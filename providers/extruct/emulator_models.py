@@ -47,6 +47,10 @@ class EmulatorSettings:
     max_pool_size: int = 600  # INF: most candidates one task can discover
     noise_share: float = 0.25  # INF: off-target discoveries per on-target one (web search noise)
     noise_pass_rate: float = 0.3  # INF: share of off-target candidates passing the pre-filter
+    # INF: whether two tasks with the same query, criteria and exclusions discover the same
+    # candidates in the same order. The real service searches the live web, so repeats can differ;
+    # the sandbox defaults to repeatable so that runs (a resumed one, a fault-free one) compare.
+    repeatable_discovery: bool = True
     failure_rate: float = 0.0  # INF: share of tasks that end "failed" (plus job_failure faults)
     fail_at: float = 0.6  # INF: a failing task fails after this share of its natural run
     results_default_limit: int = 100  # UNK -> INF: default ``limit`` of /results (§6)

@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from aggregator.clock import Clock, ScaledClock
@@ -32,7 +36,7 @@ from providers.sandbox.faults import FaultInjector, FaultRule
 from providers.sandbox.stats import StatsRecorder
 from providers.sandbox.world import World, build_world
 
-__all__ = ["EMULATORS", "Sandbox", "SandboxConfig", "serve"]
+__all__ = ["EMULATORS", "AttachedSandbox", "Sandbox", "SandboxConfig", "SandboxConnection", "serve"]
 
 log = get_logger(__name__)
 
@@ -80,6 +84,83 @@ def _load_factory(provider: str) -> Callable[[SandboxContext, Mapping[str, Any]]
     return factory
 
 
+@dataclass(frozen=True)
+class SandboxConnection:
+    """How a client in another process reaches a standalone sandbox.
+
+    ``deepsearch sandbox serve --connection-file PATH`` writes it (JSON); a client attaches with
+    ``DEEPSEARCH_SANDBOX=PATH`` (:class:`AttachedSandbox`). Sharing ``epoch`` and ``time_scale``
+    gives both processes the same virtual time (:class:`~aggregator.clock.ScaledClock`), so
+    Retry-After, rate-limit windows, deadlines and ``created_at`` comparisons agree.
+
+    Attributes:
+        base_urls: provider -> ``"http://127.0.0.1:<port>"``.
+        api_keys: provider -> a valid sandbox key (synthetic; never a real provider's key).
+        time_scale: wall seconds per virtual second.
+        epoch: the real instant the sandbox's virtual clock started.
+        pid: the serving process.
+    """
+
+    base_urls: dict[str, str]
+    api_keys: dict[str, str]
+    time_scale: float
+    epoch: datetime
+    pid: int
+
+    def clock(self) -> ScaledClock:
+        """A clock in step with the sandbox's."""
+        return ScaledClock(self.time_scale, epoch=self.epoch)
+
+    def write(self, path: Path) -> None:
+        """Write the file atomically (a reader never sees half of it)."""
+        doc = {"base_urls": self.base_urls, "api_keys": self.api_keys, "time_scale": self.time_scale,
+               "epoch": self.epoch.isoformat(), "pid": self.pid}
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+        os.replace(tmp, path)
+
+    @classmethod
+    def read(cls, path: Path) -> SandboxConnection:
+        """Read a connection file.
+
+        Raises:
+            ValueError: the file is missing, not JSON, or lacks a field (the message names it).
+        """
+        try:
+            doc = orjson.loads(path.read_bytes())
+            return cls(base_urls=dict(doc["base_urls"]), api_keys=dict(doc["api_keys"]),
+                       time_scale=float(doc["time_scale"]), epoch=datetime.fromisoformat(doc["epoch"]),
+                       pid=int(doc["pid"]))
+        except FileNotFoundError:
+            raise ValueError(f"no sandbox connection file at {path}; start one with "
+                             f"`deepsearch sandbox serve --connection-file {path}`") from None
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path} is not a sandbox connection file: {type(exc).__name__}: {exc}") from exc
+
+
+class AttachedSandbox:
+    """A standalone sandbox running in another process, seen through its connection file.
+
+    It has the attributes the client needs (``base_urls``, ``api_keys``, ``clock``) and nothing to
+    start or stop. Jobs live in the serving process, so a run on it survives the client and can be
+    resumed (unlike a run on an in-process :class:`Sandbox`).
+    """
+
+    in_process = False
+
+    def __init__(self, connection: SandboxConnection) -> None:
+        self.connection = connection
+        self.base_urls = dict(connection.base_urls)
+        self.api_keys = dict(connection.api_keys)
+        self.clock: Clock = connection.clock()
+
+    async def __aenter__(self) -> AttachedSandbox:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
 class Sandbox:
     """Async context manager running the configured emulators on local ports.
 
@@ -92,6 +173,8 @@ class Sandbox:
         base_urls: provider -> ``"http://127.0.0.1:<port>"``.
         api_keys: provider -> a valid key of org 1.
     """
+
+    in_process = True
 
     def __init__(self, config: SandboxConfig | None = None, *, clock: Clock | None = None) -> None:
         self.config = config or SandboxConfig()
@@ -172,6 +255,17 @@ class Sandbox:
         """``{"providers": {name: <GET /_sandbox/stats document>}}`` for every running provider."""
         return {"providers": {p: ctx.stats.snapshot() for p, ctx in self._contexts.items()}}
 
+    def connection(self) -> SandboxConnection:
+        """What a client in another process needs to attach (see :class:`SandboxConnection`).
+
+        Raises:
+            RuntimeError: the sandbox's clock is not a :class:`ScaledClock` (no shared epoch).
+        """
+        if not isinstance(self.clock, ScaledClock):
+            raise RuntimeError("only a sandbox on a ScaledClock can be attached from another process")
+        return SandboxConnection(base_urls=dict(self.base_urls), api_keys=dict(self.api_keys),
+                                 time_scale=self.clock.scale, epoch=self.clock.epoch, pid=os.getpid())
+
     def emulator(self, provider: str) -> Any:
         """The emulator state object of ``provider`` (test hooks live there)."""
         return self._emulators[provider]
@@ -185,8 +279,8 @@ class Sandbox:
         self.faults.clear()
 
 
-async def serve(config: SandboxConfig, *, on_ready: Callable[[dict[str, str]], None]) -> None:
-    """Run the sandbox until cancelled; ``on_ready(base_urls)`` is called once it listens."""
+async def serve(config: SandboxConfig, *, on_ready: Callable[[SandboxConnection], None]) -> None:
+    """Run the sandbox until cancelled; ``on_ready(connection)`` is called once it listens."""
     async with Sandbox(config) as sandbox:
-        on_ready(dict(sandbox.base_urls))
+        on_ready(sandbox.connection())
         await asyncio.Event().wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,7 +16,7 @@ from aiohttp import web
 from providers.sandbox.context import KeyRegistry, SandboxContext
 from providers.sandbox.faults import FaultInjector, FaultRule
 from providers.sandbox.ratelimit import SlidingWindowLog, TokenBucket, retry_after_header
-from providers.sandbox.runner import EMULATORS, Sandbox, SandboxConfig, serve
+from providers.sandbox.runner import EMULATORS, AttachedSandbox, Sandbox, SandboxConfig, SandboxConnection, serve
 from providers.sandbox.server import Reply, json_response, new_app
 from providers.sandbox.stats import StatsRecorder
 
@@ -259,9 +260,9 @@ async def test_slow_fault_waits_on_the_sandbox_clock(session: aiohttp.ClientSess
 
 @pytest.mark.usefixtures("echo_registered")
 async def test_serve_runs_until_cancelled(session: aiohttp.ClientSession) -> None:
-    ready: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    ready: asyncio.Queue[SandboxConnection] = asyncio.Queue()
     task = asyncio.create_task(serve(_config(), on_ready=ready.put_nowait))
-    urls = await asyncio.wait_for(ready.get(), timeout=10)
+    urls = (await asyncio.wait_for(ready.get(), timeout=10)).base_urls
     async with session.get(f"{urls['echo']}/_sandbox/stats") as resp:
         assert resp.status == 200
     task.cancel()
@@ -270,3 +271,31 @@ async def test_serve_runs_until_cancelled(session: aiohttp.ClientSession) -> Non
     with pytest.raises(aiohttp.ClientConnectionError):
         async with session.get(f"{urls['echo']}/_sandbox/stats"):
             pass
+
+
+@pytest.mark.usefixtures("echo_registered")
+async def test_connection_file_lets_another_process_share_urls_keys_and_virtual_time(
+        tmp_path: Path, session: aiohttp.ClientSession) -> None:
+    async with Sandbox(_config(time_scale=0.01)) as sandbox:
+        await asyncio.sleep(0.05)  # the sandbox's virtual clock has advanced ~5 s
+        path = tmp_path / "sandbox.json"
+        sandbox.connection().write(path)
+        attached = AttachedSandbox(SandboxConnection.read(path))
+        assert attached.base_urls == sandbox.base_urls and attached.api_keys == sandbox.api_keys
+        assert attached.in_process is False and sandbox.in_process is True
+        assert attached.clock.scale == 0.01
+        # a clock anchored at the sandbox's epoch reads the same virtual time (not a fresh start)
+        skew_s = abs((attached.clock.now() - sandbox.clock.now()).total_seconds())
+        assert skew_s < 1.0, skew_s
+        async with session.get(f"{attached.base_urls['echo']}/_sandbox/stats") as resp:
+            assert resp.status == 200
+
+
+def test_connection_file_errors_name_the_file_and_the_fix(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.json"
+    with pytest.raises(ValueError, match="sandbox serve --connection-file"):
+        SandboxConnection.read(missing)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"base_urls": {}}')
+    with pytest.raises(ValueError, match="not a sandbox connection file: KeyError"):
+        SandboxConnection.read(broken)

@@ -1,0 +1,116 @@
+"""``deepsearch sandbox serve``: run the provider emulators standalone.
+
+A standalone sandbox outlives the clients that use it, which is what resuming a sandbox run needs:
+``--connection-file F`` writes its URLs, keys, time scale and clock epoch to ``F``, and a client
+started with ``DEEPSEARCH_SANDBOX=F`` (or ``[sandbox] connection_file``) attaches to it instead of
+starting its own. ``--faults`` injects faults (a JSON list, or TOML ``[[faults]]`` tables, of
+:class:`providers.sandbox.faults.FaultRule` fields) for soak and resilience demos.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+import orjson
+
+from aggregator.cli_support import configure_logging, err, usage_error
+from aggregator.config import load_settings
+from aggregator.errors import ConfigError
+
+if TYPE_CHECKING:
+    from providers.sandbox.faults import FaultRule
+    from providers.sandbox.runner import SandboxConnection
+
+__all__ = ["load_faults", "sandbox"]
+
+
+def load_faults(path: Path) -> tuple[FaultRule, ...]:
+    """Fault rules from a JSON list (or ``{"faults": [...]}``) or TOML ``[[faults]]`` tables.
+
+    Raises:
+        ConfigError: unreadable file, or an entry that is not a valid rule (named ``--faults[i]``).
+    """
+    from providers.sandbox.faults import FaultRule
+
+    try:
+        raw = path.read_bytes()
+        data: Any = tomllib.loads(raw.decode()) if path.suffix.lower() == ".toml" else orjson.loads(raw)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, orjson.JSONDecodeError) as exc:
+        raise ConfigError("--faults", f"cannot read {path}: {exc}") from exc
+    if isinstance(data, dict):
+        data = data.get("faults")
+    if not isinstance(data, list):
+        raise ConfigError("--faults", "expected a list of fault rules ({provider, endpoint, kind, rate, ...})")
+    names = {f.name for f in dataclasses.fields(FaultRule)}
+    rules = []
+    for i, entry in enumerate(data):
+        unknown = sorted(set(entry) - names) if isinstance(entry, dict) else []
+        if not isinstance(entry, dict) or unknown or "provider" not in entry:
+            raise ConfigError(f"--faults[{i}]", f"expected a table with 'provider' and fields of {sorted(names)}"
+                              + (f"; unknown: {unknown}" if unknown else ""))
+        rules.append(FaultRule(**entry))
+    return tuple(rules)
+
+
+@click.group()
+def sandbox() -> None:
+    """The local provider emulators."""
+
+
+@sandbox.command("serve")
+@click.option("--time-scale", type=float, default=None, help="Wall seconds per virtual second (0-1].")
+@click.option("--seed", type=int, default=None)
+@click.option("--port", "ports", multiple=True, help="PROVIDER=PORT (repeatable); default ephemeral.")
+@click.option("--connection-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write URLs, keys and clock here; clients attach with DEEPSEARCH_SANDBOX=FILE.")
+@click.option("--faults", "faults_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Inject faults: a JSON/TOML list of rules {provider, endpoint, kind, rate|first_n, ...}.")
+@click.option("-v", "--verbose", count=True)
+def serve(time_scale: float | None, seed: int | None, ports: tuple[str, ...], connection_file: Path | None,
+          faults_file: Path | None, verbose: int) -> None:
+    """Run the emulators standalone until Ctrl-C and print their base URLs."""
+    from providers import REGISTRY
+    from providers.sandbox.runner import EMULATORS, SandboxConfig
+    from providers.sandbox.runner import serve as serve_sandbox
+
+    configure_logging(verbose)
+    settings = load_settings().sandbox
+    port_map: dict[str, int] = {}
+    for item in ports:
+        name, _, port = item.partition("=")
+        if name not in EMULATORS or not port.isdigit():
+            raise click.BadParameter(f"expected PROVIDER=PORT with PROVIDER in {sorted(EMULATORS)}",
+                                     param_hint="--port")
+        port_map[name] = int(port)
+    scale = time_scale if time_scale is not None else settings.time_scale
+    if not 0 < scale <= 1:
+        raise click.BadParameter("must be in (0, 1]", param_hint="--time-scale")
+    try:
+        faults = load_faults(faults_file) if faults_file is not None else ()
+    except ConfigError as exc:
+        usage_error(exc)
+    config = SandboxConfig(time_scale=scale, seed=settings.seed if seed is None else seed,
+                           n_companies=settings.n_companies, faults=faults,
+                           providers=tuple(n for n in REGISTRY if n in EMULATORS), ports=port_map)
+
+    def ready(connection: SandboxConnection) -> None:
+        for name, url in connection.base_urls.items():
+            click.echo(f"{name}\t{url}", nl=True)
+        if connection_file is not None:
+            connection.write(connection_file)
+            err.print(f"connection file: {connection_file} (attach with DEEPSEARCH_SANDBOX={connection_file})",
+                      highlight=False, soft_wrap=True)
+        err.print(f"sandbox ready (time scale {scale:g}); Ctrl-C to stop", highlight=False)
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_sandbox(config, on_ready=ready))
+    finally:
+        if connection_file is not None:
+            connection_file.unlink(missing_ok=True)
