@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from aggregator.errors import BudgetExceededError
 
-__all__ = ["CreditBudget", "Reservation", "current_budget"]
+__all__ = ["BalanceLedger", "CreditBudget", "Reservation", "current_budget"]
 
 
 @dataclass
@@ -66,6 +66,31 @@ class CreditBudget:
         if reservation.open:
             self.reserved -= reservation.amount
             reservation.open = False
+
+
+class BalanceLedger:
+    """Reconciles paid calls with a provider's post-charge balance (Orbit's credits header).
+
+    Each paid response reports the account's balance after the call. The charge of a call is the
+    drop from the lowest balance seen before it, capped at the call's documented price: a call the
+    provider refunded or did not charge (an idempotent replay, an immediate completion) costs 0, and
+    spending by others on the same account (another process) is never billed to this run beyond the
+    price. A balance that rose (a top-up, or concurrent responses arriving out of order) or a missing
+    header gives no evidence: the documented price is charged, as it is for the first call seen.
+    """
+
+    def __init__(self) -> None:
+        self.balance: float | None = None
+
+    def charge(self, remaining: float | None, price: float) -> float:
+        """The credits one call cost, given the balance it reported (None: not reported)."""
+        if remaining is None:
+            return price
+        previous = self.balance
+        self.balance = remaining if previous is None else min(previous, remaining)
+        if previous is None or remaining > previous:
+            return price
+        return min(previous - remaining, price)
 
 
 current_budget: ContextVar[CreditBudget | None] = ContextVar("current_budget", default=None)

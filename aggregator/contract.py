@@ -26,16 +26,18 @@ concurrency caps, retries, timeouts and logging.
 
 from __future__ import annotations
 
+import functools
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar, cast, runtime_checkable
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from aggregator.clock import Clock
-from aggregator.errors import ProviderProtocolError
+from aggregator.errors import ConfigError, ProviderProtocolError
 from aggregator.models import FieldValues, FilterCapabilities, Hit, Mode, SearchRequest
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ __all__ = [
     "PollPolicy",
     "ProviderAdapter",
     "ProviderClient",
+    "RateLimitRow",
     "RateLimitSpec",
     "Ready",
     "Response",
@@ -63,6 +66,8 @@ __all__ = [
 ]
 
 M = TypeVar("M")
+S = TypeVar("S", int, float, str)
+_TYPE_NAMES: dict[type, str] = {int: "an integer", float: "a number", str: "a string"}
 
 Checkpoint = Mapping[str, Any]
 """JSON-serializable continuation state owned by the adapter (cursor, offset, ids read)."""
@@ -193,11 +198,21 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """A successful HTTP response as adapters see it. ``data`` is parsed JSON, or text/bytes."""
+    """A successful HTTP response as adapters see it. ``data`` is parsed JSON, or text/bytes.
+
+    ``credits_charged`` is what a paid call (``cost=``) was charged after reconciliation with the
+    provider's report (see :meth:`aggregator.http.ProviderHTTPClient.request`); None for free calls.
+    """
 
     status: int
     headers: Mapping[str, str]
     data: Any
+    credits_charged: float | None = None
+
+
+@functools.cache
+def _type_adapter(model: Any) -> TypeAdapter[Any]:  # one per wire model: building one is costly
+    return TypeAdapter(model)
 
 
 def parse_payload(model: type[M] | TypeAdapter[M], data: Any, *, provider: str, endpoint: str) -> M:
@@ -206,7 +221,7 @@ def parse_payload(model: type[M] | TypeAdapter[M], data: Any, *, provider: str, 
     Raises:
         ProviderProtocolError: naming provider, endpoint and the first location that does not fit.
     """
-    adapter = model if isinstance(model, TypeAdapter) else TypeAdapter(model)
+    adapter: TypeAdapter[M] = model if isinstance(model, TypeAdapter) else _type_adapter(cast(Hashable, model))
     try:
         return adapter.validate_python(data)
     except ValidationError as exc:
@@ -216,20 +231,34 @@ def parse_payload(model: type[M] | TypeAdapter[M], data: Any, *, provider: str, 
                                     provider=provider, endpoint=endpoint) from exc
 
 
-def specs_from_settings(rows: Iterable[dict[str, object]]) -> tuple[RateLimitSpec, ...]:
-    """``rate_limits`` rows of ``config/default.toml`` as :class:`RateLimitSpec` values."""
+class RateLimitRow(BaseModel):
+    """One ``rate_limits`` row of a provider's settings, as written in ``config/default.toml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    limit: int = Field(ge=1, description="Requests per window (sliding) or tokens per window (bucket).")
+    window_s: float = Field(gt=0, allow_inf_nan=False)
+    endpoints: tuple[str, ...] = Field(("*",), min_length=1)
+    kind: Literal["sliding_window", "token_bucket"] = "sliding_window"
+    burst: int | None = Field(None, ge=1, description="Token bucket capacity.")
+
+
+def specs_from_settings(rows: Iterable[Mapping[str, object]], where: str = "rate_limits") -> tuple[RateLimitSpec, ...]:
+    """``rate_limits`` rows of ``config/default.toml`` as :class:`RateLimitSpec` values.
+
+    Raises:
+        ConfigError: a row that is not a table of valid values, named ``<where>[i].<key>``
+            (``providers.orbit.rate_limits[0].limit``).
+    """
     specs = []
-    for row in rows:
-        specs.append(
-            RateLimitSpec(
-                name=str(row["name"]),
-                limit=int(str(row["limit"])),
-                window_s=float(str(row["window_s"])),
-                endpoints=tuple(str(e) for e in row.get("endpoints", ["*"])),  # type: ignore[attr-defined]
-                kind="token_bucket" if row.get("kind") == "token_bucket" else "sliding_window",
-                burst=int(str(row["burst"])) if row.get("burst") is not None else None,
-            )
-        )
+    for i, row in enumerate(rows):
+        try:
+            valid = RateLimitRow.model_validate(row)
+        except ValidationError as exc:
+            raise ConfigError.from_validation(exc, prefix=f"{where}[{i}]") from exc
+        specs.append(RateLimitSpec(name=valid.name, limit=valid.limit, window_s=valid.window_s,
+                                   endpoints=valid.endpoints, kind=valid.kind, burst=valid.burst))
     return tuple(specs)
 
 
@@ -252,6 +281,8 @@ class ProviderClient(Protocol):
         expect: Literal["json", "text"] = "json",
         retry_on: frozenset[int] = frozenset(),
         cost: float = 0.0,
+        charged: Callable[[Response], float | None] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Response: ...
 
     async def get_external(self, url: str, *, endpoint: str) -> Response: ...
@@ -283,6 +314,32 @@ class ProviderAdapter(ABC):
         """The cost model in force (settings may refine the class's declared one)."""
         return self.capabilities.cost
 
+    def setting(self, name: str, default: S, *, minimum: float | None = None, maximum: float | None = None) -> S:
+        """The adapter-specific setting ``name`` (an extra key of ``[providers.<provider>]``).
+
+        It must have ``default``'s type (an int is accepted for a float; a bool never for a number)
+        and lie within ``[minimum, maximum]``.
+
+        Raises:
+            ConfigError: naming ``providers.<provider>.<name>``, the expected type or range and the value.
+        """
+        value: Any = self.settings.option(name, default)
+        where = f"providers.{self.name}.{name}"
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) or not isinstance(value, type(default)):
+            raise ConfigError(where, f"must be {_TYPE_NAMES[type(default)]}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(where, f"must be a finite number, got {value!r}")
+        number = float(value) if isinstance(value, int | float) else None
+        if number is not None and ((minimum is not None and number < minimum)
+                                   or (maximum is not None and number > maximum)):
+            bounds = (f"between {minimum:g} and {maximum:g}" if minimum is not None and maximum is not None
+                      else f"at least {minimum:g}" if minimum is not None else f"at most {maximum:g}")
+            raise ConfigError(where, f"must be {bounds}, got {value!r}")
+        checked: S = value
+        return checked
+
     @staticmethod
     @abstractmethod
     def auth_headers(api_key: str) -> dict[str, str]:
@@ -292,7 +349,7 @@ class ProviderAdapter(ABC):
     def limits_from(cls, settings: ProviderSettings) -> Limits:
         """The provider's limits: the ``rate_limits`` rows and ``max_concurrent_jobs`` of its settings
         (``config/default.toml`` holds the documented values)."""
-        return Limits(rate_limits=specs_from_settings(settings.rate_limits),
+        return Limits(rate_limits=specs_from_settings(settings.rate_limits, f"providers.{cls.name}.rate_limits"),
                       max_concurrent_jobs=settings.max_concurrent_jobs)
 
     @classmethod

@@ -27,9 +27,12 @@ sends byte-identical JSON with the same key.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -94,11 +97,20 @@ class HttpClient:
 
 @dataclass
 class CallStats:
-    """Counters of one provider client (reported in the provider's outcome)."""
+    """Call counters: of one provider client (all its runs), or of one provider job of one run."""
 
     calls: int = 0
     retries: int = 0
     rate_limited: int = 0
+
+
+current_call_stats: ContextVar[CallStats | None] = ContextVar("current_call_stats", default=None)
+"""The counters of the provider job running in this task (set by the scheduler), besides the client's."""
+
+
+def _counters(client_stats: CallStats) -> tuple[CallStats, ...]:
+    job_stats = current_call_stats.get()
+    return (client_stats,) if job_stats is None or job_stats is client_stats else (client_stats, job_stats)
 
 
 def _excerpt(raw: bytes, secret: str | None) -> str:
@@ -178,7 +190,8 @@ class ProviderHTTPClient:
         return f"ProviderHTTPClient(provider={self.provider!r}, base_url={self.base_url!r})"
 
     def _count_retry(self, error: ProviderError, wait_s: float) -> None:
-        self.stats.retries += 1
+        for stats in _counters(self.stats):
+            stats.retries += 1
 
     def _secret(self) -> str | None:
         return self._api_key.get_secret_value() if self._api_key else None
@@ -195,6 +208,8 @@ class ProviderHTTPClient:
         expect: Literal["json", "text"] = "json",
         retry_on: frozenset[int] = frozenset(),
         cost: float = 0.0,
+        charged: Callable[[Response], float | None] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Response:
         """Send one logical call (retried per policy) and return the parsed response.
 
@@ -206,23 +221,28 @@ class ProviderHTTPClient:
             expect: ``"json"`` (orjson-parsed) or ``"text"``.
             retry_on: extra 4xx statuses this call may retry (e.g. 409 "cursor busy").
             cost: credits the call costs; reserved from the run's budget (if any) before sending.
+            charged: reconciles ``cost`` with what the provider reports (a balance header, a refund
+                flag): called with the response, returns the credits actually charged (capped at
+                ``cost``), or None for ``cost``. The budget settles at that amount and the returned
+                response carries it as ``credits_charged``.
+            headers: extra request headers (an ``Idempotency-Key``), sent on every attempt.
 
         Raises:
             BudgetExceededError: the run's budget cannot cover ``cost`` (nothing was sent).
             ProviderError subclasses, per the module table.
         """
         body = orjson.dumps(json) if json is not None else None
-        headers = {"Accept": "application/json"}
+        sent_headers = {"Accept": "application/json", **(headers or {})}
         if body is not None:
-            headers["Content-Type"] = "application/json"
+            sent_headers["Content-Type"] = "application/json"
         secret = self._secret()
         if secret:
-            headers.update(self._auth_headers(secret))
+            sent_headers.update(self._auth_headers(secret))
 
         async def attempt() -> Response:
             async with self.limiter.slot(endpoint):
                 return await self._send(method, self.base_url + path, endpoint, body, params,
-                                        headers, idempotent, expect, retry_on)
+                                        sent_headers, idempotent, expect, retry_on, follow_redirects=False)
 
         budget = current_budget.get() if cost > 0 else None
         reservation = budget.reserve(cost, self.provider) if budget is not None else None
@@ -232,32 +252,43 @@ class ProviderHTTPClient:
             if budget is not None and reservation is not None:
                 budget.release(reservation)
             raise
+        if cost <= 0:
+            return response
+        actual = charged(response) if charged is not None else None
+        actual = cost if actual is None else min(max(actual, 0.0), cost)
         if budget is not None and reservation is not None:
-            budget.settle(reservation)
-        return response
+            budget.settle(reservation, actual)
+        return dataclasses.replace(response, credits_charged=actual)
 
     async def get_external(self, url: str, *, endpoint: str) -> Response:
         """GET a URL the provider handed out (a signed download URL) WITHOUT the API key."""
 
         async def attempt() -> Response:
-            return await self._send("GET", url, endpoint, None, None, {}, True, "text", frozenset())
+            return await self._send("GET", url, endpoint, None, None, {}, True, "text", frozenset(),
+                                    follow_redirects=True)  # no key is sent: storage may redirect freely
 
         return await self.retry.call(attempt, on_retry=self._count_retry)
 
     async def _send(
         self, method: str, url: str, endpoint: str, body: bytes | None,
         params: Mapping[str, str] | None, headers: Mapping[str, str], idempotent: bool,
-        expect: Literal["json", "text"], retry_on: frozenset[int],
+        expect: Literal["json", "text"], retry_on: frozenset[int], *, follow_redirects: bool,
     ) -> Response:
+        """One HTTP exchange. API calls never follow redirects: aiohttp would re-send custom auth
+        headers (``x-api-key``) to whatever host a redirect names, so a 3xx is a protocol error."""
         ctx: dict[str, Any] = {"provider": self.provider, "endpoint": endpoint}
-        self.stats.calls += 1
+        for stats in _counters(self.stats):
+            stats.calls += 1
         started = self.clock.monotonic()
         try:
             async with self.http.session.request(
-                method, url, data=body, params=params, headers=headers
+                method, url, data=body, params=params, headers=headers, allow_redirects=follow_redirects,
             ) as resp:
                 raw = await resp.read()
                 status, resp_headers = resp.status, dict(resp.headers)
+        except aiohttp.ClientResponseError as exc:  # e.g. TooManyRedirects; its repr holds the request headers
+            raise ProviderProtocolError(f"bad response: {type(exc).__name__} (status {exc.status})",
+                                        **ctx) from None
         except aiohttp.ClientConnectorError as exc:  # never reached the server: always safe
             raise ProviderConnectionError(f"cannot connect: {exc.os_error}", **ctx) from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
@@ -268,11 +299,16 @@ class ProviderHTTPClient:
                                        retryable=idempotent, **ctx) from exc
         log.debug("http.response", **ctx, status=status,
                   elapsed_s=round(self.clock.monotonic() - started, 4))
+        if 300 <= status < 400:
+            target = urlsplit(resp_headers.get("Location", ""))
+            raise ProviderProtocolError(f"unexpected redirect ({status}) to {target.scheme}://{target.netloc}; "
+                                        "API calls do not follow redirects (the key would go along)", **ctx)
         if status >= 400:
             error = error_for_status(status, resp_headers, raw, idempotent=idempotent,
                                      retry_on=retry_on, secret=self._secret(), **ctx)
             if isinstance(error, RateLimitedError):
-                self.stats.rate_limited += 1
+                for stats in _counters(self.stats):
+                    stats.rate_limited += 1
                 pause = error.retry_after_s if error.retry_after_s is not None else DEFAULT_429_PAUSE_S
                 self.limiter.pause(endpoint, pause)
             raise error
@@ -286,7 +322,7 @@ class ProviderHTTPClient:
             return orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError as exc:
             raise ProviderProtocolError(
-                f"response is not valid JSON ({exc}); starts with {raw[:80]!r}",
+                f"response is not valid JSON ({exc}); starts with {_excerpt(raw[:80], self._secret())!r}",
                 retryable=idempotent, **ctx,
             ) from exc
 

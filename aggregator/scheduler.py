@@ -19,12 +19,16 @@ A submit to a provider without idempotency keys that fails ambiguously (reset, t
 garbled body: it may have started the job) is resolved with ``adapter.find_submitted``: the job
 it created is adopted; only when there is none is the submit repeated (``SUBMIT_ATTEMPTS``).
 
+The deadline bounds every wait, not only the steps between them: a job slot, a rate-limit
+bucket, a retry's backoff or ``Retry-After``, a request in flight are cut off when it passes.
+
 Errors never escape: the result is a :class:`~aggregator.models.ProviderOutcome` (``found``,
 ``no_result``, ``partial`` when some hits arrived before a failure or the deadline, ``failed``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import Callable
@@ -45,13 +49,13 @@ from aggregator.errors import (
     ProviderTimeoutError,
 )
 from aggregator.events import Event, HitsEvent, Phase, ProgressEvent
-from aggregator.http import CallStats
-from aggregator.jobstore import JobStore
+from aggregator.http import CallStats, current_call_stats
+from aggregator.jobstore import JobRecord, JobStore
 from aggregator.limits import ProviderLimiter
 from aggregator.log import get_logger
 from aggregator.models import ErrorInfo, Hit, OutcomeStatus, ProviderOutcome, SearchRequest
 
-__all__ = ["JobRunner", "error_info"]
+__all__ = ["JobRunner", "error_info", "journaled_credits"]
 
 log = get_logger("aggregator.scheduler")
 
@@ -59,6 +63,7 @@ SUBMIT_ATTEMPTS = 3  # submits of a non-idempotent provider, each after checking
 SUBMIT_BACKOFF_S = 2.0  # doubled per attempt
 CLOCK_SKEW_S = 120.0  # provider clocks may run behind ours when matching a lost submit
 RESUME_LOOKBACK_S = 86_400.0  # a resumed run looks this far back for a job its lost submit created
+CHECKPOINT_KEY, USAGE_KEY = "adapter", "usage"  # the journaled checkpoint: {"adapter": ..., "usage": ...}
 AMBIGUOUS = (ProviderConnectionError, ProviderTimeoutError, ProviderServerError, ProviderProtocolError)
 
 
@@ -71,6 +76,14 @@ def error_info(error: BaseException) -> ErrorInfo:
         status=getattr(error, "status", None),
         retryable=bool(getattr(error, "retryable", False)),
     )
+
+
+def journaled_credits(record: JobRecord, per_start: float) -> float:
+    """Credits a journaled job had spent: its last checkpoint's usage, else its start's charge, else 0."""
+    usage = (record.checkpoint or {}).get(USAGE_KEY) or {}
+    if "credits" in usage:
+        return float(usage["credits"])
+    return float(record.job.extra.get("credits", per_start)) if record.job is not None else 0.0
 
 
 class JobRunner:
@@ -184,7 +197,7 @@ class JobRunner:
             self.credits_remaining = page.credits_remaining
         # journal first (hits, then the checkpoint after them), then announce
         await self.store.record_hits(self.run_id, self.provider, new)
-        await self.store.record_checkpoint(self.run_id, self.provider, page.checkpoint)
+        await self.store.record_checkpoint(self.run_id, self.provider, self._journaled(page.checkpoint))
         if new:
             if self._first_result_s is None:
                 self._first_result_s = self.clock.monotonic() - self._t0
@@ -227,8 +240,13 @@ class JobRunner:
         await self.clock.sleep(min(seconds + jitter, max(self._remaining_s(), 0.0)))
         self._check_deadline()
 
+    def _journaled(self, checkpoint: Checkpoint) -> Checkpoint:
+        """The adapter's checkpoint plus this job's usage so far, so a resumed run reports the whole spend."""
+        usage = {"credits": self.credits, "pages": self.pages, "credits_remaining": self.credits_remaining}
+        return {CHECKPOINT_KEY: dict(checkpoint), USAGE_KEY: usage}
+
     async def _resumed(self) -> tuple[JobRef | None, Checkpoint | None, str | None]:
-        """What an earlier process of this run left: its job, checkpoint and state; hits restored."""
+        """What an earlier process of this run left: its job, checkpoint and state; hits and usage restored."""
         previous = await self.store.get(self.run_id, self.provider)
         if previous is None or previous.job is None:
             return None, None, None
@@ -236,9 +254,14 @@ class JobRunner:
         if stored:
             self.hits = stored
             self.emit(HitsEvent(self.provider, tuple(stored)))
+        journaled = previous.checkpoint or {}
+        usage = journaled.get(USAGE_KEY) or {}
+        self.credits = journaled_credits(previous, self.adapter.cost.per_start)
+        self.pages = int(usage.get("pages", 0))
+        self.credits_remaining = usage.get("credits_remaining", previous.job.extra.get("credits_remaining"))
         log.info("job.resumed", provider=self.provider, job_id=previous.job.job_id, state=previous.state,
                  hits=len(stored))
-        return previous.job, previous.checkpoint, previous.state
+        return previous.job, journaled.get(CHECKPOINT_KEY), previous.state
 
     async def _drive(self) -> None:
         job, checkpoint, state = await self._resumed()
@@ -271,6 +294,26 @@ class JobRunner:
             job, checkpoint, exhausted = await self._wait_until_ready(extended, checkpoint)
             self.job = job
 
+    async def _drive_until_deadline(self) -> None:
+        """:meth:`_drive`, cut off at the deadline wherever it waits.
+
+        The deadline checks between steps cannot interrupt a wait inside a step: a job slot, a
+        rate-limit bucket, a retry's backoff or ``Retry-After``, a request in flight. The clock's
+        remaining seconds times its ``scale`` are the real seconds left (exact for the scaled
+        sandbox clock, and for real time), so the event loop's timer bounds every wait.
+
+        Raises:
+            DeadlineExceededError: the deadline passed inside a step (also raised by the checks).
+        """
+        real_s = max(self._remaining_s(), 0.0) * self.clock.scale
+        try:
+            async with asyncio.timeout(real_s) as scope:
+                await self._drive()
+        except TimeoutError as exc:
+            if not scope.expired():
+                raise
+            raise DeadlineExceededError(f"{self.provider}: run deadline reached", job=self.job) from exc
+
     # -- entry point ------------------------------------------------------------------------
     async def run(self) -> ProviderOutcome:
         """Run the job to an outcome. Only cancellation propagates.
@@ -280,9 +323,10 @@ class JobRunner:
         is logged with its traceback and reported as ``failed``/``partial`` too.
         """
         self._progress("waiting")
+        counting = current_call_stats.set(self.stats)  # this job's calls, retries and 429s (not the client's)
         try:
             self.adapter.validate(self.request)
-            await self._drive()
+            await self._drive_until_deadline()
         except (ProviderError, DeadlineExceededError, BudgetExceededError) as exc:
             return await self.finish("partial" if self.hits else "failed", exc)
         except AggregatorError as exc:
@@ -290,6 +334,8 @@ class JobRunner:
         except Exception as exc:  # an adapter bug must not hang or hide the other providers
             log.exception("provider.crashed", provider=self.provider)
             return await self.finish("partial" if self.hits else "failed", exc)
+        finally:
+            current_call_stats.reset(counting)
         return await self.finish("found" if self.hits else "no_result", None)
 
     async def finish(self, status: OutcomeStatus, error: BaseException | None) -> ProviderOutcome:

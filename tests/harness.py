@@ -49,7 +49,7 @@ class Harness:
         return JobRunner(run_id="run-1", adapter=self.adapter, request=request, limiter=self.limiter,
                          poll_policy=type(self.adapter).poll_policy_from(self.adapter.settings),
                          store=self.store, clock=self.clock, deadline_at=deadline_s,
-                         emit=self.events.append, stats=self.client.stats)
+                         emit=self.events.append)
 
 
 def bodies(mock: aioresponses, method: str, url: str) -> list[Any]:

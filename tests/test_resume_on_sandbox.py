@@ -97,3 +97,24 @@ async def test_resuming_an_unknown_run_is_a_clear_error(sandbox: Sandbox) -> Non
     async with Aggregator(sandbox_settings(), sandbox=sandbox) as agg:
         with pytest.raises(ConfigError, match="deepsearch runs"):
             await agg.resume("nope")
+
+
+async def test_a_resumed_run_reports_and_budgets_the_credits_its_first_process_spent(sandbox: Sandbox) -> None:
+    store = InMemoryJobStore()
+    async with Aggregator(sandbox_settings(), sandbox=sandbox, job_store=store) as agg:
+        stream = agg.stream(DEMO, max_results=30, budget=20, providers=("orbit",))
+        async for event in stream:
+            if isinstance(event, HitsEvent):
+                break  # a crash after the first profiles were read and paid for
+        await stream.aclose()
+    (summary,) = await store.runs()
+    read_before = len(await store.hits(summary.run_id, "orbit"))
+    assert 0 < read_before < 10
+
+    async with Aggregator(sandbox_settings(), sandbox=sandbox, job_store=store) as agg:
+        report = await agg.resume(summary.run_id)
+
+    orbit = report.outcome("orbit")
+    assert orbit.credits == 10 + orbit.records  # the start and every read, across both processes
+    assert orbit.credits <= 20 and orbit.status == "partial"  # the budget counted the first process's spend
+    assert orbit.error is not None and orbit.error.type == "BudgetExceededError"

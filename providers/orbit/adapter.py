@@ -26,10 +26,11 @@ Follows contract ``orbit.md``:
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from aggregator.budget import current_budget
+from aggregator.budget import BalanceLedger, current_budget
 from aggregator.config import ProviderSettings
 from aggregator.contract import (
     Capabilities,
@@ -82,10 +83,11 @@ class OrbitAdapter(ProviderAdapter):
 
     def __init__(self, client: ProviderClient, settings: ProviderSettings) -> None:
         super().__init__(client, settings)
-        self.credits_per_run = float(settings.option("credits_per_run", 10.0))
-        self.credits_per_read = float(settings.option("credits_per_profile_read", 1.0))
-        self.profile_batch = int(settings.option("profile_batch", 10))
+        self.credits_per_run = self.setting("credits_per_run", 10.0, minimum=0)
+        self.credits_per_read = self.setting("credits_per_profile_read", 1.0, minimum=0)
+        self.profile_batch = self.setting("profile_batch", 10, minimum=1)
         self._latest: dict[str, StatusResult] = {}
+        self._ledger = BalanceLedger()  # reconciles charges with X-Developer-API-Credits-Remaining
 
     @staticmethod
     def auth_headers(api_key: str) -> dict[str, str]:
@@ -128,16 +130,14 @@ class OrbitAdapter(ProviderAdapter):
     async def submit(self, request: SearchRequest, idempotency_key: str) -> JobRef:
         body = self.start_body(request, idempotency_key)
         response = await self.client.request("POST", "/v2/developer/deep-search", endpoint=START, json=body,
-                                             idempotent=True, cost=self.credits_per_run)
+                                             idempotent=True, cost=self.credits_per_run,
+                                             charged=self._start_charge)
         start = parse(StartResponse, response.data, START)
-        # already_running answers our own retry after a lost 202: that 202 was charged once (§3.4).
-        # Only an immediate completion (a profileId already generated) is refunded.
-        charged = 0.0 if start.status == "completed" else self.credits_per_run
-        extra: dict[str, Any] = {"run_shape": body["runShape"], "credits": charged,
+        extra: dict[str, Any] = {"run_shape": body["runShape"], "credits": response.credits_charged,
                                  "credits_remaining": self._remaining(response), "status": start.status}
         if start.status == "completed" and start.result and start.result.get("id"):
             extra["profile_id"] = str(start.result["id"])
-        log.info("orbit.started", request_id=start.request_id, status=start.status, charged=charged)
+        log.info("orbit.started", request_id=start.request_id, status=start.status, charged=response.credits_charged)
         return JobRef(provider=PROVIDER, job_id=start.request_id, idempotency_key=idempotency_key,
                       mode="people", submitted_at=self.client.clock.now(), extra=extra)
 
@@ -175,21 +175,40 @@ class OrbitAdapter(ProviderAdapter):
         raise ProviderProtocolError(f"unknown deep search status {status.status!r}", provider=PROVIDER,
                                     endpoint=STATUS, request_id=job.job_id)
 
+    # -- credits (§3.4, §8) -----------------------------------------------------------------
+    def _start_charge(self, response: Response) -> float:
+        """What a start cost: the balance header's drop (capped at the price), but 0 for an immediate
+        completion, which §3.4 refunds. ``already_running`` answers our own retry after a lost 202;
+        that 202 was charged once, and the header shows it."""
+        charge = self._ledger.charge(self._remaining(response), self.credits_per_run)
+        status = response.data.get("status") if isinstance(response.data, dict) else None
+        return 0.0 if status == "completed" else charge
+
+    def _read_charge(self, response: Response) -> float:
+        return self._ledger.charge(self._remaining(response), self.credits_per_read)
+
     # -- fetch ------------------------------------------------------------------------------
-    async def _profile(self, profile_id: str, rank: int, job: JobRef) -> tuple[Hit | None, float | None]:
+    async def _profile(self, profile_id: str, rank: int, job: JobRef) -> tuple[Hit | None, float | None, float]:
+        """One profile read: the hit (None if the profile is gone: refunded), balance, credits charged.
+
+        The ``Idempotency-Key`` is derived from the job's key and the profile id, so a retry, and a
+        resumed run re-reading a profile whose hit a crash lost, is not charged twice (DOC CRED).
+        """
+        key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"orbit-read:{job.idempotency_key}:{profile_id}"))
         try:
             response = await self.client.request("GET", f"/v2/developer/profiles/{profile_id}",
-                                                 endpoint=PROFILE, idempotent=True, cost=self.credits_per_read)
+                                                 endpoint=PROFILE, idempotent=True, cost=self.credits_per_read,
+                                                 charged=self._read_charge, headers={"Idempotency-Key": key})
         except InvalidRequestError as exc:
             if exc.status == 404:  # developer_profile_not_found: refunded, nothing to read
                 log.warning("orbit.profile_missing", profile_id=profile_id)
-                return None, None
+                return None, None, 0.0
             raise
         profile = parse(ProfileResponse, response.data, PROFILE)
         raw = response.data.get("payload") if isinstance(response.data, dict) else None
         hit = hit_from_profile(profile.payload, rank=rank, job_id=job.job_id,
                                retrieved_at=self.client.clock.now(), raw=raw)
-        return hit, self._remaining(response)
+        return hit, self._remaining(response), response.credits_charged or 0.0
 
     async def _result(self, job: JobRef) -> StatusResult:
         if job.job_id not in self._latest and job.extra.get("status") != "completed":
@@ -204,11 +223,12 @@ class OrbitAdapter(ProviderAdapter):
             return await self._fetch_candidates(job, state, result, finished, limit)
         return await self._fetch_lookup(job, state, result, finished)
 
-    async def _read(self, job: JobRef, wanted: list[tuple[str, int]]) -> tuple[list[Hit], float | None, int]:
+    async def _read(self, job: JobRef, wanted: list[tuple[str, int]]) -> tuple[list[Hit], float | None, float]:
+        """Read profiles concurrently: the hits, the lowest balance reported, the credits charged."""
         answers = await asyncio.gather(*(self._profile(pid, rank, job) for pid, rank in wanted))
-        hits = [hit for hit, _ in answers if hit is not None]
-        balances = [left for _, left in answers if left is not None]
-        return hits, (min(balances) if balances else None), len(hits)
+        hits = [hit for hit, _, _ in answers if hit is not None]
+        balances = [left for _, left, _ in answers if left is not None]
+        return hits, (min(balances) if balances else None), sum(charge for _, _, charge in answers)
 
     async def _fetch_candidates(self, job: JobRef, state: dict[str, Any], result: StatusResult,
                                 finished: bool, limit: int | None) -> Page:
@@ -222,7 +242,7 @@ class OrbitAdapter(ProviderAdapter):
         read += [pid for pid, _ in batch]
         done = finished and len(unread) <= len(batch)
         return Page(hits=tuple(hits), checkpoint={**state, "read": read}, done=done,
-                    credits=self.credits_per_read * charged, credits_remaining=remaining, reads=len(batch))
+                    credits=charged, credits_remaining=remaining, reads=len(batch))
 
     def _affordable_reads(self, wanted: int) -> int:
         """How many profile reads the run's budget still covers (all, without a budget)."""
@@ -242,7 +262,7 @@ class OrbitAdapter(ProviderAdapter):
             return Page(hits=(), checkpoint=state, done=finished, reads=0)
         hits, remaining, charged = await self._read(job, [(str(profile_id), 1)])
         return Page(hits=tuple(hits), checkpoint={**state, stage: profile_id}, done=finished,
-                    credits=self.credits_per_read * charged, credits_remaining=remaining)
+                    credits=charged, credits_remaining=remaining)
 
     def describe(self, request: SearchRequest) -> Mapping[str, Any]:
         """What a search would send (``--explain``), with a placeholder request id."""

@@ -74,6 +74,7 @@ class OrbitEmulator:
         self.index = PeopleIndex(ctx.world)
         self.runs: dict[tuple[str, str], Run] = {}
         self.refunded: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self.paid_reads: dict[tuple[int, str], str] = {}  # (org, Idempotency-Key) -> profile id read
         self._person_runs: dict[str, list[Run]] = {}
         self._balances: dict[int, int] = {}
         self._scoped_keys: dict[str, tuple[int, frozenset[str]]] = {}

@@ -193,16 +193,31 @@ class Handlers:
 
     async def profile(self, request: web.Request) -> web.Response:
         """``GET /v2/developer/profiles/{id}`` (§5). INF: credits are reserved first (402 before
-        404, DOC "reserved ... refunded on failure"); a 404 is never charged."""
-        em, org = self.em, request[ORG]
+        404, DOC "reserved ... refunded on failure"); a 404 is never charged.
+
+        ``Idempotency-Key`` (DOC CRED: "recommended on profile reads too"; without it every retry is
+        charged again): a read repeating a key already charged for the same profile is not charged
+        again (INF: replays are kept for the emulator's lifetime); the same key for another profile
+        is a 409 ``developer_api_idempotency_key_conflict`` (INF, as for starts, §3.4)."""
+        em, org, profile_id = self.em, request[ORG], request.match_info["id"]
         cost = em.settings.credits_per_profile_read
-        em.reserve(org, cost)
-        person = em.index.by_profile_id(request.match_info["id"])
+        key = request.headers.get("Idempotency-Key")
+        paid_for = em.paid_reads.get((org, key)) if key else None
+        if paid_for is not None and paid_for != profile_id:
+            raise api_error(409, "developer_api_idempotency_key_conflict",
+                            "This Idempotency-Key was already used for another profile.")
+        if paid_for is None:
+            em.reserve(org, cost)
+        person = em.index.by_profile_id(profile_id)
         level = em.profile_level(person) if person is not None else Level.NONE
         if person is None or level == Level.NONE:
-            raise api_error(404, "developer_profile_not_found",
-                            f"Profile {request.match_info['id']!r} was not found.")
-        em.charge(org, cost)
+            raise api_error(404, "developer_profile_not_found", f"Profile {profile_id!r} was not found.")
+        if paid_for is None:
+            em.charge(org, cost)
+            if key:
+                em.paid_reads[(org, key)] = profile_id
+        else:
+            em.ctx.stats.add("idempotent_replays")
         em.ctx.stats.add("profile_reads")
         payload = profile_payload(em.ctx.world, person, em.index.profile_id(person), level,
                                   verified=em.verified(person))  # fmt: skip

@@ -58,3 +58,16 @@ async def test_concurrent_paid_calls_never_overshoot_together() -> None:
     assert sum(made) == budget.spent <= 37
     assert max(booked) <= 37  # never more booked than the limit, at any moment
     assert refused > 0 and budget.spent >= 37 - 10  # the limit was binding, and nearly all of it was used
+
+
+def test_balance_ledger_charges_the_reported_drop_capped_at_the_price() -> None:
+    from aggregator.budget import BalanceLedger
+
+    ledger = BalanceLedger()
+    assert ledger.charge(990, 10) == 10  # the first balance seen: no evidence, the documented price
+    assert ledger.charge(989, 1) == 1
+    assert ledger.charge(989, 1) == 0  # unchanged: a replay or a refund
+    assert ledger.charge(980, 1) == 1  # another process spent too: never billed to this run beyond the price
+    assert ledger.charge(985, 1) == 1  # out of order, or a top-up: no evidence
+    assert ledger.charge(None, 1) == 1  # no header
+    assert ledger.balance == 980

@@ -107,7 +107,9 @@ async def test_pages_are_fetched_after_ready_with_checkpoints_journaled() -> Non
     assert (outcome.status, outcome.records, outcome.pages) == ("found", 5, 3)
     assert [len(e.hits) for e in events if isinstance(e, HitsEvent)] == [2, 1, 2]
     record = store.records[("run", "fake")]
-    assert record.checkpoint == {"page": 3} and record.state == "done"
+    usage = {"credits": 0.0, "pages": 3, "credits_remaining": None}
+    assert record.checkpoint == {"adapter": {"page": 3}, "usage": usage}  # the adapter's, plus the spend so far
+    assert record.state == "done"
 
 
 async def test_streaming_providers_are_read_while_pending() -> None:

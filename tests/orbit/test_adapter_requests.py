@@ -144,3 +144,46 @@ async def test_a_failed_run_reports_the_failure_code(harness: Harness) -> None:
 
     assert outcome.status == "failed" and outcome.error is not None
     assert outcome.error.type == "JobFailedError" and "identity_not_corroborated" in outcome.error.message
+
+
+async def test_profile_reads_carry_a_stable_idempotency_key_reused_by_retries(harness: Harness) -> None:
+    balance = [990]
+    with aioresponses() as mock:
+        mock.post(START, status=202, payload=started(), headers={CREDITS: "990"})
+        mock.get(STATUS, payload=state("completed", candidate_profile_ids=["p-a", "p-b"]), repeat=True)
+        mock.get(f"{BASE}/v2/developer/profiles/p-a", exception=aiohttp.ServerDisconnectedError())
+        mock.get(PROFILE, callback=profile_callback(balance), repeat=True)
+        outcome = await harness.runner(SearchRequest(query=QUERY, max_results=10)).run()
+        reads = calls(mock, "GET", "/v2/developer/profiles/")
+
+    keys = [call.kwargs["headers"]["Idempotency-Key"] for call in reads]
+    assert len(reads) == 3 and sorted(keys.count(k) for k in set(keys)) == [1, 2]  # the retry re-sent p-a's key
+    assert outcome.records == 2 and outcome.credits == 10 + 2
+
+
+async def test_charges_follow_the_credits_header_and_the_budget_settles_at_them(harness: Harness) -> None:
+    from aioresponses import CallbackResult
+
+    from aggregator.budget import CreditBudget, current_budget
+
+    balances = iter(["989", "989", "988"])  # the second read was not charged (a replay, or refunded)
+
+    def reply(url: Any, **kwargs: Any) -> CallbackResult:
+        return CallbackResult(status=200, payload=profile(str(url).rsplit("/", 1)[-1]),
+                              headers={CREDITS: next(balances)})
+
+    budget = CreditBudget(100)
+    token = current_budget.set(budget)
+    try:
+        with aioresponses() as mock:
+            mock.post(START, status=202, payload=started(), headers={CREDITS: "990"})
+            mock.get(STATUS, payload=state("completed", candidate_profile_ids=["p-a", "p-b", "p-c"]), repeat=True)
+            mock.get(PROFILE, callback=reply, repeat=True)
+            runner = harness.runner(SearchRequest(query=QUERY, max_results=10))
+            runner.adapter.profile_batch = 1  # type: ignore[attr-defined]  # one read at a time: ordered headers
+            outcome = await runner.run()
+    finally:
+        current_budget.reset(token)
+
+    assert outcome.records == 3 and outcome.credits == 10 + 1 + 0 + 1 and outcome.credits_remaining == 988
+    assert budget.spent == 12 and budget.reserved == 0 and budget.by_provider == {"orbit": 12}

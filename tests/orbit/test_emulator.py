@@ -423,6 +423,23 @@ async def test_profile_read_costs_1_credit_404_is_free_and_aliases_resolve(api: 
     assert api.emulator.balance(1) == 9989 and api.stats()["credits_charged"] == 11
 
 
+async def test_profile_reads_with_an_idempotency_key_are_charged_once(api: Api) -> None:
+    person = _person(api)
+    profile_id = (await api.finished(email=person.email))["result"]["id"]
+    auth = {"Authorization": f"Bearer {api.key}"}
+    path = f"/v2/developer/profiles/{profile_id}"
+    first = await api.call("GET", path, headers={**auth, "Idempotency-Key": "read-1"})
+    replay = await api.call("GET", path, headers={**auth, "Idempotency-Key": "read-1"})
+    assert first.status == replay.status == 200
+    assert first.headers[CREDITS] == replay.headers[CREDITS] == "9989"  # the replay is free
+    assert replay.json()["payload"]["id"] == profile_id and api.stats()["idempotent_replays"] == 1
+    other = await api.call("GET", "/v2/developer/profiles/orb_000000000000",
+                           headers={**auth, "Idempotency-Key": "read-1"})
+    assert other.status == 409 and other.code == "developer_api_idempotency_key_conflict"
+    unkeyed = await api.call("GET", path)  # without a key every read is charged (DOC CRED)
+    assert unkeyed.headers[CREDITS] == "9988" and api.emulator.balance(1) == 9988
+
+
 # -- rate limits ---------------------------------------------------------------------------------
 
 

@@ -130,6 +130,9 @@ async def test_429s_on_start_are_waited_out_and_start_one_job(make_aggregator: A
     assert outcome.status == "found" and outcome.retries == 2 and outcome.error is None
     assert agg.sandbox.stats()["providers"]["sixtyfour"]["jobs_started"] == 1
 
+    again = await agg.search("CTO in Berlin", max_results=5)  # the same Aggregator, no fault left
+    assert again.outcome("sixtyfour").retries == 0  # an outcome counts its own run's retries
+
 
 async def test_a_lost_start_response_is_replayed_with_the_same_search_id(make_aggregator: Any) -> None:
     fault = FaultRule(provider="sixtyfour", endpoint=START, kind="malformed_json", first_n=1)
