@@ -7,7 +7,6 @@ failed or was skipped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +21,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from aggregator.bench.cli import bench
+from aggregator.bench.soak import soak
+from aggregator.cli_sandbox import sandbox
 from aggregator.cli_support import (
     EXIT_ALL_FAILED,
     EXIT_OK,
@@ -29,7 +31,6 @@ from aggregator.cli_support import (
     LOOKUP_MAX_HITS,
     Interrupted,
     announce,
-    configure_logging,
     err,
     json_option,
     load_json_object,
@@ -41,7 +42,7 @@ from aggregator.cli_support import (
     usage_error,
 )
 from aggregator.compare import compare
-from aggregator.config import Settings, load_criteria, load_settings
+from aggregator.config import Settings, load_criteria
 from aggregator.core import Aggregator
 from aggregator.errors import ConfigError, ProviderError
 from aggregator.journal import SqliteJournal, default_journal_path
@@ -115,6 +116,8 @@ def _execute(fields: dict[str, Any], providers: tuple[str, ...], strategy: str |
                 "hedge_delay_s": hedge_delay_s}
     fields.update({k: v for k, v in optional.items() if v is not None})
     names = _provider_names(providers)
+    if providers and not names:
+        raise click.BadParameter("name at least one provider", param_hint="--provider")
     if names:
         fields["providers"] = names
     try:
@@ -217,6 +220,8 @@ def compare_command(query: str, mode: str, max_results: int | None, providers: t
     optional = {"max_results": max_results, "deadline_s": deadline_s}
     fields.update({k: v for k, v in optional.items() if v is not None})
     names = _provider_names(providers)
+    if providers and not names:
+        raise click.BadParameter("name at least one provider", param_hint="--provider")
     if names:
         fields["providers"] = names
     try:
@@ -386,42 +391,6 @@ def show_command(run_id: str, journal: Path | None, as_json: bool, out: Path | N
     print_report(state.report, as_json, out, state.report.elapsed_s)
 
 
-@main.group()
-def sandbox() -> None:
-    """The local provider emulators."""
-
-
-@sandbox.command("serve")
-@click.option("--time-scale", type=float, default=None, help="Wall seconds per virtual second (0-1].")
-@click.option("--seed", type=int, default=None)
-@click.option("--port", "ports", multiple=True, help="PROVIDER=PORT (repeatable); default ephemeral.")
-@click.option("-v", "--verbose", count=True)
-def serve(time_scale: float | None, seed: int | None, ports: tuple[str, ...], verbose: int) -> None:
-    """Run the emulators standalone until Ctrl-C and print their base URLs."""
-    from providers import REGISTRY
-    from providers.sandbox.runner import EMULATORS, SandboxConfig
-    from providers.sandbox.runner import serve as serve_sandbox
-
-    configure_logging(verbose)
-    settings = load_settings().sandbox
-    port_map: dict[str, int] = {}
-    for item in ports:
-        name, _, port = item.partition("=")
-        if name not in EMULATORS or not port.isdigit():
-            raise click.BadParameter(f"expected PROVIDER=PORT with PROVIDER in {sorted(EMULATORS)}",
-                                     param_hint="--port")
-        port_map[name] = int(port)
-    scale = time_scale if time_scale is not None else settings.time_scale
-    if not 0 < scale <= 1:
-        raise click.BadParameter("must be in (0, 1]", param_hint="--time-scale")
-    config = SandboxConfig(time_scale=scale, seed=settings.seed if seed is None else seed,
-                           n_companies=settings.n_companies,
-                           providers=tuple(n for n in REGISTRY if n in EMULATORS), ports=port_map)
-
-    def ready(urls: dict[str, str]) -> None:
-        for name, url in urls.items():
-            click.echo(f"{name}\t{url}")
-        err.print(f"sandbox ready (time scale {scale:g}); Ctrl-C to stop", highlight=False)
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_sandbox(config, on_ready=ready))
+main.add_command(sandbox)
+main.add_command(bench)
+main.add_command(soak)

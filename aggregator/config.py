@@ -6,7 +6,9 @@ Shapes:
     (``page_size``, ``fetch_via``...) are kept as extra fields and read by the adapter.
 
 API keys are read only from the environment variable each provider names (``api_key_env``) and are
-held as :class:`pydantic.SecretStr`, so they never appear in reprs, logs or reports.
+held as :class:`pydantic.SecretStr`, so they never appear in reprs, logs or reports. A provider run
+live must have an ``https://`` base URL (loopback hosts excepted) unless
+``http.allow_insecure_base_urls`` is set; :func:`aggregator.targets.resolve_targets` enforces it.
 
 Errors: every invalid file, value or variable raises :class:`~aggregator.errors.ConfigError`
 naming the setting (e.g. ``providers.sixtyfour.page_size``).
@@ -24,6 +26,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
 
+from aggregator.contract import specs_from_settings
 from aggregator.errors import ConfigError
 from aggregator.models import Criterion
 
@@ -50,8 +53,13 @@ class RunSettings(_Section):
 
 
 class HttpSettings(_Section):
+    """HTTP client settings. ``allow_insecure_base_urls``: let live providers use ``http://`` base
+    URLs off this machine (loopback hosts are always allowed; see :mod:`aggregator.targets`)."""
+
     timeout_s: float = Field(60.0, gt=0, description="Real seconds per request.")
     connect_timeout_s: float = Field(10.0, gt=0)
+    allow_insecure_base_urls: bool = Field(
+        False, description="Send API keys over plain http:// to hosts other than loopback (live mode).")
 
 
 class RetrySettings(_Section):
@@ -63,9 +71,17 @@ class RetrySettings(_Section):
 
 
 class SandboxSettings(_Section):
+    """The in-process sandbox, or ``connection_file``: a standalone one to attach to.
+
+    ``connection_file`` is the file ``deepsearch sandbox serve --connection-file PATH`` writes
+    (environment: ``DEEPSEARCH_SANDBOX``). Runs on an attached sandbox outlive the client process,
+    so they can be resumed; ``time_scale`` and ``seed`` then come from the file.
+    """
+
     time_scale: float = Field(0.02, gt=0, le=1)
     seed: int = 7
     n_companies: int = Field(4000, ge=50, le=100_000)
+    connection_file: Path | None = None
 
 
 class ProviderSettings(BaseModel):
@@ -123,7 +139,9 @@ def _read_toml(path: Path, what: str) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(what, f"file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except OSError as exc:  # a directory, no permission
+        raise ConfigError(what, f"cannot read {path}: {exc.strerror or exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(what, f"{path} is not valid TOML: {exc}") from exc
 
 
@@ -166,6 +184,8 @@ def load_criteria(path: str | Path) -> tuple[Criterion, ...]:
             data = orjson.loads(file.read_bytes())
         except FileNotFoundError:
             raise ConfigError("--criteria", f"file not found: {file}") from None
+        except OSError as exc:  # a directory, no permission
+            raise ConfigError("--criteria", f"cannot read {file}: {exc.strerror or exc}") from exc
         except orjson.JSONDecodeError as exc:
             raise ConfigError("--criteria", f"{file} is not valid JSON: {exc}") from exc
         if isinstance(data, dict):
@@ -190,11 +210,13 @@ def load_settings(
 
     Args:
         config_file: a user TOML file; default ``$DEEPSEARCH_CONFIG`` if set.
-        env: the environment to read keys and base URLs from; default ``os.environ``.
+        env: the environment to read keys, base URLs and ``DEEPSEARCH_SANDBOX`` from; default
+            ``os.environ``.
         overrides: a nested mapping applied last (the CLI's flags).
 
     Raises:
-        ConfigError: unreadable file, invalid TOML, or a value out of range (names the setting).
+        ConfigError: unreadable file, invalid TOML, or a value out of range (names the setting, e.g.
+            ``providers.orbit.rate_limits[0].limit``).
     """
     env = os.environ if env is None else env
     data = _read_toml(default_config_path(), "config")
@@ -202,9 +224,14 @@ def load_settings(
     if user_file:
         data = _deep_merge(data, _read_toml(Path(user_file), "--config"))
     data = _apply_env(data, env)
+    if env.get("DEEPSEARCH_SANDBOX", "").strip():
+        data = _deep_merge(data, {"sandbox": {"connection_file": env["DEEPSEARCH_SANDBOX"].strip()}})
     if overrides:
         data = _deep_merge(data, overrides)
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError.from_validation(exc, default="config") from exc
+    for name, provider in settings.providers.items():  # rate-limit rows are typed where read: check them now
+        specs_from_settings(provider.rate_limits, f"providers.{name}.rate_limits")
+    return settings

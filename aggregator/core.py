@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
 from typing import Any
 
@@ -44,7 +44,7 @@ from aggregator.models import (
 )
 from aggregator.pipelines import Policy, StepRun, execute
 from aggregator.retry import RetryPolicy
-from aggregator.scheduler import JobRunner, error_info
+from aggregator.scheduler import JobRunner, error_info, journaled_credits
 from aggregator.targets import ProviderTarget, resolve_targets
 
 __all__ = ["Aggregator", "ProviderTarget", "resolve_targets"]  # the last two from aggregator.targets
@@ -112,10 +112,18 @@ class Aggregator:
             self._own_sandbox = False
 
     async def _start_sandbox(self, names: list[str]) -> None:
-        if self.sandbox is None:
+        cfg = self.settings.sandbox
+        if self.sandbox is None and cfg.connection_file is not None:
+            from providers.sandbox.runner import AttachedSandbox, SandboxConnection
+
+            try:
+                self.sandbox = AttachedSandbox(SandboxConnection.read(cfg.connection_file))
+            except ValueError as exc:
+                raise ConfigError("sandbox.connection_file", str(exc)) from exc
+            log.info("sandbox.attached", base_urls=self.sandbox.base_urls)
+        elif self.sandbox is None:
             from providers.sandbox.runner import EMULATORS, Sandbox, SandboxConfig
 
-            cfg = self.settings.sandbox
             emulated = tuple(n for n in names if n in EMULATORS)
             self.sandbox = Sandbox(SandboxConfig(time_scale=cfg.time_scale, seed=cfg.seed,
                                                  n_companies=cfg.n_companies, providers=emulated))
@@ -141,6 +149,12 @@ class Aggregator:
     @property
     def on_sandbox(self) -> bool:
         return any(t.sandbox for t in self.targets.values())
+
+    @property
+    def on_ephemeral_sandbox(self) -> bool:
+        """On a sandbox that lives in this process: its jobs end with it, so its runs cannot be resumed
+        by another process (an attached ``sandbox.connection_file`` sandbox can)."""
+        return self.on_sandbox and self.sandbox is not None and bool(getattr(self.sandbox, "in_process", True))
 
     # -- providers --------------------------------------------------------------------------
     def _provider(self, name: str) -> tuple[ProviderAdapter, ProviderHTTPClient, ProviderLimiter]:
@@ -311,7 +325,7 @@ class Aggregator:
     async def stream(
         self, request: SearchRequest | str | None = None, /, *, policy: Policy | None = None,
         run_id: str | None = None, **fields: Any,
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """Run a search, yielding progress, hits and outcomes as they happen, then the report.
 
         ``policy`` overrides the request's ``strategy`` / ``min_results`` / ``hedge_delay_s``
@@ -323,6 +337,8 @@ class Aggregator:
         """
         req = self.build_request(request, **fields)
         names, skipped = self.plan(req)
+        if policy is not None:
+            self._check_policy(policy)
         names = await self._prepare(req, names, skipped)
         chosen = self._policy_for(req, names, policy)
         started, t0 = self.clock.now(), self.clock.monotonic()
@@ -335,7 +351,7 @@ class Aggregator:
         for outcome in skipped:
             yield OutcomeEvent(outcome)
         launcher = _Launcher(self, run_id, req, t0, queue.put_nowait)
-        budget = CreditBudget(req.budget) if req.budget is not None else None
+        budget = await self._budget(req, run_id if resumed else None, names)
         token = current_budget.set(budget)  # the run's tasks copy this context: they all see the budget
         try:
             execution = asyncio.create_task(execute(chosen, launcher, req.max_results))
@@ -348,7 +364,7 @@ class Aggregator:
                 yield event
                 if isinstance(event, HitsEvent):  # merge as records arrive
                     changed = resolver.add(event.hits)
-                    yield RecordsEvent(changed, resolver.removed, len(resolver.records()))
+                    yield RecordsEvent(changed, resolver.removed, resolver.record_count)
         finally:
             execution.cancel()
             await asyncio.gather(execution, *launcher.tasks, return_exceptions=True)
@@ -361,12 +377,27 @@ class Aggregator:
         report = SearchReport(
             run_id=run_id, request=req, started_at=started, finished_at=self.clock.now(),
             elapsed_s=self.clock.monotonic() - t0, sandbox=self.on_sandbox, outcomes=tuple(outcomes),
-            records=merge_hits(result.hits, req.mode, req.max_results), answered_by=tuple(result.answered_by),
+            records=(resolver.records(req.max_results) if resolver.has_exactly(result.hits)  # merged as they came
+                     else merge_hits(result.hits, req.mode, req.max_results)),  # a policy dropped some hits
+            answered_by=tuple(result.answered_by),
         )
         for outcome in outcomes:
             await self.job_store.record_outcome(run_id, outcome)
         await self.job_store.finish_run(run_id, "done" if report.delivered else "failed", report)
         yield ReportEvent(report)
+
+    async def _budget(self, req: SearchRequest, resumed: str | None, names: list[str]) -> CreditBudget | None:
+        """The run's budget; a resumed run's starts with what its earlier processes spent."""
+        if req.budget is None:
+            return None
+        budget = CreditBudget(req.budget)
+        for name in names if resumed is not None else ():
+            record = await self.job_store.get(str(resumed), name)
+            if record is not None:
+                spent = journaled_credits(record, self.adapter(name).cost.per_start)
+                budget.spent += spent
+                budget.by_provider[name] = spent
+        return budget
 
     async def _prepare(self, req: SearchRequest, names: list[str], skipped: list[ProviderOutcome]) -> list[str]:
         """Run every planned adapter's metadata checks; a provider that cannot be asked fails here."""
@@ -380,6 +411,13 @@ class Aggregator:
                 continue
             ready.append(name)
         return ready
+
+    def _check_policy(self, policy: Policy) -> None:
+        """Every provider a policy names must exist: a misspelt step would silently run nothing."""
+        unknown = [name for name in policy.providers() if name not in self.targets]
+        if unknown:
+            raise ConfigError("policy.steps", f"unknown provider {unknown[0]!r}; available: "
+                              f"{', '.join(sorted(self.targets))}")
 
     @staticmethod
     def _policy_for(req: SearchRequest, names: list[str], policy: Policy | None) -> Policy:
@@ -399,12 +437,12 @@ class Aggregator:
 
     async def _run_provider(self, run_id: str, name: str, req: SearchRequest, deadline_at: float,
                             emit: Any) -> ProviderOutcome:
-        adapter, client, limiter = self._provider(name)
+        adapter, _, limiter = self._provider(name)
         prov = self.settings.providers[name]
         runner = JobRunner(
             run_id=run_id, adapter=adapter, request=req, limiter=limiter,
             poll_policy=type(adapter).poll_policy_from(prov), store=self.job_store, clock=self.clock,
-            deadline_at=deadline_at, emit=emit, stats=client.stats,
+            deadline_at=deadline_at, emit=emit,
             sandbox=self.targets[name].sandbox, rng=random.Random(),
         )
         real_limit = max(0.0, deadline_at - self.clock.monotonic()) * self.clock.scale + DEADLINE_GRACE_REAL_S

@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 BODY_EXCERPT_CHARS = 300
+INPUT_REPR_CHARS = 80  # an invalid value quoted in a ConfigError message
 
 
 class AggregatorError(Exception):
@@ -76,7 +77,8 @@ class ConfigError(AggregatorError, ValueError):
         """The first error of a pydantic ``ValidationError`` as a ConfigError.
 
         The field is ``prefix`` + the error's location (``criteria[0].key``, ``run.max_results``);
-        the problem is pydantic's message with the offending input.
+        the problem is pydantic's message with the offending input (its repr cut to
+        ``INPUT_REPR_CHARS``); an unknown key says so and asks to check its spelling.
         """
         first = exc.errors()[0]
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
@@ -84,8 +86,13 @@ class ConfigError(AggregatorError, ValueError):
             where = prefix + (where if where.startswith("[") else f".{where}")
         field = where or prefix or default
         message = str(first["msg"]).removeprefix("Value error, ")
+        if first.get("type") == "extra_forbidden":
+            message = "unknown field; check its spelling or remove it"
         if first.get("type") != "value_error" and first.get("input") is not None:
-            message += f" (got {first['input']!r})"
+            shown = repr(first["input"])
+            if len(shown) > INPUT_REPR_CHARS:
+                shown = shown[:INPUT_REPR_CHARS] + "…"
+            message += f" (got {shown})"
         return cls(field, message)
 
 

@@ -22,7 +22,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 __all__ = [
     "Company",
@@ -120,10 +120,14 @@ class PersonIdentity(_Frozen):
 class SearchRequest(_Frozen):
     """One logical deep search, before it is sent to any provider.
 
+    Every rule is checked on construction, and each error is located at the offending field (also
+    the cross-field rules: ``filters`` when both filter forms are given, ``identity`` outside people
+    mode, ``titles`` etc. in company mode), so its message names the field.
+
     Raises:
-        pydantic.ValidationError: on construction when a field is out of range; the CLI and
+        pydantic.ValidationError: on construction when a field is invalid; the CLI and
             :class:`~aggregator.Aggregator` turn it into :class:`~aggregator.errors.ConfigError`
-            naming the field.
+            naming the field (``ConfigError.from_validation``).
     """
 
     query: str = Field(min_length=1, max_length=2000,
@@ -136,20 +140,15 @@ class SearchRequest(_Frozen):
     strategy: Strategy = Field("all", description="all = fan out; fallback = ordered chain; race = hedged.")
     min_results: int | None = Field(
         None, ge=1, description="fallback/race: records that satisfy (fewer passes a step over).")
-    hedge_delay_s: float | None = Field(None, ge=0, description="race: wait before starting the next provider.")
-    deadline_s: float = Field(900.0, gt=0, le=86_400,
+    hedge_delay_s: float | None = Field(None, ge=0, allow_inf_nan=False,
+                                        description="race: wait before starting the next provider.")
+    deadline_s: float = Field(900.0, gt=0, le=86_400, allow_inf_nan=False,
                               description="Overall deadline for the run, seconds (virtual on the sandbox).")
-    budget: float | None = Field(None, ge=0, description="Credit budget for the run; None = unlimited.")
+    budget: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="Credit budget for the run (> 0: a budget of 0 allows no paid call); None = unlimited.")
     criteria: tuple[Criterion, ...] = Field(
         (), max_length=20, description="Explicit qualification criteria (used by Extruct).")
-
-    @field_validator("criteria")
-    @classmethod
-    def _unique_criterion_keys(cls, value: tuple[Criterion, ...]) -> tuple[Criterion, ...]:
-        keys = [c.key for c in value]
-        if len(set(keys)) != len(keys):
-            raise ValueError("criteria keys must be unique")
-        return value
     exclude: tuple[str, ...] = Field(
         (), max_length=1000,
         description="Identifiers to suppress: LinkedIn URLs/public ids (people) or domains (companies).")
@@ -168,6 +167,15 @@ class SearchRequest(_Frozen):
     run_shape: RunShape = Field(
         "partial_plus_full", description="Orbit run shape of a lookup: partial then full, or one of them.")
 
+    @field_validator("criteria")
+    @classmethod
+    def _unique_criterion_keys(cls, value: tuple[Criterion, ...]) -> tuple[Criterion, ...]:
+        keys = [c.key for c in value]
+        repeated = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+        if repeated is not None:
+            raise ValueError(f"criteria keys must be unique; {repeated!r} is used twice")
+        return value
+
     @field_validator("query")
     @classmethod
     def _strip_query(cls, value: str) -> str:
@@ -176,15 +184,33 @@ class SearchRequest(_Frozen):
             raise ValueError("query must not be blank")
         return value
 
-    @model_validator(mode="after")
-    def _one_kind_of_search(self) -> SearchRequest:
-        if self.identity is not None and self.mode != "people":
+    # Cross-field rules are field validators (fields validate in declaration order, so ``info.data``
+    # holds the earlier ones): the error is then located at the field, and its message names it.
+    @field_validator("titles", "companies", "locations", "schools", "structured_intent")
+    @classmethod
+    def _people_only(cls, value: Any, info: ValidationInfo) -> Any:
+        if value and info.data.get("mode") == "company":
+            raise ValueError("is for people searches; company mode does not use it (remove it, or use mode "
+                             "'people')")
+        return value
+
+    @field_validator("identity")
+    @classmethod
+    def _lookup_is_people_mode(cls, value: PersonIdentity | None, info: ValidationInfo) -> PersonIdentity | None:
+        if value is not None and info.data.get("mode") == "company":
             raise ValueError("a lookup (identity) is people mode only")
-        if self.simple_filters is not None and self.filters is not None:
-            raise ValueError("give simple_filters or filters, not both")
-        if self.identity is not None and self.is_filter_search:
+        return value
+
+    @field_validator("simple_filters", "filters")
+    @classmethod
+    def _one_kind_of_search(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        if value is None:
+            return value
+        if info.data.get("identity") is not None:
             raise ValueError("a lookup cannot also be a filter search")
-        return self
+        if info.field_name == "filters" and info.data.get("simple_filters") is not None:
+            raise ValueError("give simple_filters or filters, not both")
+        return value
 
     @property
     def is_filter_search(self) -> bool:

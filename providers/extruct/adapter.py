@@ -72,11 +72,9 @@ class ExtructAdapter(ProviderAdapter):
 
     def __init__(self, client: ProviderClient, settings: ProviderSettings) -> None:
         super().__init__(client, settings)
-        self.page_size = int(settings.option("page_size", 100))
-        self.credits_per_result = float(settings.option("credits_per_result", 1.0))
+        self.page_size = self.setting("page_size", 100, minimum=1, maximum=TASK_CAP)
+        self.credits_per_result = self.setting("credits_per_result", 1.0, minimum=0)
         self._adopted: set[str] = set()
-        if not 1 <= self.page_size <= TASK_CAP:
-            raise ConfigError("providers.extruct.page_size", f"must be 1..{TASK_CAP}, got {self.page_size}")
 
     @staticmethod
     def auth_headers(api_key: str) -> dict[str, str]:

@@ -9,10 +9,10 @@ not fit raises :class:`~aggregator.errors.ProviderProtocolError` naming the endp
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from aggregator.contract import parse_payload
 from aggregator.merge import normalize_domain
@@ -44,7 +44,7 @@ class WireCriterion(_Wire):
 
 
 class Task(_Wire):
-    """The task object (§3)."""
+    """The task object (§3). A ``created_at`` without a time zone is taken as UTC."""
 
     id: str = Field(min_length=1)
     created_at: datetime | None = None
@@ -58,6 +58,11 @@ class Task(_Wire):
     num_results: int = 0
     criteria: list[WireCriterion] = Field(default_factory=list)
     exclude_domains: list[str] = Field(default_factory=list)
+
+    @field_validator("created_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 class Score(_Wire):

@@ -98,11 +98,13 @@ def parse(model: type[M], data: Any, endpoint: str) -> M:
 
 
 def _source_urls(section: Section) -> list[str]:
+    """The URLs of a section's items' ``sources`` (``[{"url"}]``, ``["url"]``; other shapes are ignored)."""
     urls = []
     for item in section.items:
-        for source in item.get("sources") or []:
+        sources = item.get("sources")
+        for source in sources if isinstance(sources, list) else [sources]:
             url = source.get("url") if isinstance(source, dict) else source
-            if isinstance(url, str):
+            if isinstance(url, str) and url:
                 urls.append(url)
     return urls
 

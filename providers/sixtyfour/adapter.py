@@ -81,14 +81,12 @@ class SixtyfourAdapter(FilterSearchMixin, ProviderAdapter):
 
     def __init__(self, client: ProviderClient, settings: ProviderSettings) -> None:
         super().__init__(client, settings)
-        self.page_size = int(settings.option("page_size", 100))
-        self.fetch_via = str(settings.option("fetch_via", "query"))
-        self.credits_per_search = float(settings.option("credits_per_search", 0.0))
-        self.credits_per_result = float(settings.option("credits_per_result", 0.0))
+        self.page_size = self.setting("page_size", 100, minimum=1, maximum=100)
+        self.fetch_via = self.setting("fetch_via", "query")
+        self.credits_per_search = self.setting("credits_per_search", 0.0, minimum=0)
+        self.credits_per_result = self.setting("credits_per_result", 0.0, minimum=0)
         self._legacy_status = False
         self._capabilities = {}
-        if not 1 <= self.page_size <= 100:
-            raise ConfigError("providers.sixtyfour.page_size", f"must be 1..100, got {self.page_size}")
         if self.fetch_via not in ("query", "csv", "export"):
             raise ConfigError("providers.sixtyfour.fetch_via",
                               f"must be 'query', 'csv' or 'export', got {self.fetch_via!r}")
@@ -107,8 +105,10 @@ class SixtyfourAdapter(FilterSearchMixin, ProviderAdapter):
         return CostModel(per_start=self.credits_per_search, per_result=self.credits_per_result, known=False)
 
     def validate(self, request: SearchRequest) -> None:
+        """Limits and the filters' structure, before any call (fields need ``prepare``)."""
         if len(request.exclude) > MAX_EXCLUDE_IDS:
             raise ConfigError("exclude", f"Sixtyfour accepts at most {MAX_EXCLUDE_IDS} ids")
+        self.check_filter_structure(request)
 
     # -- submit / poll ----------------------------------------------------------------------
     def describe(self, request: SearchRequest) -> dict[str, Any]:

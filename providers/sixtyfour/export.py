@@ -13,8 +13,6 @@ extension), or the export task this job recorded in its checkpoint. Without eith
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 import orjson
@@ -29,6 +27,7 @@ from providers.sixtyfour.wire import (
     StatusResponse,
     hit_from_csv,
     parse,
+    rows_from_csv,
 )
 
 __all__ = ["download_csv", "fetch_via_export"]
@@ -39,6 +38,8 @@ EXPORT = "POST /search/export"
 STATUS = "GET /search/status/{task_id}"
 DOWNLOAD = "GET /search/download"
 SIGNED_URL = "GET <signed download URL>"
+PENDING_STATUSES = frozenset({"queued", "pending", "running"})
+FAILED_STATUSES = frozenset({"failed", "cancelled", "canceled", "terminated", "timed_out"})
 
 
 def _task_in_conflict(error: InvalidRequestError) -> str | None:
@@ -74,11 +75,15 @@ async def _wait_for_export(client: ProviderClient, task_id: str, poll_s: float) 
     while True:
         response = await client.request("GET", f"/search/status/{task_id}", endpoint=STATUS, idempotent=True)
         status = parse(StatusResponse, response.data, STATUS)
-        if status.status == "completed":
+        value = status.status.strip().lower()
+        if value == "completed":
             return status
-        if status.status in ("failed", "cancelled", "terminated", "timed_out"):
+        if value in FAILED_STATUSES:
             raise JobFailedError(status.error or f"export {status.status}", provider=PROVIDER,
                                  endpoint=STATUS, request_id=task_id)
+        if value not in PENDING_STATUSES:  # never poll on silently (contract: unknown status = protocol error)
+            raise ProviderProtocolError(f"unknown export status {status.status!r}", provider=PROVIDER,
+                                        endpoint=STATUS, request_id=task_id)
         await client.clock.sleep(poll_s)
 
 
@@ -89,7 +94,7 @@ async def download_csv(client: ProviderClient, job: JobRef, handle: str, credits
     link = parse(DownloadResponse, response.data, DOWNLOAD)
     content = await client.get_external(link.url, endpoint=SIGNED_URL)
     now = client.clock.now()
-    rows = list(csv.DictReader(io.StringIO(str(content.data))))
+    rows = rows_from_csv(str(content.data), SIGNED_URL)
     hits = [hit_from_csv(row, mode=job.mode, rank=i, job_id=job.job_id, retrieved_at=now)
             for i, row in enumerate(rows, start=1)]
     return Page(hits=tuple(hits), checkpoint={"downloaded": True}, done=True,

@@ -15,15 +15,13 @@ from typing import Any
 from aggregator.contract import JobRef, ProviderClient
 from aggregator.errors import ConfigError
 from aggregator.models import FieldValue, FieldValues, FilterCapabilities, FilterField, Mode, SearchRequest
-from providers.sixtyfour.filters import check_dsl_filters, check_simple_filters
+from providers.sixtyfour.filters import DOCUMENTED_OPERATORS, check_dsl_filters, check_simple_filters
 from providers.sixtyfour.wire import PROVIDER, CapabilitiesResponse, FieldValuesResponse, parse
 
 __all__ = ["FilterSearchMixin"]
 
 CAPABILITIES = "GET /search/filter-capabilities"
 FIELD_VALUES = "POST /search/filter-field-values"
-DOCUMENTED_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$match",
-                        "$phrase", "$and", "$or", "$not", "$nor", "$elemMatch", "$search", "$sort", "$limit")
 
 
 class FilterSearchMixin:
@@ -55,14 +53,15 @@ class FilterSearchMixin:
             ConfigError: unknown field, a field without top values, ``top_k`` outside 1..100, both
                 scopes given, or an invalid scope — before the call.
         """
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 100:
+            raise ConfigError("top_k", f"must be an integer 1..100, got {top_k!r}")
+        self._scope(None, simple_filters, filters)  # the structure, before any call
         caps = await self.filter_capabilities(mode)
         spec = caps.field(field)
         if spec is None:
             raise ConfigError("--values", f"unknown field {field!r} for {mode} mode")
         if not spec.supports_top_values:
             raise ConfigError("--values", f"field {field!r} has no top values")
-        if not 1 <= top_k <= 100:
-            raise ConfigError("top_k", f"must be 1..100, got {top_k}")
         body: dict[str, Any] = {"mode": mode, "field": field, "top_k": top_k}
         body.update(self._scope(caps, simple_filters, filters))
         response = await self.client.request("POST", "/search/filter-field-values", endpoint=FIELD_VALUES,
@@ -73,21 +72,30 @@ class FilterSearchMixin:
                            values=tuple(FieldValue(**v.model_dump()) for v in values.values))
 
     @staticmethod
-    def _scope(caps: FilterCapabilities, simple_filters: dict[str, Any] | None,
+    def _scope(caps: FilterCapabilities | None, simple_filters: dict[str, Any] | None,
                filters: dict[str, Any] | None) -> dict[str, Any]:
+        """The scope part of a field-values body, checked against ``caps`` (None: structure only)."""
         if simple_filters is not None and filters is not None:
             raise ConfigError("scope", "give simple_filters or filters, not both")
         if simple_filters is not None:
-            if "$sort" in simple_filters or "$limit" in simple_filters:
+            if isinstance(simple_filters, dict) and ("$sort" in simple_filters or "$limit" in simple_filters):
                 raise ConfigError("simple_filters", "$sort and $limit are not allowed in a values scope")
             check_simple_filters(simple_filters, caps)
             return {"simple_filters": simple_filters}
         if filters is not None:
-            if set(filters) != {"query"}:
+            if not isinstance(filters, dict) or set(filters) != {"query"}:
                 raise ConfigError("filters", "a field-values scope takes filters.query only")
             check_dsl_filters(filters, caps)
             return {"filters": filters}
         return {}
+
+    @staticmethod
+    def check_filter_structure(request: SearchRequest) -> None:
+        """Validate the shape of the request's filters without capabilities (no I/O). Raises ConfigError."""
+        if request.simple_filters is not None:
+            check_simple_filters(request.simple_filters, None)
+        elif request.filters is not None:
+            check_dsl_filters(request.filters, None)
 
     async def check_filters(self, request: SearchRequest) -> None:
         """Validate the request's filters against the capabilities. Raises ConfigError."""

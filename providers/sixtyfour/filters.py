@@ -11,10 +11,15 @@ Everything the API would reject with a 400 is rejected here first, before the pa
   ``bool term terms range exists match match_phrase multi_match nested match_all``.
 - both: the published limits (query depth, clause count, terms per clause, sort clauses, string
   length).
+
+Without capabilities (``caps=None``) only the structure is checked — shapes, operators (the
+documented set), clause kinds, ``$limit``/``size`` ranges — so a malformed filter is rejected before
+even the ``filter-capabilities`` read; field names and nested paths are then left to the full check.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +27,7 @@ from typing import Any
 from aggregator.errors import ConfigError
 from aggregator.models import FilterCapabilities
 
-__all__ = ["check_dsl_filters", "check_simple_filters"]
+__all__ = ["DOCUMENTED_OPERATORS", "check_dsl_filters", "check_simple_filters"]
 
 RANGE_OPS = {"$gt", "$gte", "$lt", "$lte"}
 VALUE_OPS = {"$eq", "$ne", "$in", "$nin", "$exists", "$match", "$phrase", *RANGE_OPS}
@@ -31,25 +36,37 @@ TOP_ONLY = {"$sort", "$limit"}
 DSL_CLAUSES = {"bool", "term", "terms", "range", "exists", "match", "match_phrase", "multi_match", "nested",
                "match_all"}
 BOOL_KEYS = {"must", "filter", "should", "must_not", "minimum_should_match"}
+DOCUMENTED_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$match",
+                        "$phrase", "$and", "$or", "$not", "$nor", "$elemMatch", "$search", "$sort", "$limit")
 DEFAULT_LIMITS = {"max_query_depth": 8, "max_clause_count": 100, "max_terms_per_clause": 500,
                   "max_sort_clauses": 3, "max_string_length": 1000}
 
 
 @dataclass
 class _Walk:
-    caps: FilterCapabilities
+    caps: FilterCapabilities | None  # None: check the structure only (no field names, no nested paths)
     where: str
     clauses: int = 0
     limits: Mapping[str, int] = field(default_factory=dict)
 
     def limit(self, name: str) -> int:
+        if self.caps is None:  # the provider's own limits are not known yet: only the full check applies them
+            return sys.maxsize
         return int(self.limits.get(name, DEFAULT_LIMITS[name]))
 
     def fail(self, path: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.where}{path}", problem)
 
     def unknown_operator(self, op: str) -> str:
-        return f"unknown operator {op!r} (supported: {', '.join(self.caps.operators)})"
+        operators = self.caps.operators if self.caps is not None else DOCUMENTED_OPERATORS
+        return f"unknown operator {op!r} (supported: {', '.join(operators)})"
+
+    def nested(self, name: str) -> bool:
+        """Whether ``name`` is a nested path (always, when only the structure is checked)."""
+        if self.caps is None:
+            return True
+        spec = self.caps.field(name)
+        return name in self.caps.nested_paths or (spec is not None and spec.field_type == "nested")
 
     def count(self, path: str, depth: int) -> None:
         self.clauses += 1
@@ -59,6 +76,8 @@ class _Walk:
             raise self.fail(path, f"nested deeper than {self.limit('max_query_depth')} levels")
 
     def known(self, name: str, path: str, *, rangeable: bool = False, sortable: bool = False) -> None:
+        if self.caps is None:
+            return
         spec = self.caps.field(name)
         if spec is None:
             near = [f.field for f in self.caps.fields if name.split(".")[-1] in f.field][:3]
@@ -79,9 +98,10 @@ class _Walk:
 
 
 # -- simple_filters ----------------------------------------------------------------------------
-def check_simple_filters(filters: Any, caps: FilterCapabilities, where: str = "simple_filters") -> None:
-    """Validate ``simple_filters`` against ``caps``. Raises ConfigError naming the field/operator."""
-    walk = _Walk(caps, where, limits=caps.limits)
+def check_simple_filters(filters: Any, caps: FilterCapabilities | None, where: str = "simple_filters") -> None:
+    """Validate ``simple_filters`` against ``caps`` (None: structure only). Raises ConfigError naming the
+    field/operator."""
+    walk = _Walk(caps, where, limits=caps.limits if caps is not None else {})
     if not isinstance(filters, dict) or not filters:
         raise walk.fail("", "must be a non-empty object")
     for key, value in filters.items():
@@ -148,8 +168,7 @@ def _check_field(walk: _Walk, name: str, value: Any, path: str, depth: int) -> N
         return
     for op, operand in value.items():
         if op == "$elemMatch":
-            spec = walk.caps.field(name)
-            if name not in walk.caps.nested_paths and (spec is None or spec.field_type != "nested"):
+            if not walk.nested(name):
                 raise walk.fail(f"{path}.$elemMatch", f"{name!r} is not a nested path")
             _check_object(walk, operand, f"{path}.$elemMatch", depth + 1)
         elif op == "$not":
@@ -166,9 +185,10 @@ def _check_field(walk: _Walk, name: str, value: Any, path: str, depth: int) -> N
 
 
 # -- DSL filters -------------------------------------------------------------------------------
-def check_dsl_filters(filters: Any, caps: FilterCapabilities, where: str = "filters") -> None:
-    """Validate DSL ``filters`` (``{query, sort?, size?}``). Raises ConfigError naming the clause."""
-    walk = _Walk(caps, where, limits=caps.limits)
+def check_dsl_filters(filters: Any, caps: FilterCapabilities | None, where: str = "filters") -> None:
+    """Validate DSL ``filters`` (``{query, sort?, size?}``) against ``caps`` (None: structure only).
+    Raises ConfigError naming the clause."""
+    walk = _Walk(caps, where, limits=caps.limits if caps is not None else {})
     if not isinstance(filters, dict) or set(filters) - {"query", "sort", "size"}:
         raise walk.fail("", "must be {query, sort?, size?}")
     if not isinstance(filters.get("query"), dict) or not filters["query"]:
@@ -178,7 +198,9 @@ def check_dsl_filters(filters: Any, caps: FilterCapabilities, where: str = "filt
     if sort is not None:
         if not isinstance(sort, list) or len(sort) > walk.limit("max_sort_clauses"):
             raise walk.fail(".sort", f"must be a list of at most {walk.limit('max_sort_clauses')} clauses")
-        for item in sort:
+        for i, item in enumerate(sort):
+            if not (isinstance(item, str) and item) and not (isinstance(item, dict) and item):
+                raise walk.fail(f".sort[{i}]", 'each sort clause is a field name or {"field": {"order": "asc"}}')
             for name in item if isinstance(item, dict) else [item]:
                 walk.known(str(name), f".sort.{name}", sortable=True)
     size = filters.get("size")
@@ -197,8 +219,10 @@ def _check_clause(walk: _Walk, clause: Any, path: str, depth: int) -> None:
     if kind == "bool":
         _check_bool(walk, body, f"{path}.bool", depth)
     elif kind == "nested":
-        if not isinstance(body, dict) or body.get("path") not in walk.caps.nested_paths:
-            raise walk.fail(f"{path}.nested.path", f"must be one of {', '.join(walk.caps.nested_paths)}")
+        nested_path = body.get("path") if isinstance(body, dict) else None
+        if not isinstance(nested_path, str) or (walk.caps is not None and nested_path not in walk.caps.nested_paths):
+            paths = ", ".join(walk.caps.nested_paths) if walk.caps is not None else "a nested path"
+            raise walk.fail(f"{path}.nested.path", f"must be one of {paths}")
         _check_clause(walk, body.get("query"), f"{path}.nested.query", depth + 1)
     elif kind == "multi_match":
         if not isinstance(body, dict) or not body.get("query") or not isinstance(body.get("fields"), list):

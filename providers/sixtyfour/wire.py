@@ -12,12 +12,16 @@ List items wrapped as ``{"element": X}`` (a raw-index quirk, §3.1) are unwrappe
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from aggregator.contract import parse_payload
+from aggregator.errors import ProviderProtocolError
 from aggregator.models import Company, Hit, Mode, Person
 
 __all__ = [
@@ -34,11 +38,14 @@ __all__ = [
     "parse",
     "person_from_csv",
     "person_from_source",
+    "rows_from_csv",
     "unwrap_elements",
 ]
 
 PROVIDER = "sixtyfour"
 M = TypeVar("M", bound=BaseModel)
+MAX_INT_DIGITS = 30  # a count or amount longer than this is not a number we keep
+EXTRA_CELLS = "_extra_cells"  # a CSV row's cells beyond its header
 
 
 class _Wire(BaseModel):
@@ -108,10 +115,20 @@ def unwrap_elements(value: Any) -> Any:
 
 
 def _str(value: Any) -> str | None:
-    if value is None:
+    """A scalar as stripped text (None when empty); a list or object is not a text value: None."""
+    if value is None or isinstance(value, dict | list):
         return None
     text = str(value).strip()
     return text or None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _first_dict(value: Any) -> dict[str, Any]:
+    """The first item of a list when it is an object, else ``{}`` (rows come in every shape)."""
+    return _dict(value[0]) if isinstance(value, list) and value else {}
 
 
 def _linkedin_person_url(public_id: str | None) -> str | None:
@@ -130,13 +147,11 @@ def _split_name(full: str | None) -> tuple[str | None, str | None]:
 
 
 def person_from_source(source: dict[str, Any]) -> Person:
-    """A people ``raw_source`` document (§3.2) as a :class:`Person`."""
-    src = unwrap_elements(source)
-    companies = src.get("currentCompanies") or []
-    current = companies[0] if companies and isinstance(companies[0], dict) else {}
-    company = current.get("company") or {}
-    positions = current.get("positions") or []
-    title = _str(positions[0].get("title")) if positions and isinstance(positions[0], dict) else None
+    """A people ``raw_source`` document (§3.2) as a :class:`Person`; values of the wrong shape are ignored."""
+    src = _dict(unwrap_elements(source))
+    current = _first_dict(src.get("currentCompanies"))
+    company = _dict(current.get("company"))
+    title = _str(_first_dict(current.get("positions")).get("title"))
     headline = _str(src.get("headline"))
     if title is None and headline and " at " in headline:
         title = headline.split(" at ", 1)[0].strip() or None
@@ -153,40 +168,46 @@ def person_from_source(source: dict[str, Any]) -> Person:
 
 
 def _last_round(src: dict[str, Any]) -> tuple[str | None, int | None]:
-    last = src.get("last_funding_round") or {}
-    if isinstance(last, dict) and last:
-        amount = last.get("amount_raised")
-        return _str(last.get("type")), int(amount) if isinstance(amount, int | float) else None
-    rounds = src.get("funding_rounds") or []
-    if rounds and isinstance(rounds[-1], dict):
-        amount = rounds[-1].get("amount_raised")
-        return _str(rounds[-1].get("name")), int(amount) if isinstance(amount, int | float) else None
-    return None, None
+    last = _dict(src.get("last_funding_round"))
+    if last:
+        return _str(last.get("type")), _int(last.get("amount_raised"))
+    rounds = src.get("funding_rounds")
+    latest = _dict(rounds[-1]) if isinstance(rounds, list) and rounds else {}
+    return _str(latest.get("name")), _int(latest.get("amount_raised"))
 
 
 def _int(value: Any) -> int | None:
+    """A whole number from an int, a float or decimal digits; None for anything else (bools included)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) else None
+    if isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) <= MAX_INT_DIGITS:
         return int(value.strip())
     return None
 
 
+def _strings(value: Any) -> tuple[str, ...]:
+    """A list of scalars (or one comma-separated string) as texts; other shapes give ()."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list):
+        return ()
+    return tuple(text for text in map(_str, value) if text)
+
+
 def company_from_source(source: dict[str, Any]) -> Company:
     """A company ``raw_source`` document (§3.1) as a :class:`Company`."""
-    src = unwrap_elements(source)
+    src = _dict(unwrap_elements(source))
     stage, amount = _last_round(src)
-    categories = src.get("categories_and_keywords") or ()
-    if isinstance(categories, str):
-        categories = [c.strip() for c in categories.split(",") if c.strip()]
     return Company(
         name=_str(src.get("company_name")), domain=_str(src.get("website_domain")),
         website=_str(src.get("website")),
         linkedin_url=_str(src.get("linkedin_url") or src.get("canonical_linkedin_url")),
         description=_str(src.get("description")), industry=_str(src.get("industry")),
-        categories=tuple(str(c) for c in categories), founded_year=_int(src.get("founded_year")),
+        categories=_strings(src.get("categories_and_keywords")), founded_year=_int(src.get("founded_year")),
         employee_count=_int(src.get("employees_count")), employee_range=_str(src.get("size_range")),
         hq_city=_str(src.get("hq_city")), hq_region=_str(src.get("hq_state")),
         hq_country=_str(src.get("hq_country")), hq_country_iso2=_str(src.get("hq_country_iso2")),
@@ -234,9 +255,34 @@ def company_from_csv(row: dict[str, str]) -> Company:
     )
 
 
+def rows_from_csv(text: str, endpoint: str) -> list[dict[str, str]]:
+    """The rows of a downloaded CSV (§3.3) as ``{column: cell}``.
+
+    Cells beyond the header are joined under ``_extra_cells``; missing cells are ``""``.
+
+    Raises:
+        ProviderProtocolError: the text is not CSV the ``csv`` module can read (e.g. a cell over its
+            field size limit), naming the row.
+    """
+    reader = csv.DictReader(io.StringIO(text, newline=""), restkey=EXTRA_CELLS, restval="")
+    rows = []
+    try:
+        for row in reader:
+            extra = row.get(EXTRA_CELLS)
+            rows.append({**row, EXTRA_CELLS: ",".join(extra)} if isinstance(extra, list) else row)
+    except csv.Error as exc:
+        raise ProviderProtocolError(f"unreadable CSV at line {reader.line_num}: {exc}", provider=PROVIDER,
+                                    endpoint=endpoint) from exc
+    return rows
+
+
 def hit_from_csv(row: dict[str, str], *, mode: Mode, rank: int, job_id: str | None,
                  retrieved_at: datetime) -> Hit:
-    """One CSV row as a :class:`Hit`; the record id is the LinkedIn URL or domain."""
+    """One CSV row as a :class:`Hit`; the record id is the LinkedIn URL or domain.
+
+    ``row`` is a :func:`rows_from_csv` row; a plain ``csv.DictReader`` row works too (its extra cells,
+    under the key None, are kept as ``_extra_cells``).
+    """
     entity: Person | Company = person_from_csv(row) if mode == "people" else company_from_csv(row)
     if isinstance(entity, Person):
         record_id = entity.linkedin_url or entity.full_name or f"row-{rank}"
@@ -244,7 +290,8 @@ def hit_from_csv(row: dict[str, str], *, mode: Mode, rank: int, job_id: str | No
         record_id = entity.domain or entity.name or f"row-{rank}"
     return Hit(provider=PROVIDER, provider_record_id=record_id, job_id=job_id, rank=rank, entity=entity,
                source_urls=tuple(u for u in (getattr(entity, "linkedin_url", None),) if u),
-               raw=dict(row), retrieved_at=retrieved_at)
+               raw={EXTRA_CELLS if key is None else str(key): value for key, value in row.items()},
+               retrieved_at=retrieved_at)
 
 
 class CapabilityField(_Wire):
@@ -269,8 +316,8 @@ class CapabilitiesResponse(_Wire):
 
 class FieldValueRow(_Wire):
     value: str | int | float | bool | None = None
-    count: int = 0
-    percent_of_scope: float = 0.0
+    count: int = Field(0, ge=0)
+    percent_of_scope: float = Field(0.0, ge=0, le=1)
     filter_snippet: dict[str, Any] | None = None
 
 
@@ -278,5 +325,5 @@ class FieldValuesResponse(_Wire):
     """``POST /search/filter-field-values`` (§2.2)."""
 
     field: str
-    total_scoped_documents: int
+    total_scoped_documents: int = Field(ge=0)
     values: list[FieldValueRow] = Field(default_factory=list)

@@ -56,6 +56,10 @@ async def test_invalid_filters_never_reach_the_paid_query(make_aggregator: Any) 
     with pytest.raises(ConfigError) as info:
         await agg.filter_search(mode="company", simple_filters={"employees_count": {"$between": [1, 9]}})
     assert info.value.field == "simple_filters.employees_count.$between"
+    assert calls(agg, QUERY) == 0 and calls(agg, "GET /search/filter-capabilities") == 0  # a shape error: no call
+    with pytest.raises(ConfigError) as info:  # an unknown field needs the capabilities, but not the paid query
+        await agg.filter_search(mode="company", simple_filters={"employee_count": {"$gte": 1}})
+    assert info.value.field == "simple_filters.employee_count.$gte"
     assert calls(agg, QUERY) == 0 and calls(agg, "GET /search/filter-capabilities") == 1
 
 
