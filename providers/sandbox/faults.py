@@ -111,6 +111,10 @@ class FaultInjector:
     def rules(self) -> tuple[FaultRule, ...]:
         return tuple(state.rule for state in self._states)
 
+    def fired(self) -> list[tuple[FaultRule, int]]:
+        """Each active rule with the number of calls it has fired on so far, in insertion order."""
+        return [(state.rule, state.fired) for state in self._states]
+
     def draw_http(self, provider: str, route_key: str) -> FaultRule | None:
         """The HTTP-level fault to apply to this call, if any (advances matching rules)."""
         return self._draw(provider, route_key, HTTP_KINDS)

@@ -4,8 +4,8 @@
 points at ``/_storage/<path>?expires=<virtual epoch s>&signature=<hmac>`` on the same server and
 is valid ``download_url_ttl_s`` (DOC: 900 s). The storage route stands for GCS/S3: it ignores
 ``x-api-key`` (the real URL is fetched without it, DOC code sample) but counts requests that
-carry one (``storage_requests_with_api_key``) so tests can prove the client never leaks its key
-to the download host. A bad signature or an expired URL -> 403 with a GCS-like XML error
+carry one, or any ``Authorization`` header (``storage_requests_with_api_key``), so tests can prove
+the client never leaks its key to the download host. A bad signature or an expired URL -> 403 with a GCS-like XML error
 (INF: the real storage backend's exact answer is unknown; S3 also uses 403 for both).
 """
 
@@ -62,7 +62,7 @@ class StorageHandlers:
         """``GET /_storage/{path}``: the CSV if signature and expiry hold, else 403 XML."""
         em, stats = self.em, self.em.ctx.stats
         stats.add("storage_requests")
-        if "x-api-key" in request.headers:
+        if "x-api-key" in request.headers or "Authorization" in request.headers:  # any credential
             stats.add("storage_requests_with_api_key")
             log.warning("sixtyfour.storage_request_with_api_key", path=request.path)
         path = request.match_info["path"]
