@@ -26,7 +26,8 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import TracebackType
 from typing import Protocol
 
 from aggregator.clock import Clock
@@ -175,6 +176,41 @@ def build_limiter(spec: RateLimitSpec, clock: Clock) -> RateLimiter:
     return SlidingWindowLimiter(spec.name, spec.limit, spec.window_s, clock)
 
 
+class _Slot:
+    """One request's hold on a concurrency cap and on a token of each bucket (released in reverse).
+
+    A plain class rather than ``asynccontextmanager`` + ``AsyncExitStack``: it runs on every request.
+    """
+
+    __slots__ = ("_buckets", "_cap")
+
+    def __init__(self, cap: asyncio.Semaphore | None, buckets: list[RateLimiter]) -> None:
+        self._cap = cap
+        self._buckets = buckets
+
+    async def __aenter__(self) -> None:
+        if self._cap is not None:
+            await self._cap.acquire()
+        held = 0
+        try:
+            for bucket in self._buckets:
+                await bucket.acquire()
+                held += 1
+        except BaseException:
+            self._release(held)
+            raise
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self._release(len(self._buckets))
+
+    def _release(self, held: int) -> None:
+        for bucket in reversed(self._buckets[:held]):
+            bucket.release()
+        if self._cap is not None:
+            self._cap.release()
+
+
 class ProviderLimiter:
     """Every limit of one provider (one set per API key, shared by all its jobs)."""
 
@@ -182,26 +218,22 @@ class ProviderLimiter:
         self.provider = provider
         self.limits = limits
         self._buckets = [(spec, build_limiter(spec, clock)) for spec in limits.rate_limits]
+        self._for_endpoint: dict[str, list[RateLimiter]] = {}
         self._caps = {ep: asyncio.Semaphore(n) for ep, n in limits.concurrency.items()}
         self.job_slots = (
             asyncio.Semaphore(limits.max_concurrent_jobs) if limits.max_concurrent_jobs else None
         )
 
     def buckets_for(self, endpoint: str) -> list[RateLimiter]:
-        return [lim for spec, lim in self._buckets if "*" in spec.endpoints or endpoint in spec.endpoints]
+        buckets = self._for_endpoint.get(endpoint)
+        if buckets is None:
+            buckets = self._for_endpoint[endpoint] = [
+                lim for spec, lim in self._buckets if "*" in spec.endpoints or endpoint in spec.endpoints]
+        return buckets
 
-    @asynccontextmanager
-    async def slot(self, endpoint: str) -> AsyncIterator[None]:
+    def slot(self, endpoint: str) -> AbstractAsyncContextManager[None]:
         """Hold a concurrency slot and a token of every bucket for one request to ``endpoint``."""
-        async with AsyncExitStack() as stack:
-            cap = self._caps.get(endpoint)
-            if cap is not None:
-                await stack.enter_async_context(cap)
-            buckets = self.buckets_for(endpoint)
-            for bucket in buckets:
-                await bucket.acquire()
-                stack.callback(bucket.release)
-            yield
+        return _Slot(self._caps.get(endpoint), self.buckets_for(endpoint))
 
     def pause(self, endpoint: str, seconds: float) -> None:
         """A 429 on ``endpoint``: pause the narrowest buckets that cover it."""

@@ -258,6 +258,19 @@ class Resolver:
             self._sorted = None
         return tuple(sorted(changed, key=_record_order))
 
+    @property
+    def record_count(self) -> int:
+        """How many records there are now (without sorting them, unlike ``len(records())``)."""
+        return len(self._records)
+
+    def has_exactly(self, hits: Sequence[Hit]) -> bool:
+        """Whether ``hits`` are exactly the hits added so far (the same objects, in any order).
+
+        Then ``records()`` is what :func:`merge_hits` would compute from ``hits`` (clustering does not
+        depend on the order hits arrive in), so a caller holding this resolver need not merge again.
+        """
+        return len(hits) == len(self._hits) and {id(h) for h in hits} == {id(h) for h in self._hits}
+
     def records(self, max_results: int | None = None) -> tuple[MergedRecord, ...]:
         """Every current record: consensus desc, best rank, record id; the first ``max_results``."""
         if self._sorted is None:
@@ -333,7 +346,7 @@ class Resolver:
         return out
 
     def _build(self, group: Sequence[int]) -> MergedRecord:
-        order = sorted(group, key=lambda m: _hit_order(self._hits[m]))
+        order = sorted(group, key=lambda m: _hit_order(self._hits[m])) if len(group) > 1 else group
         hits = tuple(self._hits[m] for m in order)
         best = hits[0]
         record_id = identity_key([self._feats[m] for m in order]) or f"{best.provider}:{best.provider_record_id}"

@@ -72,6 +72,7 @@ class Candidate:
 
 
 Tiers = dict[str, list[CompanyEntity]]
+TIERS_KEPT = 64  # (world, query, exclusions) splits kept: each costs a pass over every company
 
 
 def _tiers(world: World, spec: QuerySpec, companies: Iterable[CompanyEntity]) -> Tiers:
@@ -90,16 +91,22 @@ def _tiers(world: World, spec: QuerySpec, companies: Iterable[CompanyEntity]) ->
     return tiers
 
 
+@functools.lru_cache(maxsize=TIERS_KEPT)
+def _visible_tiers(world: World, query: str, excluded: frozenset[str]) -> Tiers:
+    """The tiers of every company Extruct sees, minus ``excluded`` (worlds are immutable: cached, so
+    a repeated query does not block the event loop it shares with the client for tens of ms)."""
+    visible = (c for c in world.companies
+               if world.visible("extruct", c.true_id) and c.domain not in excluded)  # fmt: skip
+    return _tiers(world, parse_query(query, "company"), visible)
+
+
 def build_pool(
     world: World, query: str, *, task_key: str, excluded: frozenset[str], max_size: int,
     noise_share: float, noise_pass_rate: float,
 ) -> tuple[Candidate, ...]:  # fmt: skip
     """The discovery order of one task's candidates (deterministic for ``task_key``)."""
-    spec = parse_query(query, "company")
     rng = random.Random(f"extruct:pool:{world.seed}:{task_key}")
-    visible = (c for c in world.companies
-               if world.visible("extruct", c.true_id) and c.domain not in excluded)  # fmt: skip
-    tiers = _tiers(world, spec, visible)
+    tiers = _visible_tiers(world, query, excluded)
     n_match = min(len(tiers["match"]), int(max_size * MATCH_SHARE))
     n_near = min(len(tiers["near"]), max(5, n_match // 2), int(max_size * NEAR_SHARE))
     n_noise = min(len(tiers["noise"]), max(5, round(noise_share * (n_match + n_near))),

@@ -11,6 +11,7 @@ auth middleware stores in ``request[ORG]``.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -18,6 +19,7 @@ from aiohttp import web
 from aggregator.log import get_logger
 from providers.sandbox.matching import parse_query, search_companies, search_people
 from providers.sandbox.server import route_key
+from providers.sandbox.world import World
 from providers.sixtyfour.emulator_discovery import DiscoveryHandlers
 from providers.sixtyfour.emulator_export import ExportHandlers
 from providers.sixtyfour.emulator_http import ORG, read_json, validate
@@ -38,6 +40,7 @@ __all__ = ["DeepSearchHandlers", "add_routes", "find_rows"]
 log = get_logger(__name__)
 
 START_PATH = "/search/start-deep-search"
+RESULT_SETS_KEPT = 256  # distinct (mode, query, limit) result sets kept for reuse
 CONCURRENCY_DETAIL = ("Too many concurrent deep searches (limit {n}). "
                       "Retry after an in-flight search completes.")
 
@@ -93,8 +96,8 @@ class DeepSearchHandlers:
     def _check_concurrency(self, request: web.Request, org: int) -> None:
         em, now = self.em, self.em.now()
         limit = em.settings.max_concurrent_searches
-        if len(em.tasks.in_flight(org, now)) < limit:
-            return
+        if len(em.tasks.tasks) < limit or len(em.tasks.in_flight(org, now)) < limit:
+            return  # (fewer tasks than the limit in all: no need to scan them)
         em.ctx.stats.count_rate_limited(route_key(request))
         retry_s = em.tasks.concurrency_retry_after_s(org, now)
         raise _detail(429, CONCURRENCY_DETAIL.format(n=limit), retry_after_s=retry_s)
@@ -132,10 +135,16 @@ class DeepSearchHandlers:
         return self._status(request)
 
     def _status(self, request: web.Request) -> web.Response:
-        task = self.em.tasks.get(request.match_info["task_id"], request[ORG])
+        em = self.em
+        task = em.tasks.get(request.match_info["task_id"], request[ORG])
         if task is None:
             raise _detail(404, "Search not found or has no parsed_query.")
-        return _ok(task.status_doc(self.em.now()))
+        reads_to_end = em.settings.complete_after_polls
+        if reads_to_end is not None and task.kind == "deep_search" and task.forced_end_at is None:
+            task.status_reads += 1
+            if task.status_reads >= reads_to_end:
+                task.forced_end_at = em.now()
+        return _ok(task.status_doc(em.now()))
 
     async def query(self, request: web.Request) -> web.Response:
         """``POST /search/query``: a first request (``search_id``) or a cursor-only follow-up."""
@@ -205,17 +214,23 @@ class DeepSearchHandlers:
 
 
 def find_rows(em: SixtyfourEmulator, mode: str, query: str, limit: int) -> tuple[Row, ...]:
-    """The deep search's result set: world matches for ``query`` as Sixtyfour rows, best first."""
-    world = em.ctx.world
+    """The deep search's result set: world matches for ``query`` as Sixtyfour rows, best first.
+
+    A result set depends only on the (immutable) world and ``(mode, query, limit)``, so it is
+    computed once per process and shared by every task and sandbox that asks the same.
+    """
+    return _match_rows(em.ctx.world, mode, query, limit, em.settings.positions_missing_rate)
+
+
+@functools.lru_cache(maxsize=RESULT_SETS_KEPT)
+def _match_rows(world: World, mode: str, query: str, limit: int, positions_missing_rate: float) -> tuple[Row, ...]:
     if mode == "people":
         spec = parse_query(query, "people")
         people = search_people(world, spec, provider="sixtyfour", limit=limit)
-        rate = em.settings.positions_missing_rate
         return tuple(
-            render_person(world.seed, p, world.company(p.company_id), positions_missing_rate=rate)
+            render_person(world.seed, p, world.company(p.company_id), positions_missing_rate=positions_missing_rate)
             for p, _ in people
         )
     spec = parse_query(query, "company")
     companies = search_companies(world, spec, provider="sixtyfour", limit=limit)
     return tuple(render_company(world.seed, c) for c, _ in companies)
-

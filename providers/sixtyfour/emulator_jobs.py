@@ -63,6 +63,7 @@ class Task:
     resource_handle_id: str | None
     forced_end_at: float | None = None
     kind: str = "deep_search"  # or "export" (POST /search/export, §1.4): same status document
+    status_reads: int = 0  # status documents served (``complete_after_polls`` test hook)
 
     @property
     def run_start_at(self) -> float:

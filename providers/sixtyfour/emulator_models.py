@@ -50,6 +50,8 @@ class EmulatorSettings:
     query_max_results: int = 5000  # DOC guide: /search/query max_results 1..5000 (§2.3)
     cursor_ttl_s: float = 1800.0  # DOC: cursor_expires_in_seconds 1800 (§2.3)
     page_latency_s: float = 0.0  # test hook: virtual delay of each /search/query page
+    complete_after_polls: int | None = None  # test hook: a deep search completes at its Nth status read
+    # (benchmarks: the same request sequence whatever the scheduling lag); None = by the clock only
     download_url_ttl_s: float = 900.0  # DOC: signed URLs expire after 15 minutes (§1.3)
     credits_per_search: float = 0.0  # INF: search pricing is unpublished (§4.4)
     credits_per_row: float = 0.0  # INF: charged for the rows a deep search delivers
@@ -83,6 +85,8 @@ class EmulatorSettings:
             raise ValueError("need 0 < duration_min_s <= duration_max_s")
         if settings.export_duration_s <= 0:
             raise ValueError("export_duration_s must be > 0")
+        if settings.complete_after_polls is not None and settings.complete_after_polls < 1:
+            raise ValueError("complete_after_polls must be >= 1 (or None)")
         if settings.match_operator not in ("and", "or"):
             raise ValueError("match_operator must be 'and' or 'or'")
         return settings
