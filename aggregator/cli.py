@@ -101,8 +101,15 @@ def run_options(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def _provider_names(values: tuple[str, ...]) -> tuple[str, ...]:
-    """``--provider a --provider b,c`` -> ``("a", "b", "c")``."""
-    return tuple(n.strip() for item in values for n in item.split(",") if n.strip())
+    """``--provider a --provider b,c`` -> ``("a", "b", "c")``; ``()`` when the flag was not given.
+
+    Raises:
+        click.BadParameter: the flag was given but names no provider (``--provider ,``).
+    """
+    names = tuple(n.strip() for item in values for n in item.split(",") if n.strip())
+    if values and not names:
+        raise click.BadParameter("name at least one provider", param_hint="--provider")
+    return names
 
 
 def _execute(fields: dict[str, Any], providers: tuple[str, ...], strategy: str | None, min_results: int | None,
@@ -116,8 +123,6 @@ def _execute(fields: dict[str, Any], providers: tuple[str, ...], strategy: str |
                 "hedge_delay_s": hedge_delay_s}
     fields.update({k: v for k, v in optional.items() if v is not None})
     names = _provider_names(providers)
-    if providers and not names:
-        raise click.BadParameter("name at least one provider", param_hint="--provider")
     if names:
         fields["providers"] = names
     try:
@@ -220,8 +225,6 @@ def compare_command(query: str, mode: str, max_results: int | None, providers: t
     optional = {"max_results": max_results, "deadline_s": deadline_s}
     fields.update({k: v for k, v in optional.items() if v is not None})
     names = _provider_names(providers)
-    if providers and not names:
-        raise click.BadParameter("name at least one provider", param_hint="--provider")
     if names:
         fields["providers"] = names
     try:
