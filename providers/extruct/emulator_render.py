@@ -20,20 +20,13 @@ from providers.extruct.emulator_grading import stable_fraction
 from providers.extruct.emulator_models import EmulatorSettings
 from providers.extruct.emulator_tasks import Evaluation, Task, iso_z
 from providers.sandbox.entities import CompanyEntity
+from providers.sandbox.vocab import REGION_NAMES
 from providers.sandbox.world import World
 
 __all__ = ["employee_bucket", "profile_id", "result_doc", "result_id", "task_doc"]
 
 _BUCKETS = ((10, "1-10"), (50, "11-50"), (200, "51-200"), (500, "201-500"), (1000, "501-1000"),
             (5000, "1001-5000"), (10000, "5001-10000"))  # fmt: skip
-_REGIONS = {
-    "AL": "Alabama", "AZ": "Arizona", "CA": "California", "CO": "Colorado", "CT": "Connecticut",
-    "DC": "District of Columbia", "FL": "Florida", "GA": "Georgia", "IL": "Illinois",
-    "MA": "Massachusetts", "MD": "Maryland", "MI": "Michigan", "MN": "Minnesota",
-    "NC": "North Carolina", "NJ": "New Jersey", "NY": "New York", "OH": "Ohio", "OR": "Oregon",
-    "PA": "Pennsylvania", "TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VA": "Virginia",
-    "WA": "Washington", "ON": "Ontario", "BC": "British Columbia", "QC": "Quebec",
-}  # fmt: skip
 _CITY_REGIONS = {
     "London": "England", "Manchester": "England", "Edinburgh": "Scotland", "Berlin": "Berlin",
     "Munich": "Bavaria", "Hamburg": "Hamburg", "Paris": "Île-de-France",
@@ -120,6 +113,6 @@ def result_doc(task: Task, ev: Evaluation, world: World, settings: EmulatorSetti
         "founding_year": c.founded_year,
         "employee_count": employee_bucket(c.employees_count),
         "hq_country": c.hq_country,
-        "hq_state_province": _REGIONS.get(c.hq_state or "") or _CITY_REGIONS.get(c.hq_city),
+        "hq_state_province": REGION_NAMES.get(c.hq_state or "") or _CITY_REGIONS.get(c.hq_city),
         "hq_city": c.hq_city,
     }

@@ -98,6 +98,15 @@ CITIES: tuple[City, ...] = (
     City("Melbourne", None, "Australia", "AU", 0.6, ("+613",), 8),
 )
 
+REGION_NAMES: dict[str, str] = {  # state/province code -> name, as the emulators print it
+    "AL": "Alabama", "AZ": "Arizona", "CA": "California", "CO": "Colorado", "CT": "Connecticut",
+    "DC": "District of Columbia", "FL": "Florida", "GA": "Georgia", "IL": "Illinois",
+    "MA": "Massachusetts", "MD": "Maryland", "MI": "Michigan", "MN": "Minnesota",
+    "NC": "North Carolina", "NJ": "New Jersey", "NY": "New York", "OH": "Ohio", "OR": "Oregon",
+    "PA": "Pennsylvania", "TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VA": "Virginia",
+    "WA": "Washington", "ON": "Ontario", "BC": "British Columbia", "QC": "Quebec",
+}  # fmt: skip
+
 # Faker locale for people names per country (en_US elsewhere).
 COUNTRY_LOCALE: dict[str, str] = {
     "GB": "en_GB", "IE": "en_GB", "DE": "de_DE", "CH": "de_DE", "FR": "fr_FR",

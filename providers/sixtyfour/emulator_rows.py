@@ -28,6 +28,7 @@ from datetime import date
 from typing import Any
 
 from providers.sandbox.entities import CompanyEntity, PersonEntity
+from providers.sandbox.vocab import REGION_NAMES
 
 __all__ = [
     "COMPANY_CSV_COLUMNS",
@@ -45,14 +46,6 @@ PEOPLE_CSV_COLUMNS = ("full_name", "first_name", "last_name", "title", "headline
 COMPANY_CSV_COLUMNS = ("company_name", "website", "website_domain", "linkedin_url", "industry",
                        "employees_count", "hq_city", "hq_state", "hq_country", "hq_country_iso2",
                        "founded_year", "description", "last_funding_type", "last_funding_amount")
-_REGIONS = {
-    "AL": "Alabama", "AZ": "Arizona", "CA": "California", "CO": "Colorado", "CT": "Connecticut",
-    "DC": "District of Columbia", "FL": "Florida", "GA": "Georgia", "IL": "Illinois",
-    "MA": "Massachusetts", "MD": "Maryland", "MI": "Michigan", "MN": "Minnesota",
-    "NC": "North Carolina", "NJ": "New Jersey", "NY": "New York", "OH": "Ohio", "OR": "Oregon",
-    "PA": "Pennsylvania", "TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VA": "Virginia",
-    "WA": "Washington", "ON": "Ontario", "BC": "British Columbia", "QC": "Quebec",
-}
 _UPDATES_TODAY = date(2025, 6, 30).toordinal()  # the world's fixed "today" (sandbox.world)
 _SIZE_RANGES = ((10, "1-10"), (50, "11-50"), (200, "51-200"), (500, "201-500"),
                 (1000, "501-1000"), (5000, "1001-5000"), (10000, "5001-10000"))
@@ -84,7 +77,7 @@ def _location(seed: int, person: PersonEntity) -> str:
         return f"Greater {city} Area"
     if x < 0.20 or person.city == person.country:
         return person.country
-    region = _REGIONS.get(person.state or "", person.state)
+    region = REGION_NAMES.get(person.state or "", person.state)
     if region and x < 0.9:
         return f"{person.city}, {region}, {person.country}"
     return f"{person.city}, {person.country}"
@@ -139,7 +132,7 @@ def _funding(company: CompanyEntity) -> tuple[list[dict[str, Any]], dict[str, An
 
 
 def _hq_location(company: CompanyEntity) -> str:
-    region = _REGIONS.get(company.hq_state or "", company.hq_state)
+    region = REGION_NAMES.get(company.hq_state or "", company.hq_state)
     parts = (company.hq_city, region, company.hq_country)
     return ", ".join(part for part in parts if part)
 
