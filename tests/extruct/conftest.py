@@ -10,15 +10,13 @@ is closed at teardown (warnings are errors, so an unclosed session would fail th
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack
 from typing import Any
 
 import aiohttp
 import pytest
 
-from providers.sandbox.faults import FaultRule
-from providers.sandbox.runner import Sandbox, SandboxConfig
-from tests.emulator_http import Answer, send
+from providers.sandbox.runner import Sandbox
+from tests.emulator_http import Answer, emulator_apis, send
 
 TIME_SCALE = 0.002
 N_COMPANIES = 2000
@@ -96,20 +94,7 @@ MakeApi = Callable[..., Awaitable[Api]]
 
 @pytest.fixture
 async def make_api() -> AsyncIterator[MakeApi]:
-    async with AsyncExitStack() as stack:
-        session = await stack.enter_async_context(aiohttp.ClientSession())
-
-        async def make(
-            settings: Mapping[str, Any] | None = None,
-            faults: tuple[FaultRule, ...] = (),
-            time_scale: float = TIME_SCALE,
-        ) -> Api:
-            config = SandboxConfig(providers=("extruct",), time_scale=time_scale,
-                                   n_companies=N_COMPANIES, faults=faults,
-                                   settings={"extruct": dict(settings or {})})  # fmt: skip
-            sandbox = await stack.enter_async_context(Sandbox(config))
-            return Api(session, sandbox)
-
+    async with emulator_apis("extruct", Api, time_scale=TIME_SCALE, n_companies=N_COMPANIES) as make:
         yield make
 
 

@@ -11,17 +11,15 @@ itself" on a loaded machine in the middle of an assertion. Everything is closed 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import pytest
 
-from providers.sandbox.faults import FaultRule
-from providers.sandbox.runner import Sandbox, SandboxConfig
+from providers.sandbox.runner import Sandbox
 from tests.emulator_http import Answer as BaseAnswer
-from tests.emulator_http import send
+from tests.emulator_http import emulator_apis, send
 
 TIME_SCALE = 0.002
 N_COMPANIES = 1000
@@ -103,20 +101,8 @@ MakeApi = Callable[..., Awaitable[Api]]
 
 @pytest.fixture
 async def make_api() -> AsyncIterator[MakeApi]:
-    async with AsyncExitStack() as stack:
-        session = await stack.enter_async_context(aiohttp.ClientSession())
-
-        async def make(
-            settings: Mapping[str, Any] | None = None,
-            faults: tuple[FaultRule, ...] = (),
-            time_scale: float = TIME_SCALE,
-        ) -> Api:
-            merged = {**SLOW_RUNS, **(settings or {})}
-            config = SandboxConfig(time_scale=time_scale, n_companies=N_COMPANIES, faults=faults,
-                                   providers=("orbit",), settings={"orbit": merged})
-            sandbox = await stack.enter_async_context(Sandbox(config))
-            return Api(session, sandbox, sandbox.api_key("orbit"))
-
+    async with emulator_apis("orbit", lambda session, sandbox: Api(session, sandbox, sandbox.api_key("orbit")),
+                             time_scale=TIME_SCALE, n_companies=N_COMPANIES, defaults=SLOW_RUNS) as make:
         yield make
 
 

@@ -9,15 +9,13 @@ closed at teardown (warnings are errors, so an unclosed session would fail the t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack
 from typing import Any
 
 import aiohttp
 import pytest
 
-from providers.sandbox.faults import FaultRule
-from providers.sandbox.runner import Sandbox, SandboxConfig
-from tests.emulator_http import Answer, send
+from providers.sandbox.runner import Sandbox
+from tests.emulator_http import Answer, emulator_apis, send
 
 TIME_SCALE = 0.002
 QUERY = "VP of Engineering in New York"
@@ -87,22 +85,9 @@ MakeApi = Callable[..., Awaitable[Api]]
 
 @pytest.fixture
 async def make_api() -> AsyncIterator[MakeApi]:
-    async with AsyncExitStack() as stack:
-        session = await stack.enter_async_context(aiohttp.ClientSession())
-
-        async def make(
-            settings: Mapping[str, Any] | None = None,
-            faults: tuple[FaultRule, ...] = (),
-            time_scale: float = TIME_SCALE,
-        ) -> Api:
-            # Long jobs unless a test asks otherwise: tests finish them with force_complete, so
-            # nothing completes "by itself" on a loaded machine in the middle of an assertion.
-            merged = {**SLOW_JOBS, **(settings or {})}
-            config = SandboxConfig(time_scale=time_scale, n_companies=400, faults=faults,
-                                   settings={"sixtyfour": merged})
-            sandbox = await stack.enter_async_context(Sandbox(config))
-            return Api(session, sandbox)
-
+    # Long jobs unless a test asks otherwise: tests finish them with force_complete, so
+    # nothing completes "by itself" on a loaded machine in the middle of an assertion.
+    async with emulator_apis("sixtyfour", Api, time_scale=TIME_SCALE, n_companies=400, defaults=SLOW_JOBS) as make:
         yield make
 
 
