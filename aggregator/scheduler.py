@@ -101,7 +101,6 @@ class JobRunner:
         clock: Clock,
         deadline_at: float,
         emit: Callable[[Event], None],
-        stats: CallStats | None = None,
         sandbox: bool = False,
         rng: random.Random | None = None,
     ) -> None:
@@ -115,7 +114,7 @@ class JobRunner:
         self.clock = clock
         self.deadline_at = deadline_at
         self.emit = emit
-        self.stats = stats or CallStats()
+        self.stats = CallStats()  # this job's own calls, retries and 429s (the client counts all jobs)
         self.sandbox = sandbox
         self.rng = rng or random.Random()
         self.hits: list[Hit] = []
