@@ -33,7 +33,7 @@ from aggregator.clock import Clock, ScaledClock
 from aggregator.log import get_logger
 from providers.sandbox.context import EmulatorApp, KeyRegistry, SandboxContext
 from providers.sandbox.faults import FaultInjector, FaultRule
-from providers.sandbox.stats import StatsRecorder
+from providers.sandbox.stats import RecordedRequest, StatsRecorder
 from providers.sandbox.world import World, build_world
 
 __all__ = ["EMULATORS", "AttachedSandbox", "Sandbox", "SandboxConfig", "SandboxConnection", "serve"]
@@ -254,6 +254,11 @@ class Sandbox:
     def stats(self) -> dict[str, Any]:
         """``{"providers": {name: <GET /_sandbox/stats document>}}`` for every running provider."""
         return {"providers": {p: ctx.stats.snapshot() for p, ctx in self._contexts.items()}}
+
+    def requests(self, provider: str, route: str | None = None) -> list[RecordedRequest]:
+        """The requests ``provider``'s emulator received, oldest first (``route``: one route key only,
+        e.g. ``"POST /search/start-deep-search"``). Credentials are never recorded."""
+        return self._contexts[provider].stats.requests(route)
 
     def connection(self) -> SandboxConnection:
         """What a client in another process needs to attach (see :class:`SandboxConnection`).

@@ -9,7 +9,8 @@
    continue, ``malformed_json`` = run the handler and truncate its body mid-JSON),
 3. runs the emulator's own middlewares (auth, per-key limits) and the handler (a raised
    :class:`Reply` is its response: helpers can answer early without aiohttp's HTTPException),
-4. records the response status.
+4. records the response status, and logs every request (route, query, headers without
+   credentials, body, arrival time on the sandbox clock) for tests: ``Sandbox.requests()``.
 
 It also serves ``GET /_sandbox/stats`` (no auth). Internal routes (``/_sandbox/...``) are neither
 counted nor faulted. Error bodies of injected faults use the emulator's ``error_body`` so each
@@ -115,6 +116,9 @@ def _sandbox_middleware(ctx: SandboxContext, error_body: ErrorBody) -> Any:
         if request.path.startswith("/_sandbox/"):
             return await _call(handler, request)
         ctx.stats.count_call(key)
+        body = await request.read() if request.body_exists else b""
+        entry = ctx.stats.record_request(key, request.method, request.path, request.query, request.headers,
+                                         body, ctx.clock.monotonic())
         rule = ctx.faults.draw_http(ctx.provider, key)
         if rule is not None:
             ctx.stats.count_fault(key)
@@ -123,8 +127,10 @@ def _sandbox_middleware(ctx: SandboxContext, error_body: ErrorBody) -> Any:
             response = await _respond(ctx, request, handler, rule, error_body)
         except web.HTTPException as exc:
             ctx.stats.count_status(key, exc.status)
+            entry.status = exc.status
             raise
-        ctx.stats.count_status(key, "reset" if response.get(_RESET, False) else response.status)
+        entry.status = "reset" if response.get(_RESET, False) else response.status
+        ctx.stats.count_status(key, entry.status)
         return response
 
     return middleware

@@ -17,11 +17,44 @@ Document shape (one provider)::
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EndpointStats", "StatsRecorder"]
+import orjson
+
+__all__ = ["EndpointStats", "RecordedRequest", "StatsRecorder"]
+
+REQUEST_LOG_SIZE = 20_000  # the newest requests kept per provider (a bench or soak sends far more)
+_SECRET_HEADERS = frozenset({"authorization", "x-api-key", "cookie", "proxy-authorization"})
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the emulator received it (auth headers left out), for tests to assert on.
+
+    Attributes:
+        route: ``"METHOD /template"`` route key (``"POST /search/query"``).
+        method, path: as received; ``query`` the query parameters (last value wins).
+        headers: request headers, lower-cased names, without credentials.
+        body: the raw request body (``b""`` when none).
+        received_at_s: the sandbox clock's ``monotonic()`` when the request arrived (virtual seconds).
+        status: the response status, ``"reset"`` for an aborted connection, None while in flight.
+    """
+
+    route: str
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    received_at_s: float
+    status: int | str | None = None
+
+    def json(self) -> Any:
+        """The body parsed as JSON (None when empty)."""
+        return orjson.loads(self.body) if self.body else None
 
 
 @dataclass
@@ -53,6 +86,7 @@ class StatsRecorder:
         self.provider = provider
         self._endpoints: dict[str, EndpointStats] = {}
         self._counters: dict[str, float] = {"jobs_started": 0, "credits_charged": 0.0}
+        self._requests: deque[RecordedRequest] = deque(maxlen=REQUEST_LOG_SIZE)
 
     def endpoint(self, route_key: str) -> EndpointStats:
         """The counters of ``route_key``, created on first use."""
@@ -64,6 +98,18 @@ class StatsRecorder:
     def count_status(self, route_key: str, status: int | str) -> None:
         """Record one response status (``"reset"`` for an aborted connection)."""
         self.endpoint(route_key).statuses[str(status)] += 1
+
+    def record_request(self, route: str, method: str, path: str, query: Mapping[str, str],
+                       headers: Mapping[str, str], body: bytes, received_at_s: float) -> RecordedRequest:
+        """Log one received request (credentials dropped); set its ``status`` once answered."""
+        kept = {k.lower(): v for k, v in headers.items() if k.lower() not in _SECRET_HEADERS}
+        entry = RecordedRequest(route, method, path, dict(query), kept, body, received_at_s)
+        self._requests.append(entry)
+        return entry
+
+    def requests(self, route: str | None = None) -> list[RecordedRequest]:
+        """Requests received so far, oldest first (only ``route``'s when given)."""
+        return [r for r in self._requests if route is None or r.route == route]
 
     def count_fault(self, route_key: str) -> None:
         self.endpoint(route_key).faults_injected += 1
