@@ -18,8 +18,8 @@ install: $(STAMP)
 demo: $(STAMP)  ## the main job on the sandbox
 	$(BIN)/deepsearch search "$(DEMO_QUERY)" --mode people --max-results 50
 
-test: $(STAMP)  ## the whole test suite, then lint and types
-	$(BIN)/python -m pytest
+test: $(STAMP)  ## the whole test suite (both cores), then lint and types
+	$(BIN)/python -m pytest -n 2
 	$(BIN)/ruff check aggregator providers tests
 	$(BIN)/mypy
 
