@@ -1,140 +1,27 @@
 """deepsearch-aggregator: one deep search across Sixtyfour, Extruct and Orbit, one normalized result.
 
-The public API is what ``__all__`` lists; everything else is internal.
+The public API is what ``__all__`` lists; everything else is internal. Names are imported on first
+use (SPEC 1 lazy loading, from the stub ``__init__.pyi``, the one list of public names), so
+``import aggregator`` and the ``deepsearch`` command start without importing aiohttp, pydantic
+models or any provider; ``from aggregator import Aggregator`` imports what that name needs.
 """
 
-from aggregator.clock import Clock, ScaledClock, SystemClock
-from aggregator.config import ProviderSettings, Settings, load_settings
-from aggregator.contract import (
-    Capabilities,
-    Checkpoint,
-    CostModel,
-    Failed,
-    JobRef,
-    JobState,
-    Limits,
-    Page,
-    Pending,
-    PollPolicy,
-    ProviderAdapter,
-    RateLimitSpec,
-    Ready,
-)
-from aggregator.core import Aggregator
-from aggregator.errors import (
-    AggregatorError,
-    AuthError,
-    BudgetExceededError,
-    ConfigError,
-    DeadlineExceededError,
-    InsufficientCreditsError,
-    InvalidRequestError,
-    JobFailedError,
-    ProviderConnectionError,
-    ProviderError,
-    ProviderHTTPError,
-    ProviderProtocolError,
-    ProviderServerError,
-    ProviderTimeoutError,
-    RateLimitedError,
-    SearchFailedError,
-)
-from aggregator.events import (
-    Event,
-    HitsEvent,
-    OutcomeEvent,
-    ProgressEvent,
-    RecordsEvent,
-    ReportEvent,
-    RunStartedEvent,
-)
-from aggregator.jobstore import InMemoryJobStore, JobRecord, JobStore
-from aggregator.merge import Resolver, merge_hits
-from aggregator.models import (
-    Company,
-    Criterion,
-    ErrorInfo,
-    Evidence,
-    FieldValue,
-    FieldValues,
-    FilterCapabilities,
-    FilterField,
-    Hit,
-    MergedRecord,
-    Person,
-    PersonIdentity,
-    ProviderOutcome,
-    SearchReport,
-    SearchRequest,
-)
-from aggregator.pipelines import Policy
+from typing import Any
 
-__version__ = "0.1.0"
+import lazy_loader
 
-__all__ = [
-    "Aggregator",
-    "AggregatorError",
-    "AuthError",
-    "BudgetExceededError",
-    "Capabilities",
-    "Checkpoint",
-    "Clock",
-    "Company",
-    "ConfigError",
-    "CostModel",
-    "Criterion",
-    "DeadlineExceededError",
-    "ErrorInfo",
-    "Event",
-    "Evidence",
-    "Failed",
-    "FieldValue",
-    "FieldValues",
-    "FilterCapabilities",
-    "FilterField",
-    "Hit",
-    "HitsEvent",
-    "InMemoryJobStore",
-    "InsufficientCreditsError",
-    "InvalidRequestError",
-    "JobFailedError",
-    "JobRecord",
-    "JobRef",
-    "JobState",
-    "JobStore",
-    "Limits",
-    "MergedRecord",
-    "OutcomeEvent",
-    "Page",
-    "Pending",
-    "Person",
-    "PersonIdentity",
-    "Policy",
-    "PollPolicy",
-    "ProgressEvent",
-    "ProviderAdapter",
-    "ProviderConnectionError",
-    "ProviderError",
-    "ProviderHTTPError",
-    "ProviderOutcome",
-    "ProviderProtocolError",
-    "ProviderServerError",
-    "ProviderSettings",
-    "ProviderTimeoutError",
-    "RateLimitSpec",
-    "RateLimitedError",
-    "Ready",
-    "RecordsEvent",
-    "ReportEvent",
-    "Resolver",
-    "RunStartedEvent",
-    "ScaledClock",
-    "SearchFailedError",
-    "SearchReport",
-    "SearchRequest",
-    "Settings",
-    "SystemClock",
-    "__version__",
-    "load_settings",
-    "merge_hits",
-]
+_lazy_getattr, _lazy_dir, _names = lazy_loader.attach_stub(__name__, __file__)
+
+__all__ = sorted([*_names, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":  # one source: the installed distribution's metadata (pyproject.toml)
+        from importlib import metadata
+
+        return metadata.version("deepsearch-aggregator")
+    return _lazy_getattr(name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -17,9 +17,9 @@ naming the setting (e.g. ``providers.sixtyfour.page_size``).
 from __future__ import annotations
 
 import os
-import sys
 import tomllib
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -122,15 +122,18 @@ class Settings(_Section):
 
 
 def default_config_path() -> Path:
-    """Where ``default.toml`` lives: the checkout's ``config/`` or the installed share dir."""
-    candidates = [
-        Path(__file__).resolve().parent.parent / "config" / "default.toml",
-        Path(sys.prefix) / "share" / "deepsearch" / "default.toml",
-    ]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise ConfigError("config", f"default.toml not found (looked in {', '.join(map(str, candidates))})")
+    """The built-in defaults shipped inside the package (``aggregator/default.toml``).
+
+    ``config/default.toml`` in a checkout is a link to this file: one source of truth, read
+    through :mod:`importlib.resources` so it works from a wheel, an editable install or a zip.
+
+    Raises:
+        ConfigError: the package was installed without its data file (a broken build).
+    """
+    resource = resources.files("aggregator").joinpath("default.toml")
+    if not resource.is_file():
+        raise ConfigError("config", "default.toml is missing from the installed package; reinstall it")
+    return Path(str(resource))
 
 
 def _read_toml(path: Path, what: str) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from aggregator.bench.fanout import FanoutConfig, run_fanout
 from aggregator.bench.normalize import NormalizeConfig, run_normalize
 from aggregator.bench.overhead import OverheadConfig, run_overhead
 from aggregator.bench.ratelimit import RateLimitConfig, run_ratelimit
+from aggregator.bench.startup import StartupConfig, run_startup
 from aggregator.bench.ttfr import TtfrConfig, run_ttfr
 
 __all__ = ["BENCHMARKS", "Options", "run_benchmarks", "run_benchmarks_async"]
@@ -64,6 +65,7 @@ BENCHMARKS: dict[str, Callable[[Options], Awaitable[BenchResult]]] = {
     "fanout": lambda o: run_fanout(FanoutConfig.quick() if o.quick else FanoutConfig()),
     "ttfr": lambda o: run_ttfr(TtfrConfig.quick() if o.quick else TtfrConfig()),
     "normalize": lambda o: run_normalize(NormalizeConfig.quick() if o.quick else NormalizeConfig()),
+    "startup": lambda o: run_startup(StartupConfig.quick() if o.quick else StartupConfig()),
 }
 """Benchmark name -> coroutine factory, in the order the suite runs them."""
 

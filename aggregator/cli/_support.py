@@ -1,6 +1,6 @@
 """Plumbing of the ``deepsearch`` command: logging, progress display, running, loading, printing.
 
-The commands themselves are in :mod:`aggregator.cli`.
+The commands themselves are in the other :mod:`aggregator.cli` modules.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
@@ -51,6 +52,7 @@ __all__ = [
     "load_policy",
     "print_report",
     "report_interrupted",
+    "run_and_report",
     "run_search",
     "settings_for",
     "usage_error",
@@ -297,3 +299,19 @@ def print_report(report: SearchReport, as_json: bool, out: Path | None, wall_s: 
     if out is not None:
         count = write_report(report, out)
         err.print(f"wrote {count} records to {out}", highlight=False)
+
+
+def run_and_report(settings: Settings, fields: dict[str, Any], *, as_json: bool, out: Path | None,
+                    no_progress: bool, policy: Policy | None = None, journal: Path | None = None,
+                    resume: str | None = None) -> None:
+    """Run (or resume) one search, print its report and exit with the documented code."""
+    started = time.perf_counter()
+    try:
+        report = asyncio.run(run_search(settings, fields, show_progress=not no_progress, policy=policy,
+                                        journal=journal, resume=resume))
+    except ConfigError as exc:
+        usage_error(exc)
+    except Interrupted as stop:
+        report_interrupted(stop)
+    print_report(report, as_json, out, time.perf_counter() - started)
+    sys.exit(EXIT_OK if report.delivered else EXIT_ALL_FAILED)

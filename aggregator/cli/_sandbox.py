@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import orjson
 
-from aggregator.cli_support import configure_logging, err, usage_error
+from aggregator.cli._support import configure_logging, err, usage_error
 from aggregator.config import load_settings
 from aggregator.errors import ConfigError
 
