@@ -13,55 +13,46 @@ Where each provider runs (``Settings.target``: auto, sandbox, live) is decided i
 
 from __future__ import annotations
 
-import asyncio
-import random
-import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import Any
 
 import aiohttp
 from pydantic import SecretStr, ValidationError
 
-from aggregator.budget import CreditBudget, current_budget
 from aggregator.clock import Clock, SystemClock
-from aggregator.config import ProviderSettings, Settings, load_settings
+from aggregator.config import Settings, load_settings
 from aggregator.contract import FilterSearchProvider, ProviderAdapter
-from aggregator.errors import ConfigError, DeadlineExceededError, ProviderError
-from aggregator.events import Event, HitsEvent, OutcomeEvent, RecordsEvent, ReportEvent, RunStartedEvent
-from aggregator.http import HttpClient, ProviderHTTPClient
+from aggregator.errors import ConfigError
+from aggregator.events import Event, ReportEvent
+from aggregator.http import HttpClient
 from aggregator.jobstore import InMemoryJobStore, JobStore
-from aggregator.limits import ProviderLimiter
 from aggregator.log import get_logger
-from aggregator.merge import Resolver, merge_hits
-from aggregator.models import (
-    FieldValues,
-    FilterCapabilities,
-    Mode,
-    ProviderOutcome,
-    SearchReport,
-    SearchRequest,
-)
-from aggregator.pipelines import Policy, StepRun, execute
-from aggregator.retry import RetryPolicy
-from aggregator.scheduler import JobRunner, error_info, journaled_credits
+from aggregator.models import FieldValues, FilterCapabilities, Mode, ProviderOutcome, SearchReport, SearchRequest
+from aggregator.pipelines import Policy
+from aggregator.run import ProviderSet, SearchRun, policy_for
+from aggregator.sandbox import SandboxHandle, open_sandbox
 from aggregator.targets import ProviderTarget, resolve_targets
 
 __all__ = ["Aggregator", "ProviderTarget", "resolve_targets"]  # the last two from aggregator.targets
 
 log = get_logger("aggregator.core")
-DEADLINE_GRACE_REAL_S = 5.0  # real seconds a runner gets past the deadline to record its outcome
 
 
 class Aggregator:
     """Runs deep searches across providers. Use as ``async with Aggregator(...) as agg``.
+
+    The facade: it owns the settings, the HTTP session, the sandbox (when it started one) and the
+    providers' adapters and limits (:class:`~aggregator.run.ProviderSet`), and hands each search to
+    a :class:`~aggregator.run.SearchRun`.
 
     Args:
         settings: full settings; default :func:`~aggregator.config.load_settings()`.
         session: an ``aiohttp.ClientSession`` to use (not closed by us); default: our own.
         clock: time source; default real time, or the sandbox's scaled clock on the sandbox.
         job_store: where jobs and checkpoints are recorded; default in memory.
-        sandbox: an already running :class:`providers.sandbox.runner.Sandbox` to use (tests).
+        sandbox: an already running sandbox to use (tests, benchmarks): any
+            :class:`~aggregator.sandbox.SandboxHandle`, e.g. :class:`providers.sandbox.runner.Sandbox`.
 
     Raises:
         ConfigError: from ``__aenter__`` when ``target="live"`` and no provider has a key.
@@ -74,7 +65,7 @@ class Aggregator:
         session: aiohttp.ClientSession | None = None,
         clock: Clock | None = None,
         job_store: JobStore | None = None,
-        sandbox: Any | None = None,
+        sandbox: SandboxHandle | None = None,
     ) -> None:
         self.settings = settings or load_settings()
         if sandbox is not None:
@@ -82,10 +73,10 @@ class Aggregator:
         self.job_store: JobStore = job_store or InMemoryJobStore()
         self._http = HttpClient(self.settings.http, session)
         self._clock = clock
-        self.sandbox: Any | None = sandbox
+        self.sandbox: SandboxHandle | None = sandbox
         self._own_sandbox = False
         self.targets: dict[str, ProviderTarget] = {}
-        self._adapters: dict[str, tuple[ProviderAdapter, ProviderHTTPClient, ProviderLimiter]] = {}
+        self._providers: ProviderSet | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
     async def __aenter__(self) -> Aggregator:
@@ -95,8 +86,9 @@ class Aggregator:
             envs = ", ".join(p.api_key_env for p in self.settings.providers.values())
             raise ConfigError("--live", f"no provider has an API key; set one of {envs}")
         if runnable and runnable[0].sandbox:
-            await self._start_sandbox([t.name for t in runnable])
+            await self._use_sandbox([t.name for t in runnable])
         await self._http.open()
+        self._providers = ProviderSet(self.settings, self.targets, self._http, self.clock)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -111,25 +103,12 @@ class Aggregator:
             self.sandbox = None
             self._own_sandbox = False
 
-    async def _start_sandbox(self, names: list[str]) -> None:
-        cfg = self.settings.sandbox
-        if self.sandbox is None and cfg.connection_file is not None:
-            from providers.sandbox.runner import AttachedSandbox, SandboxConnection
-
-            try:
-                self.sandbox = AttachedSandbox(SandboxConnection.read(cfg.connection_file))
-            except ValueError as exc:
-                raise ConfigError("sandbox.connection_file", str(exc)) from exc
-            log.info("sandbox.attached", base_urls=self.sandbox.base_urls)
-        elif self.sandbox is None:
-            from providers.sandbox.runner import EMULATORS, Sandbox, SandboxConfig
-
-            emulated = tuple(n for n in names if n in EMULATORS)
-            self.sandbox = Sandbox(SandboxConfig(time_scale=cfg.time_scale, seed=cfg.seed,
-                                                 n_companies=cfg.n_companies, providers=emulated))
-            await self.sandbox.__aenter__()
+    async def _use_sandbox(self, names: list[str]) -> None:
+        """Point ``names`` at the sandbox: the injected one, else one opened from the settings."""
+        if self.sandbox is None:
+            self.sandbox = await open_sandbox(self.settings.sandbox, names)
             self._own_sandbox = True
-            log.info("sandbox.started", base_urls=self.sandbox.base_urls)
+            log.info("sandbox.opened", base_urls=self.sandbox.base_urls, in_process=self.sandbox.in_process)
         for name in names:
             if name not in self.sandbox.base_urls:  # no emulator, or an injected sandbox without it
                 self.targets[name] = ProviderTarget(name, "", None, True, "not running in this sandbox")
@@ -140,8 +119,7 @@ class Aggregator:
     @property
     def clock(self) -> Clock:
         if self.sandbox is not None:
-            clock: Clock = self.sandbox.clock
-            return clock
+            return self.sandbox.clock
         if self._clock is None:
             self._clock = SystemClock()
         return self._clock
@@ -154,36 +132,23 @@ class Aggregator:
     def on_ephemeral_sandbox(self) -> bool:
         """On a sandbox that lives in this process: its jobs end with it, so its runs cannot be resumed
         by another process (an attached ``sandbox.connection_file`` sandbox can)."""
-        return self.on_sandbox and self.sandbox is not None and bool(getattr(self.sandbox, "in_process", True))
+        return self.on_sandbox and self.sandbox is not None and self.sandbox.in_process
+
+    @property
+    def providers(self) -> ProviderSet:
+        """Every provider's target, adapter and limits. Raises RuntimeError before ``__aenter__``."""
+        if self._providers is None:
+            raise RuntimeError("Aggregator is not open: use `async with Aggregator(...)`")
+        return self._providers
 
     # -- providers --------------------------------------------------------------------------
-    def _provider(self, name: str) -> tuple[ProviderAdapter, ProviderHTTPClient, ProviderLimiter]:
-        if name not in self._adapters:
-            from providers import load_adapter
-
-            cls = load_adapter(name)
-            prov: ProviderSettings = self.settings.providers[name]
-            target = self.targets[name]
-            limiter = ProviderLimiter(name, cls.limits_from(prov), self.clock)
-            client = ProviderHTTPClient(
-                provider=name, base_url=target.base_url, http=self._http, limiter=limiter,
-                retry=RetryPolicy(self.settings.retry, self.clock), clock=self.clock,
-                api_key=target.api_key, auth_headers=cls.auth_headers,
-            )
-            self._adapters[name] = (cls(client, prov), client, limiter)
-        return self._adapters[name]
-
     def adapter(self, name: str) -> ProviderAdapter:
         """The adapter of provider ``name`` (for lower-level operations). Raises ConfigError."""
-        if name not in self.targets or self.targets[name].skip_reason:
-            reason = self.targets[name].skip_reason if name in self.targets else "unknown provider"
-            raise ConfigError("provider", f"{name!r} is not available: {reason}")
-        return self._provider(name)[0]
+        return self.providers.adapter(name)
 
     def _filter_provider(self, provider: str | None) -> FilterSearchProvider:
         names = [provider] if provider else [
-            n for n, t in self.targets.items()
-            if not t.skip_reason and self._provider(n)[0].capabilities.filter_search]
+            n for n in self.providers.runnable() if self.providers.adapter(n).capabilities.filter_search]
         if not names:
             raise ConfigError("provider", "no configured provider offers filter search")
         adapter = self.adapter(names[0])
@@ -229,6 +194,7 @@ class Aggregator:
         fields.setdefault("query", "filter search")
         return await self.search(mode=mode, simple_filters=simple_filters, filters=filters, **fields)
 
+    # -- planning ---------------------------------------------------------------------------
     def build_request(self, request: SearchRequest | str | None = None, /, **fields: Any) -> SearchRequest:
         """A validated :class:`SearchRequest` from a request, a query string and/or fields.
 
@@ -248,41 +214,32 @@ class Aggregator:
 
     def plan(self, request: SearchRequest) -> tuple[list[str], list[ProviderOutcome]]:
         """Which providers run ``request`` and the outcomes of those skipped. Raises ConfigError."""
-        if not self.targets:
-            raise RuntimeError("Aggregator is not open: use `async with Aggregator(...)`")
-        wanted = list(request.providers or self.targets)
-        unknown = [n for n in wanted if n not in self.targets]
-        if unknown:
-            raise ConfigError("providers", f"unknown provider {unknown[0]!r}; available: "
-                              f"{', '.join(sorted(self.targets))}")
-        run, skipped = [], []
-        for name in wanted:
-            target = self.targets[name]
-            if request.providers and target.skip_reason:
-                raise ConfigError("providers", f"{name} cannot run: {target.skip_reason}")
-            adapter = None if target.skip_reason else self._provider(name)[0]
-            reason = target.skip_reason
-            if adapter is not None and request.identity is not None and not adapter.capabilities.lookup:
-                if request.providers:
-                    raise ConfigError("providers", f"{name} cannot look up a person by identity")
-                reason = "cannot look up a person by identity"
-            elif adapter is not None and request.is_filter_search and not adapter.capabilities.filter_search:
-                if request.providers:
-                    raise ConfigError("providers", f"{name} has no filter search")
-                reason = "has no filter search"
-            elif adapter is not None and request.mode not in adapter.capabilities.modes:
-                if request.providers:
-                    raise ConfigError("mode", f"{name} does not support {request.mode!r} mode")
-                modes = " and ".join(sorted(adapter.capabilities.modes))
-                reason = f"{request.mode} mode not supported ({name} supports {modes} mode only)"
-            if reason:
-                skipped.append(ProviderOutcome(provider=name, status="skipped", note=reason,
-                                               sandbox=target.sandbox))
-                continue
-            assert adapter is not None
-            adapter.validate(request)
-            run.append(name)
-        return run, skipped
+        plan = self.providers.plan(request)
+        return list(plan.providers), list(plan.skipped)
+
+    def start(self, request: SearchRequest | str | None = None, /, *, policy: Policy | None = None,
+              run_id: str | None = None, **fields: Any) -> SearchRun:
+        """Plan a search (each provider validated once) and return its run; iterate ``run.events()``.
+
+        ``policy`` overrides the request's ``strategy`` / ``min_results`` / ``hedge_delay_s``
+        (see :mod:`aggregator.pipelines`); its steps default to every planned provider.
+        ``run_id`` continues a run the job store knows (see :meth:`resume`).
+
+        Raises:
+            ConfigError: invalid request, provider selection or policy; or ``run_id`` given on a
+                sandbox this Aggregator started in this process (it does not know the jobs of the
+                process that started the run). Nothing has been sent.
+        """
+        req = self.build_request(request, **fields)
+        plan = self.providers.plan(req)
+        chosen = policy_for(req, policy, self.targets)
+        if run_id is not None and self._own_sandbox and self.on_ephemeral_sandbox:
+            raise ConfigError("resume", "this run would resume on a new in-process sandbox, which does not know the "
+                                        "jobs of the process that started it; resume live runs (with API keys), or "
+                                        "runs on a standalone sandbox (`deepsearch sandbox serve --connection-file F`, "
+                                        "then DEEPSEARCH_SANDBOX=F for both the run and its resume)")
+        return SearchRun(plan=plan, policy=chosen, providers=self.providers, store=self.job_store,
+                         clock=self.clock, run_id=run_id, on_sandbox=self.on_sandbox)
 
     # -- running ----------------------------------------------------------------------------
     async def search(self, request: SearchRequest | str | None = None, /, **fields: Any) -> SearchReport:
@@ -294,12 +251,7 @@ class Aggregator:
         Raises:
             ConfigError: invalid request or provider selection (before any network call).
         """
-        report: SearchReport | None = None
-        async for event in self.stream(request, **fields):
-            if isinstance(event, ReportEvent):
-                report = event.report
-        assert report is not None
-        return report
+        return await _report_of(self.stream(request, **fields))
 
     async def resume(self, run_id: str, *, policy: Policy | None = None) -> SearchReport:
         """Continue a run recorded in the job store (a crash, Ctrl-C, a deadline) to its report.
@@ -310,17 +262,16 @@ class Aggregator:
         fetched nor charged again.
 
         Raises:
-            ConfigError: the store knows no run ``run_id``.
+            ConfigError: the store knows no run ``run_id``, or it cannot be resumed here (see :meth:`start`).
         """
+        return await _report_of(self.stream(await self.recorded_request(run_id), policy=policy, run_id=run_id))
+
+    async def recorded_request(self, run_id: str) -> SearchRequest:
+        """The request of run ``run_id`` in the job store. Raises ConfigError when it knows no such run."""
         state = await self.job_store.run(run_id)
         if state is None:
             raise ConfigError("run_id", f"no run {run_id!r} in the journal; `deepsearch runs` lists them")
-        report: SearchReport | None = None
-        async for event in self.stream(state.request, policy=policy, run_id=run_id):
-            if isinstance(event, ReportEvent):
-                report = event.report
-        assert report is not None
-        return report
+        return state.request
 
     async def stream(
         self, request: SearchRequest | str | None = None, /, *, policy: Policy | None = None,
@@ -328,165 +279,20 @@ class Aggregator:
     ) -> AsyncGenerator[Event, None]:
         """Run a search, yielding progress, hits and outcomes as they happen, then the report.
 
-        ``policy`` overrides the request's ``strategy`` / ``min_results`` / ``hedge_delay_s``
-        (see :mod:`aggregator.pipelines`); its steps default to every planned provider.
-        ``run_id`` continues a run the job store knows (see :meth:`resume`).
+        The same arguments as :meth:`start`, which plans it; see :meth:`SearchRun.events`.
 
         Raises:
             ConfigError: invalid request or provider selection (before any network call).
         """
-        req = self.build_request(request, **fields)
-        names, skipped = self.plan(req)
-        if policy is not None:
-            self._check_policy(policy)
-        names = await self._prepare(req, names, skipped)
-        chosen = self._policy_for(req, names, policy)
-        started, t0 = self.clock.now(), self.clock.monotonic()
-        resumed = run_id is not None
-        if run_id is None:
-            run_id = uuid.uuid4().hex
-            await self.job_store.record_run(run_id, req, started)
-        yield RunStartedEvent(run_id, resumed)
-        queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        for outcome in skipped:
-            yield OutcomeEvent(outcome)
-        launcher = _Launcher(self, run_id, req, t0, queue.put_nowait)
-        budget = await self._budget(req, run_id if resumed else None, names)
-        token = current_budget.set(budget)  # the run's tasks copy this context: they all see the budget
-        try:
-            execution = asyncio.create_task(execute(chosen, launcher, req.max_results))
-        finally:
-            current_budget.reset(token)
-        execution.add_done_callback(lambda _: queue.put_nowait(None))
-        resolver = Resolver(req.mode)
-        try:
-            while (event := await queue.get()) is not None:
-                yield event
-                if isinstance(event, HitsEvent):  # merge as records arrive
-                    changed = resolver.add(event.hits)
-                    yield RecordsEvent(changed, resolver.removed, resolver.record_count)
-        finally:
-            execution.cancel()
-            await asyncio.gather(execution, *launcher.tasks, return_exceptions=True)
-            if not execution.done() or execution.cancelled():  # stopped early: leave it resumable
-                await self.job_store.finish_run(run_id, "interrupted", None)
-        result = execution.result()
-        outcomes = [*skipped, *result.outcomes]
-        order = {name: i for i, name in enumerate(req.providers or self.targets)}
-        outcomes.sort(key=lambda o: order.get(o.provider, len(order)))
-        report = SearchReport(
-            run_id=run_id, request=req, started_at=started, finished_at=self.clock.now(),
-            elapsed_s=self.clock.monotonic() - t0, sandbox=self.on_sandbox, outcomes=tuple(outcomes),
-            records=(resolver.records(req.max_results) if resolver.has_exactly(result.hits)  # merged as they came
-                     else merge_hits(result.hits, req.mode, req.max_results)),  # a policy dropped some hits
-            answered_by=tuple(result.answered_by),
-        )
-        for outcome in outcomes:
-            await self.job_store.record_outcome(run_id, outcome)
-        await self.job_store.finish_run(run_id, "done" if report.delivered else "failed", report)
-        yield ReportEvent(report)
-
-    async def _budget(self, req: SearchRequest, resumed: str | None, names: list[str]) -> CreditBudget | None:
-        """The run's budget; a resumed run's starts with what its earlier processes spent."""
-        if req.budget is None:
-            return None
-        budget = CreditBudget(req.budget)
-        for name in names if resumed is not None else ():
-            record = await self.job_store.get(str(resumed), name)
-            if record is not None:
-                spent = journaled_credits(record, self.adapter(name).cost.per_start)
-                budget.spent += spent
-                budget.by_provider[name] = spent
-        return budget
-
-    async def _prepare(self, req: SearchRequest, names: list[str], skipped: list[ProviderOutcome]) -> list[str]:
-        """Run every planned adapter's metadata checks; a provider that cannot be asked fails here."""
-        ready = []
-        for name in names:  # before any paid call; ConfigError propagates
-            try:
-                await self._provider(name)[0].prepare(req)
-            except ProviderError as exc:
-                skipped.append(ProviderOutcome(provider=name, status="failed", sandbox=self.targets[name].sandbox,
-                                               error=error_info(exc), note="failed before starting"))
-                continue
-            ready.append(name)
-        return ready
-
-    def _check_policy(self, policy: Policy) -> None:
-        """Every provider a policy names must exist: a misspelt step would silently run nothing."""
-        unknown = [name for name in policy.providers() if name not in self.targets]
-        if unknown:
-            raise ConfigError("policy.steps", f"unknown provider {unknown[0]!r}; available: "
-                              f"{', '.join(sorted(self.targets))}")
-
-    @staticmethod
-    def _policy_for(req: SearchRequest, names: list[str], policy: Policy | None) -> Policy:
-        chosen = policy or Policy(strategy=req.strategy, min_results=req.min_results,
-                                  hedge_delay_s=req.hedge_delay_s if req.hedge_delay_s is not None else 30.0)
-
-        def keep(p: Policy) -> Policy:
-            steps: list[str | Policy] = []
-            for step in p.steps or tuple(names):
-                if isinstance(step, Policy):
-                    steps.append(keep(step))
-                elif step in names:
-                    steps.append(step)
-            return p.with_steps(steps)
-
-        return keep(chosen)
-
-    async def _run_provider(self, run_id: str, name: str, req: SearchRequest, deadline_at: float,
-                            emit: Any) -> ProviderOutcome:
-        adapter, _, limiter = self._provider(name)
-        prov = self.settings.providers[name]
-        runner = JobRunner(
-            run_id=run_id, adapter=adapter, request=req, limiter=limiter,
-            poll_policy=type(adapter).poll_policy_from(prov), store=self.job_store, clock=self.clock,
-            deadline_at=deadline_at, emit=emit,
-            sandbox=self.targets[name].sandbox, rng=random.Random(),
-        )
-        real_limit = max(0.0, deadline_at - self.clock.monotonic()) * self.clock.scale + DEADLINE_GRACE_REAL_S
-        try:
-            async with asyncio.timeout(real_limit):
-                outcome = await runner.run()
-        except TimeoutError:
-            outcome = await runner.finish(
-                "partial" if runner.hits else "failed",
-                DeadlineExceededError(f"{name}: run deadline reached", job=runner.job),
-            )
-        except asyncio.CancelledError:  # a strategy stopped it (a lost race): keep what it cost
-            outcome = (await runner.finish("partial" if runner.hits else "skipped", None)).model_copy(
-                update={"note": "cancelled"})
-        emit(OutcomeEvent(outcome))
-        return outcome
+        run = self.start(request, policy=policy, run_id=run_id, **fields)
+        async for event in run.events():
+            yield event
 
 
-class _Launcher:
-    """The :class:`~aggregator.pipelines.StepLauncher` of one run: provider runs over the scheduler."""
-
-    def __init__(self, agg: Aggregator, run_id: str, request: SearchRequest, t0: float,
-                 emit: Callable[[Event], None]) -> None:
-        self.agg, self.run_id, self.request, self.t0, self.emit = agg, run_id, request, t0, emit
-        self.mode = request.mode
-        self.scale = agg.clock.scale
-        self.tasks: list[asyncio.Task[ProviderOutcome]] = []
-
-    def remaining_s(self) -> float:
-        return self.t0 + self.request.deadline_s - self.agg.clock.monotonic()
-
-    def launch(self, provider: str, max_results: int, deadline_s: float | None = None) -> StepRun:
-        request = self.request.model_copy(update={"max_results": max(1, min(max_results, self.request.max_results))})
-        deadline_at = self.t0 + self.request.deadline_s
-        if deadline_s is not None:
-            deadline_at = min(deadline_at, self.agg.clock.monotonic() + deadline_s)
-        run = StepRun(provider=provider, task=None)  # type: ignore[arg-type]
-
-        def emit(event: Event) -> None:
-            if isinstance(event, HitsEvent):
-                run.hits.extend(event.hits)
-                run.progressed.set()
-            self.emit(event)
-
-        run.task = asyncio.create_task(self.agg._run_provider(self.run_id, provider, request, deadline_at, emit))
-        self.tasks.append(run.task)
-        return run
+async def _report_of(events: AsyncGenerator[Event, None]) -> SearchReport:
+    report: SearchReport | None = None
+    async for event in events:
+        if isinstance(event, ReportEvent):
+            report = event.report
+    assert report is not None
+    return report

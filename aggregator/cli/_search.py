@@ -67,10 +67,9 @@ def _execute(fields: dict[str, Any], providers: tuple[str, ...], strategy: str |
 
 async def _explain(settings: Settings, fields: dict[str, Any]) -> None:
     async with Aggregator(settings) as agg:
-        request = agg.build_request(**fields)
-        names, skipped = agg.plan(request)
-        explained = {name: dict(agg.adapter(name).describe(request)) for name in names}
-        explained.update({o.provider: {"skipped": o.note} for o in skipped})
+        plan = agg.start(**fields).plan
+        explained = {name: dict(agg.adapter(name).describe(plan.request)) for name in plan.providers}
+        explained.update({o.provider: {"skipped": o.note} for o in plan.skipped})
     sys.stdout.buffer.write(orjson.dumps(explained, option=orjson.OPT_INDENT_2) + b"\n")
 
 

@@ -213,26 +213,19 @@ _last_run_id: ContextVar[str | None] = ContextVar("_last_run_id", default=None) 
 async def _run_search(settings: Settings, fields: dict[str, Any], show_progress: bool, policy: Policy | None,
                       journal: Path | None, resume: str | None) -> SearchReport:
     async with SqliteJournal(journal or default_journal_path()) as store, Aggregator(settings, job_store=store) as agg:
+        # planned and validated once, before anything is printed or sent (a resume on a fresh
+        # in-process sandbox is refused there too)
         if resume is not None:
-            state = await store.run(resume)
-            if state is None:
-                raise ConfigError("run_id", f"no run {resume!r} in the journal; `deepsearch runs` lists them")
-            request = state.request
+            run = agg.start(await agg.recorded_request(resume), policy=policy, run_id=resume)
         else:
-            request = agg.build_request(**fields)
-        agg.plan(request)  # reject bad input before anything is printed or sent
-        if resume is not None and agg.on_ephemeral_sandbox:
-            raise ConfigError("resume", "this run would resume on a new in-process sandbox, which does not know the "
-                                        "jobs of the process that started it; resume live runs (with API keys), or "
-                                        "runs on a standalone sandbox (`deepsearch sandbox serve --connection-file F`, "
-                                        "then DEEPSEARCH_SANDBOX=F for both the run and its resume)")
+            run = agg.start(policy=policy, **fields)
         announce(agg)
         view = ProgressView(live=show_progress and err.is_terminal)
         report: SearchReport | None = None
         with Live(view, console=err, refresh_per_second=8, transient=True,
                   auto_refresh=view.live) if view.live else contextlib.nullcontext():
             event: Event
-            async for event in agg.stream(request, policy=policy, run_id=resume):
+            async for event in run.events():
                 if isinstance(event, RunStartedEvent):
                     _last_run_id.set(event.run_id)
                 elif isinstance(event, ProgressEvent) and show_progress:

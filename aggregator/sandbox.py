@@ -1,0 +1,63 @@
+"""The sandbox as the core sees it: a typed interface, and the one place that opens one.
+
+The core never imports the emulators: it depends on :class:`SandboxHandle` (where each emulator
+listens, a key for each, the shared clock, whether it lives in this process) and asks
+:func:`open_sandbox` for one, which imports :mod:`providers.sandbox` only then. Tests and
+benchmarks may pass their own running :class:`providers.sandbox.runner.Sandbox` (it satisfies
+the protocol) to :class:`~aggregator.core.Aggregator`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Protocol, runtime_checkable
+
+from aggregator.clock import Clock
+from aggregator.config import SandboxSettings
+from aggregator.errors import ConfigError
+
+__all__ = ["SandboxHandle", "open_sandbox"]
+
+
+@runtime_checkable
+class SandboxHandle(Protocol):
+    """A running sandbox.
+
+    Attributes:
+        base_urls: provider -> ``"http://127.0.0.1:<port>"`` of its emulator (only those running).
+        api_keys: provider -> a valid sandbox key (synthetic, never a real provider's).
+        clock: the sandbox's virtual clock; the client must use it too.
+        in_process: True when the emulators live in this process (their jobs end with it, so a
+            run on them cannot be resumed by another process); False for an attached standalone one.
+    """
+
+    base_urls: dict[str, str]
+    api_keys: dict[str, str]
+    clock: Clock
+    in_process: bool
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        """Stop the emulators (an attached sandbox has nothing to stop)."""
+        ...
+
+
+async def open_sandbox(settings: SandboxSettings, providers: Sequence[str]) -> SandboxHandle:
+    """Attach to ``settings.connection_file``'s standalone sandbox, or start an in-process one
+    running the emulators of ``providers`` that have one. Close it with ``await handle.__aexit__()``.
+
+    Raises:
+        ConfigError: the connection file is missing or malformed (``sandbox.connection_file``).
+    """
+    from providers.sandbox.runner import EMULATORS, AttachedSandbox, Sandbox, SandboxConfig, SandboxConnection
+
+    if settings.connection_file is not None:
+        try:
+            return AttachedSandbox(SandboxConnection.read(settings.connection_file))
+        except ValueError as exc:
+            raise ConfigError("sandbox.connection_file", str(exc)) from exc
+    sandbox = Sandbox(SandboxConfig(time_scale=settings.time_scale, seed=settings.seed,
+                                    n_companies=settings.n_companies,
+                                    providers=tuple(n for n in providers if n in EMULATORS)))
+    return await sandbox.__aenter__()
