@@ -321,7 +321,7 @@ class MergedRecord(_Frozen):
 
 
 class FilterField(_Frozen):
-    """One field a filter search can use (Sixtyfour ``filter-capabilities``, contract §2.1)."""
+    """One field a filter search can use (Sixtyfour ``filter-capabilities``, contract sixtyfour §2.1)."""
 
     field: str
     field_type: str = Field(description="Index mapping type: text, keyword, long, double, boolean, date...")
@@ -358,7 +358,7 @@ class FieldValue(_Frozen):
 
 
 class FieldValues(_Frozen):
-    """Top values of one field within a scope (Sixtyfour ``filter-field-values``, contract §2.2)."""
+    """Top values of one field within a scope (Sixtyfour ``filter-field-values``, contract sixtyfour §2.2)."""
 
     provider: str
     mode: Mode

@@ -71,7 +71,7 @@ def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -
 
 
 def retry_after_from_body(text: str) -> float | None:
-    """``"... Retry after 12 seconds."`` in an error body (Sixtyfour's notebook parses this; §4.3)."""
+    """``"... Retry after 12 seconds."`` in an error body (Sixtyfour's notebook parses this; Sixtyfour §4.3)."""
     match = _BODY_RETRY_AFTER.search(text)
     return float(match.group(1)) if match else None
 

@@ -4,7 +4,7 @@ Two classic algorithms, both keyed (per org or per API key) and both answering "
 after N virtual seconds" so emulators can send an exact ``Retry-After``:
 
 - :class:`SlidingWindowLog` -- ``limit`` requests in any ``window_s`` (Sixtyfour ``/search/query``
-  200/min per org, contract §4.3). Exact: the retry delay is the time until the oldest admitted
+  200/min per org, contract sixtyfour §4.3). Exact: the retry delay is the time until the oldest admitted
   request leaves the window. Only admitted requests are logged, so a client that waits the
   advertised delay is admitted.
 - :class:`TokenBucket` -- ``rate`` tokens per second with a ``burst`` capacity (Orbit's start

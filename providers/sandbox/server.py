@@ -14,7 +14,7 @@
 
 It also serves ``GET /_sandbox/stats`` (no auth). Internal routes (``/_sandbox/...``) are neither
 counted nor faulted. Error bodies of injected faults use the emulator's ``error_body`` so each
-provider keeps its documented error shape (Sixtyfour: ``{"detail": "..."}``, contract §0).
+provider keeps its documented error shape (Sixtyfour: ``{"detail": "..."}``, contract sixtyfour §0).
 """
 
 from __future__ import annotations
