@@ -1,4 +1,4 @@
-"""Settings: defaults < ``config/default.toml`` < user file < environment < CLI flags.
+"""Settings: registered providers' own defaults < ``config/default.toml`` < user file < environment < CLI flags.
 
 Shapes:
     :class:`Settings` holds ``run``, ``http``, ``retry``, ``sandbox`` and one
@@ -136,6 +136,14 @@ def default_config_path() -> Path:
     return Path(str(resource))
 
 
+def _registered_defaults() -> dict[str, Any]:
+    """``{"providers": {name: section}}`` of every registered provider that brings its own defaults
+    (:attr:`providers.spec.ProviderSpec.defaults`; the packaged ``default.toml`` layers over them)."""
+    from providers import REGISTRY  # the registry is the one wiring point into providers
+
+    return {"providers": {name: dict(spec.defaults) for name, spec in REGISTRY.items() if spec.defaults}}
+
+
 def _read_toml(path: Path, what: str) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
@@ -222,7 +230,7 @@ def load_settings(
             ``providers.orbit.rate_limits[0].limit``).
     """
     env = os.environ if env is None else env
-    data = _read_toml(default_config_path(), "config")
+    data = _deep_merge(_registered_defaults(), _read_toml(default_config_path(), "config"))
     user_file = config_file or env.get("DEEPSEARCH_CONFIG")
     if user_file:
         data = _deep_merge(data, _read_toml(Path(user_file), "--config"))

@@ -50,7 +50,7 @@ async def open_sandbox(settings: SandboxSettings, providers: Sequence[str]) -> S
     Raises:
         ConfigError: the connection file is missing or malformed (``sandbox.connection_file``).
     """
-    from providers.sandbox.runner import EMULATORS, AttachedSandbox, Sandbox, SandboxConfig, SandboxConnection
+    from providers.sandbox.runner import AttachedSandbox, Sandbox, SandboxConfig, SandboxConnection, emulated
 
     if settings.connection_file is not None:
         try:
@@ -59,5 +59,5 @@ async def open_sandbox(settings: SandboxSettings, providers: Sequence[str]) -> S
             raise ConfigError("sandbox.connection_file", str(exc)) from exc
     sandbox = Sandbox(SandboxConfig(time_scale=settings.time_scale, seed=settings.seed,
                                     n_companies=settings.n_companies,
-                                    providers=tuple(n for n in providers if n in EMULATORS)))
+                                    providers=tuple(n for n in providers if n in emulated())))
     return await sandbox.__aenter__()

@@ -37,10 +37,10 @@ class ProviderTarget:
     skip_reason: str | None = None
 
 
-def _registry() -> dict[str, str]:
+def _registry() -> list[str]:
     from providers import REGISTRY  # the registry is the one wiring point into providers
 
-    return REGISTRY
+    return list(REGISTRY)
 
 
 def is_loopback(host: str) -> bool:

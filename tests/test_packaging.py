@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import venv
@@ -71,8 +72,10 @@ def _readme_library_snippet() -> str:
 
 @pytest.mark.timeout(600)
 def test_the_wheel_installed_in_a_fresh_venv_runs_the_readme_search_and_snippet(tmp_path: Path) -> None:
-    dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(ROOT)],
+    source, dist = tmp_path / "source", tmp_path / "dist"  # a copy: setuptools builds in-tree (build/)
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", "mutants"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(source)],
                    check=True, capture_output=True)
     (wheel,) = dist.glob("deepsearch_aggregator-*.whl")
     env_dir = tmp_path / "venv"

@@ -69,12 +69,23 @@ from providers.sandbox.vocab import CITIES
 
 __all__ = ["SoakConfig", "SoakQuery", "fault_rules", "run_pass", "run_soak", "soak", "soak_queries"]
 
-PROVIDERS = ("sixtyfour", "extruct", "orbit")
-START_ROUTES = {  # the paid job starts (the adapters' START / CREATE endpoints)
-    "sixtyfour": "POST /search/start-deep-search",
-    "extruct": "POST /v1/discovery_tasks",
-    "orbit": "POST /v2/developer/deep-search",
-}
+
+
+def soaked_providers() -> tuple[str, ...]:
+    """The registered providers with an emulator and a paid start route (their specs say so)."""
+    from providers import REGISTRY
+
+    return tuple(n for n, spec in REGISTRY.items() if spec.emulator is not None and spec.start_route)
+
+
+def start_route(provider: str) -> str:
+    """The route key of ``provider``'s paid job start (its spec's ``start_route``)."""
+    from providers import REGISTRY
+
+    route = REGISTRY[provider].start_route
+    assert route is not None, f"{provider} declares no start_route"
+    return route
+
 ROLES = ("CTO", "CEO", "CFO", "COO", "VP of Engineering", "VP of Sales", "VP of Marketing", "VP of Product",
          "Head of Product", "Head of Engineering", "Head of Growth", "Director of Engineering",
          "Director of Sales", "Engineering Manager", "Product Manager", "Senior Software Engineer",
@@ -132,7 +143,7 @@ def soak_queries(count: int, seed: int) -> list[SoakQuery]:
     return [SoakQuery(i, pools[i % 2][i // 2], "people" if i % 2 == 0 else "company") for i in range(count)]
 
 
-def fault_rules(rate: float, providers: Sequence[str] = PROVIDERS, *, retry_after_s: float = 2.0,
+def fault_rules(rate: float, providers: Sequence[str] | None = None, *, retry_after_s: float = 2.0,
                 slow_s: float = 5.0) -> tuple[FaultRule, ...]:
     """The soak's fault rules for ``providers``, each firing with probability ``rate`` per call.
 
@@ -140,8 +151,8 @@ def fault_rules(rate: float, providers: Sequence[str] = PROVIDERS, *, retry_afte
     (virtual seconds). The kinds are listed in the module docstring.
     """
     rules: list[FaultRule] = []
-    for name in providers:
-        start = START_ROUTES[name]
+    for name in soaked_providers() if providers is None else providers:
+        start = start_route(name)
         rules += [
             FaultRule(name, start, "reset", rate, after_handler=True),
             FaultRule(name, start, "http_5xx", rate, status=502, retry_after_s=None, after_handler=True),
@@ -156,7 +167,7 @@ def fault_rules(rate: float, providers: Sequence[str] = PROVIDERS, *, retry_afte
 
 def _deadline_faults(rate: float) -> tuple[FaultRule, ...]:
     chance, delay_s = DEADLINE_PASS_SLOW
-    slow = tuple(FaultRule(name, "*", "slow", chance, delay_s=delay_s) for name in PROVIDERS)
+    slow = tuple(FaultRule(name, "*", "slow", chance, delay_s=delay_s) for name in soaked_providers())
     return slow + fault_rules(rate)
 
 
@@ -222,7 +233,7 @@ def _open_sessions() -> set[int]:
 
 def _retries(agg: Aggregator) -> dict[str, int]:
     """Retries per provider client over the whole pass (outcomes carry the client's running total)."""
-    return {p: int(getattr(getattr(agg.adapter(p).client, "stats", None), "retries", 0)) for p in PROVIDERS}
+    return {p: int(getattr(getattr(agg.adapter(p).client, "stats", None), "retries", 0)) for p in soaked_providers()}
 
 
 async def run_pass(queries: Sequence[SoakQuery], faults: tuple[FaultRule, ...], cfg: SoakConfig) -> PassResult:
@@ -234,7 +245,7 @@ async def run_pass(queries: Sequence[SoakQuery], faults: tuple[FaultRule, ...], 
     tasks_before, sessions_before = set(asyncio.all_tasks()), _open_sessions()
     wall0, cpu0 = time.perf_counter(), time.process_time()
     sandbox_config = SandboxConfig(time_scale=cfg.time_scale, seed=cfg.seed, n_companies=cfg.n_companies,
-                                   providers=PROVIDERS, faults=faults)
+                                   providers=soaked_providers(), faults=faults)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
         async with Sandbox(sandbox_config) as sandbox, Aggregator(load_settings(env={}), sandbox=sandbox) as agg:

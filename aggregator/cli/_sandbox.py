@@ -75,8 +75,7 @@ def sandbox() -> None:
 def serve(time_scale: float | None, seed: int | None, ports: tuple[str, ...], connection_file: Path | None,
           faults_file: Path | None, verbose: int) -> None:
     """Run the emulators standalone until Ctrl-C and print their base URLs."""
-    from providers import REGISTRY
-    from providers.sandbox.runner import EMULATORS, SandboxConfig
+    from providers.sandbox.runner import SandboxConfig, emulated
     from providers.sandbox.runner import serve as serve_sandbox
 
     configure_logging(verbose)
@@ -84,8 +83,8 @@ def serve(time_scale: float | None, seed: int | None, ports: tuple[str, ...], co
     port_map: dict[str, int] = {}
     for item in ports:
         name, _, port = item.partition("=")
-        if name not in EMULATORS or not port.isdigit():
-            raise click.BadParameter(f"expected PROVIDER=PORT with PROVIDER in {sorted(EMULATORS)}",
+        if name not in emulated() or not port.isdigit():
+            raise click.BadParameter(f"expected PROVIDER=PORT with PROVIDER in {sorted(emulated())}",
                                      param_hint="--port")
         port_map[name] = int(port)
     scale = time_scale if time_scale is not None else settings.time_scale
@@ -97,7 +96,7 @@ def serve(time_scale: float | None, seed: int | None, ports: tuple[str, ...], co
         usage_error(exc)
     config = SandboxConfig(time_scale=scale, seed=settings.seed if seed is None else seed,
                            n_companies=settings.n_companies, faults=faults,
-                           providers=tuple(n for n in REGISTRY if n in EMULATORS), ports=port_map)
+                           providers=emulated(), ports=port_map)
 
     def ready(connection: SandboxConnection) -> None:
         for name, url in connection.base_urls.items():

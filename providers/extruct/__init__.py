@@ -1,1 +1,12 @@
-"""Extruct (extruct.ai) Deep Search: the ``discovery_tasks`` API and its sandbox emulator."""
+"""Extruct (extruct.ai) Deep Search: the ``discovery_tasks`` API and its sandbox emulator (``emulator/``)."""
+
+from providers.spec import ProviderSpec
+
+SPEC = ProviderSpec(
+    name="extruct",
+    adapter="providers.extruct.adapter:ExtructAdapter",
+    emulator="providers.extruct.emulator:create_emulator",
+    coverage=0.8,
+    truth="providers.sandbox.truth:extruct_true_id",
+    start_route="POST /v1/discovery_tasks",
+)

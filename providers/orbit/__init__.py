@@ -1,1 +1,12 @@
-"""Orbit (api.orbitsearch.com): developer Deep Search v2 adapter, wire models and sandbox emulator."""
+"""Orbit (api.orbitsearch.com): developer Deep Search v2 adapter, wire models and sandbox emulator (``emulator/``)."""
+
+from providers.spec import ProviderSpec
+
+SPEC = ProviderSpec(
+    name="orbit",
+    adapter="providers.orbit.adapter:OrbitAdapter",
+    emulator="providers.orbit.emulator:create_emulator",
+    coverage=0.75,
+    truth="providers.sandbox.truth:orbit_true_id",
+    start_route="POST /v2/developer/deep-search",
+)

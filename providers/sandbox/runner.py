@@ -3,7 +3,7 @@
 One aiohttp application per provider, each on its own ``127.0.0.1`` port, all sharing one clock
 (virtual seconds, :class:`~aggregator.clock.ScaledClock` by default), one synthetic world, one
 fault injector and one key registry. Emulators are looked up lazily by import string in
-:data:`EMULATORS` so a provider's emulator module is imported only when that provider starts.
+:func:`emulated` (each provider spec's ``emulator``), imported only when that provider starts.
 
 Usage::
 
@@ -16,7 +16,6 @@ Usage::
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import random
 from collections.abc import Callable, Mapping
@@ -35,17 +34,17 @@ from providers.sandbox.context import EmulatorApp, KeyRegistry, SandboxContext
 from providers.sandbox.faults import FaultInjector, FaultRule
 from providers.sandbox.stats import RecordedRequest, StatsRecorder
 from providers.sandbox.world import World, build_world
+from providers.spec import resolve
 
-__all__ = ["EMULATORS", "AttachedSandbox", "Sandbox", "SandboxConfig", "SandboxConnection", "serve"]
+__all__ = ["AttachedSandbox", "Sandbox", "SandboxConfig", "SandboxConnection", "emulated", "serve"]
 
 log = get_logger(__name__)
 
-EMULATORS: dict[str, str] = {
-    "sixtyfour": "providers.sixtyfour.emulator:create_emulator",
-    "extruct": "providers.extruct.emulator:create_emulator",
-    "orbit": "providers.orbit.emulator:create_emulator",
-}
-"""Provider name -> ``"module:factory"`` of its ``create_emulator(ctx, settings)``."""
+def emulated() -> tuple[str, ...]:
+    """The registered providers that have a sandbox emulator, in registry order."""
+    from providers import REGISTRY
+
+    return tuple(name for name, spec in REGISTRY.items() if spec.emulator is not None)
 
 
 @dataclass
@@ -56,7 +55,7 @@ class SandboxConfig:
         time_scale: wall seconds per virtual second (``ScaledClock``), ``0 < x <= 1``.
         seed: world and RNG seed.
         n_companies: world size (people scale with it).
-        providers: which emulators to start (keys of :data:`EMULATORS`).
+        providers: which emulators to start (names from :func:`emulated`).
         faults: fault rules active from the start.
         settings: per-provider emulator setting overrides, ``{"sixtyfour": {"queue_s": 1}}``.
         host: interface to bind.
@@ -74,13 +73,12 @@ class SandboxConfig:
 
 
 def _load_factory(provider: str) -> Callable[[SandboxContext, Mapping[str, Any]], EmulatorApp]:
-    target = EMULATORS.get(provider)
-    if target is None:
-        raise ValueError(f"no sandbox emulator for provider {provider!r}; known: {sorted(EMULATORS)}")
-    module_name, _, attr = target.partition(":")
-    factory: Callable[[SandboxContext, Mapping[str, Any]], EmulatorApp] = getattr(
-        importlib.import_module(module_name), attr
-    )
+    from providers import REGISTRY
+
+    spec = REGISTRY.get(provider)
+    if spec is None or spec.emulator is None:
+        raise ValueError(f"no sandbox emulator for provider {provider!r}; known: {sorted(emulated())}")
+    factory: Callable[[SandboxContext, Mapping[str, Any]], EmulatorApp] = resolve(spec.emulator)
     return factory
 
 
@@ -190,9 +188,9 @@ class Sandbox:
 
     async def __aenter__(self) -> Sandbox:
         cfg = self.config
-        unknown = [p for p in cfg.providers if p not in EMULATORS]
+        unknown = [p for p in cfg.providers if p not in emulated()]
         if unknown:
-            raise ValueError(f"no sandbox emulator for {unknown}; known: {sorted(EMULATORS)}")
+            raise ValueError(f"no sandbox emulator for {unknown}; known: {sorted(emulated())}")
         self._world = build_world(seed=cfg.seed, n_companies=cfg.n_companies)
         try:
             for provider in cfg.providers:

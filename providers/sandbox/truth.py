@@ -21,19 +21,31 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from aggregator.models import Company, Hit, MergedRecord
+from providers import REGISTRY
 from providers.sandbox.world import World
+from providers.spec import resolve
 
-__all__ = ["ResolutionScores", "evaluate", "true_id_of"]
+__all__ = [
+    "Lookup",
+    "ResolutionScores",
+    "evaluate",
+    "extruct_true_id",
+    "orbit_true_id",
+    "sixtyfour_true_id",
+    "true_id_of",
+]
 
 
 @dataclass(frozen=True, slots=True)
-class _Lookup:
+class Lookup:
+    """The world's hidden ids by the identifiers emulators render (built once per world)."""
+
     person_by_slug: dict[str, str]
     company_by_domain: dict[str, str]
     company_by_slug: dict[str, str]
@@ -41,12 +53,12 @@ class _Lookup:
 
 
 @functools.lru_cache(maxsize=4)
-def _lookup(world: World) -> _Lookup:
+def _lookup(world: World) -> Lookup:
     def orbit_id(true_id: str) -> str:  # providers.orbit.emulator_index.PeopleIndex._make_id
         digest = hashlib.blake2b(f"{world.seed}:orbit-profile:{true_id}".encode(), digest_size=6)
         return "orb_" + digest.hexdigest()
 
-    return _Lookup(
+    return Lookup(
         person_by_slug={p.linkedin_slug.lower(): p.true_id for p in world.people},
         company_by_domain={c.domain.lower(): c.true_id for c in world.companies},
         company_by_slug={c.linkedin_slug.lower(): c.true_id for c in world.companies},
@@ -75,7 +87,8 @@ def _slug(value: Any, marker: str) -> str | None:
     return rest.strip("/").split("/", 1)[0] or None
 
 
-def _sixtyfour(hit: Hit, look: _Lookup) -> str | None:
+def sixtyfour_true_id(hit: Hit, look: Lookup) -> str | None:
+    """Sixtyfour: ``raw_source.publicId`` / ``linkedin`` (people); website domain, else LinkedIn company slug."""
     source = hit.raw.get("raw_source")
     row: dict[str, Any] = source if isinstance(source, dict) else hit.raw  # query row or CSV record
     if hit.entity.kind == "person":
@@ -88,7 +101,10 @@ def _sixtyfour(hit: Hit, look: _Lookup) -> str | None:
     return look.company_by_slug.get(slug) if slug else None
 
 
-def _extruct(hit: Hit, look: _Lookup) -> str | None:
+def extruct_true_id(hit: Hit, look: Lookup) -> str | None:
+    """Extruct: the ``company_website`` domain."""
+    if not isinstance(hit.entity, Company):
+        return None
     domain = _host(hit.raw.get("company_website"))
     return look.company_by_domain.get(domain) if domain else None
 
@@ -108,7 +124,10 @@ def _orbit_urls(raw: dict[str, Any]) -> Iterable[Any]:
                 yield source.get("url") if isinstance(source, dict) else source
 
 
-def _orbit(hit: Hit, look: _Lookup) -> str | None:
+def orbit_true_id(hit: Hit, look: Lookup) -> str | None:
+    """Orbit: the profile id (hashed or ``orbit_<slug>``), else a cited LinkedIn profile, else ``profileUrl``."""
+    if hit.entity.kind != "person":
+        return None
     profile_id = str(hit.raw.get("id") or hit.provider_record_id)
     if profile_id in look.person_by_orbit_id:
         return look.person_by_orbit_id[profile_id]
@@ -125,15 +144,15 @@ def _orbit(hit: Hit, look: _Lookup) -> str | None:
 
 
 def true_id_of(hit: Hit, world: World) -> str | None:
-    """The hidden ``true_id`` of the world entity ``hit`` describes; None when it cannot be told."""
-    look = _lookup(world)
-    if hit.provider == "sixtyfour":
-        return _sixtyfour(hit, look)
-    if hit.provider == "extruct" and isinstance(hit.entity, Company):
-        return _extruct(hit, look)
-    if hit.provider == "orbit" and hit.entity.kind == "person":
-        return _orbit(hit, look)
-    return None
+    """The hidden ``true_id`` of the world entity ``hit`` describes; None when it cannot be told.
+
+    Each provider's mapping is the ``truth`` function its :class:`~providers.spec.ProviderSpec` names.
+    """
+    spec = REGISTRY.get(hit.provider)
+    if spec is None or spec.truth is None:
+        return None
+    mapping: Callable[[Hit, Lookup], str | None] = resolve(spec.truth)
+    return mapping(hit, _lookup(world))
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,10 +34,17 @@ from . import vocab as v
 from .entities import CompanyEntity, FundingRound, PersonEntity
 from .vocab import CITIES, STAGES, City, Industry, Role, Stage
 
-__all__ = ["PROVIDER_COVERAGE", "World", "build_world"]
+__all__ = ["World", "build_world", "coverage_of"]
 
-PROVIDER_COVERAGE: dict[str, float] = {"sixtyfour": 0.9, "extruct": 0.8, "orbit": 0.75}
-"""Fraction (0..1) of entities each provider can see; providers not listed see everything."""
+
+def coverage_of(provider: str) -> float:
+    """The share (0..1] of entities ``provider``'s emulator sees: its spec's ``coverage``
+    (providers without a spec see everything)."""
+    from providers import REGISTRY
+
+    spec = REGISTRY.get(provider)
+    return spec.coverage if spec is not None else 1.0
+
 
 _T = TypeVar("_T")
 _TODAY = dt.date(2025, 6, 30)  # fixed "now" so funding dates never depend on the wall clock
@@ -87,8 +94,8 @@ class World:
 
     def visible(self, provider: str, true_id: str) -> bool:
         """Whether ``provider`` covers this entity: a stable hash of (seed, provider, id) is
-        compared with :data:`PROVIDER_COVERAGE` (unknown providers see everything)."""
-        coverage = PROVIDER_COVERAGE.get(provider, 1.0)
+        compared with the provider's :func:`coverage_of`."""
+        coverage = coverage_of(provider)
         if coverage >= 1.0:
             return True
         digest = hashlib.blake2b(f"{self.seed}:{provider}:{true_id}".encode(), digest_size=8)

@@ -1,1 +1,12 @@
-"""Sixtyfour (api.sixtyfour.ai): adapter, wire models and sandbox emulator."""
+"""Sixtyfour (api.sixtyfour.ai): adapter, wire models and sandbox emulator (``emulator/``)."""
+
+from providers.spec import ProviderSpec
+
+SPEC = ProviderSpec(
+    name="sixtyfour",
+    adapter="providers.sixtyfour.adapter:SixtyfourAdapter",
+    emulator="providers.sixtyfour.emulator:create_emulator",
+    coverage=0.9,
+    truth="providers.sandbox.truth:sixtyfour_true_id",
+    start_route="POST /search/start-deep-search",
+)

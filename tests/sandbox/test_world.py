@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from providers.sandbox.world import PROVIDER_COVERAGE, World, _generate_world, build_world
+from providers.sandbox.world import World, _generate_world, build_world
 
 SMALL = 150  # companies in the throw-away worlds used for determinism checks
 SENIORITIES = {"CXO", "VP", "Director", "Head", "Manager", "Senior", "Entry", "Owner / Founder", "Partner"}
@@ -140,7 +140,7 @@ def test_contact_fields_are_well_formed(world: World) -> None:
 
 def test_provider_visibility_is_deterministic_and_close_to_coverage(world: World) -> None:
     ids = [p.true_id for p in world.people]
-    for provider, coverage in PROVIDER_COVERAGE.items():
+    for provider, coverage in {"sixtyfour": 0.9, "extruct": 0.8, "orbit": 0.75}.items():  # the specs' coverage
         seen = [world.visible(provider, i) for i in ids]
         assert seen == [world.visible(provider, i) for i in ids]
         assert abs(sum(seen) / len(ids) - coverage) < 0.02
