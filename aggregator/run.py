@@ -22,6 +22,7 @@ import random
 import uuid
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from aggregator.budget import CreditBudget, current_budget
 from aggregator.clock import Clock
@@ -35,7 +36,7 @@ from aggregator.limits import ProviderLimiter
 from aggregator.log import get_logger
 from aggregator.merge import Resolver, merge_hits
 from aggregator.models import Mode, ProviderOutcome, SearchReport, SearchRequest
-from aggregator.pipelines import Policy, StepRun, execute
+from aggregator.pipelines import Policy, PolicyResult, StepRun, execute
 from aggregator.retry import RetryPolicy
 from aggregator.scheduler import JobRunner, error_info, journaled_credits
 from aggregator.targets import ProviderTarget
@@ -227,20 +228,25 @@ class SearchRun:
             await asyncio.gather(execution, *self.tasks, return_exceptions=True)
             if not execution.done() or execution.cancelled():  # stopped early: leave it resumable
                 await self.store.finish_run(run_id, "interrupted", None)
-        result = execution.result()
+        report = self._report(run_id, started, skipped, execution.result(), resolver)
+        for outcome in report.outcomes:
+            await self.store.record_outcome(run_id, outcome)
+        await self.store.finish_run(run_id, "done" if report.delivered else "failed", report)
+        yield ReportEvent(report)
+
+    def _report(self, run_id: str, started: datetime, skipped: list[ProviderOutcome], result: PolicyResult,
+                resolver: Resolver) -> SearchReport:
+        """The run's report: outcomes in the request's provider order, records merged once."""
+        req = self.request
         order = {name: i for i, name in enumerate(req.providers or self.providers.targets)}
         outcomes = sorted([*skipped, *result.outcomes], key=lambda o: order.get(o.provider, len(order)))
-        report = SearchReport(
+        return SearchReport(
             run_id=run_id, request=req, started_at=started, finished_at=self.clock.now(),
             elapsed_s=self.clock.monotonic() - self._t0, sandbox=self.on_sandbox, outcomes=tuple(outcomes),
             records=(resolver.records(req.max_results) if resolver.has_exactly(result.hits)  # merged as they came
                      else merge_hits(result.hits, req.mode, req.max_results)),  # a policy dropped some hits
             answered_by=tuple(result.answered_by),
         )
-        for outcome in outcomes:
-            await self.store.record_outcome(run_id, outcome)
-        await self.store.finish_run(run_id, "done" if report.delivered else "failed", report)
-        yield ReportEvent(report)
 
     async def _prepare(self, skipped: list[ProviderOutcome]) -> list[str]:
         """Every planned adapter's metadata checks; a provider that cannot be asked fails here."""
