@@ -86,6 +86,11 @@ def journaled_credits(record: JobRecord, per_start: float) -> float:
     return float(record.job.extra.get("credits", per_start)) if record.job is not None else 0.0
 
 
+def _same_record(a: Hit, b: Hit) -> bool:
+    """Whether two hits carry the same record, read at different times."""
+    return a.model_copy(update={"retrieved_at": b.retrieved_at}) == b
+
+
 class JobRunner:
     """Runs one request on one provider. Create one per (run, provider); call :meth:`run` once."""
 
@@ -118,6 +123,7 @@ class JobRunner:
         self.sandbox = sandbox
         self.rng = rng or random.Random()
         self.hits: list[Hit] = []
+        self._restored: dict[str, list[Hit]] = {}  # hits an earlier process journaled, by record id
         self.pages = 0
         self.credits = 0.0
         self.credits_remaining: float | None = None
@@ -189,7 +195,12 @@ class JobRunner:
     async def _fetch_page(self, job: JobRef, checkpoint: Checkpoint | None) -> tuple[Checkpoint, bool]:
         room = self.request.max_results - len(self.hits)
         page = await self.adapter.fetch(job, checkpoint, room)
-        new = page.hits[:room]
+        # a resumed run re-reads the page whose checkpoint a crash lost, and its hits may be stored already:
+        # drop a hit identical to a restored one (a lookup's full profile, after its partial one, is not)
+        hits = page.hits if not self._restored else [
+            hit for hit in page.hits
+            if not any(_same_record(hit, h) for h in self._restored.get(hit.provider_record_id, ()))]
+        new = hits[:room]
         self.pages += page.reads
         self.credits += page.credits
         if page.credits_remaining is not None:
@@ -252,6 +263,8 @@ class JobRunner:
         stored = await self.store.hits(self.run_id, self.provider)
         if stored:
             self.hits = stored
+            for hit in stored:
+                self._restored.setdefault(hit.provider_record_id, []).append(hit)
             self.emit(HitsEvent(self.provider, tuple(stored)))
         journaled = previous.checkpoint or {}
         usage = journaled.get(USAGE_KEY) or {}
@@ -276,6 +289,9 @@ class JobRunner:
                 self.job = job
         assert job is not None
         while True:
+            # the job as its last poll described it (final status, result handle): a run resumed from
+            # "ready" fetches with it, not with the submit's answer
+            await self.store.record_submitted(self.run_id, self.provider, job)
             await self.store.record_state(self.run_id, self.provider, "ready")
             self._progress("fetching")
             while not exhausted:

@@ -211,8 +211,8 @@ class OrbitAdapter(ProviderAdapter):
         return hit, self._remaining(response), response.credits_charged or 0.0
 
     async def _result(self, job: JobRef) -> StatusResult:
-        if job.job_id not in self._latest and job.extra.get("status") != "completed":
-            await self._status(job)  # e.g. a resumed run: learn what exists
+        if job.job_id not in self._latest and not job.extra.get("profile_id"):
+            await self._status(job)  # e.g. a resumed run: learn what exists (a finished search's candidates too)
         return self._latest.get(job.job_id, StatusResult(id=job.extra.get("profile_id")))
 
     async def fetch(self, job: JobRef, checkpoint: Checkpoint | None, limit: int | None = None) -> Page:
