@@ -340,8 +340,7 @@ class JobRunner:
         self._progress("waiting")
         counting = current_call_stats.set(self.stats)  # this job's calls, retries and 429s (not the client's)
         try:
-            self.adapter.validate(self.request)
-            await self._drive_until_deadline()
+            await self._drive_until_deadline()  # the request was validated when the run was planned
         except (ProviderError, DeadlineExceededError, BudgetExceededError) as exc:
             return await self.finish("partial" if self.hits else "failed", exc)
         except AggregatorError as exc:
