@@ -80,3 +80,23 @@ async def test_the_stream_merges_records_incrementally_as_hits_arrive(make_aggre
     assert report is not None and totals == sorted(totals) and len(totals) > 2  # grew in steps
     assert totals[-1] == len(report.records)  # the stream's last view is the report's
     assert any(len(p) == 2 for p in merged_from)  # records from both providers merged on the fly
+
+
+async def test_a_race_cancels_the_loser_whose_requests_then_stop(make_aggregator: Any) -> None:
+    # Sixtyfour's deep search would outlast the run; Orbit, hedged after 5 s, wins within a minute
+    agg = await make_aggregator(providers=PEOPLE, n_companies=1500,
+                                emulator={"duration_min_s": 3000, "duration_max_s": 3000})
+    policy = Policy(strategy="race", steps=("sixtyfour", "orbit"), hedge_delay_s=5, min_results=5)
+    report = await agg.search(DEMO, max_results=20, policy=policy)
+    ended_s = agg.clock.monotonic()
+    await agg.clock.sleep(30)  # a loser left running would poll again within 10-15 s
+
+    loser = report.outcome("sixtyfour")
+    assert report.answered_by == ("orbit",)
+    assert loser.status == "skipped" and (loser.note or "").startswith("cancelled"), loser
+    assert "race: lost to orbit" in (loser.note or "")
+    (task,) = agg.sandbox.emulator("sixtyfour").tasks.tasks.values()
+    received = agg.sandbox.requests("sixtyfour")
+    late = [r for r in received if r.received_at_s > ended_s]
+    assert received and len(late) <= 1, late  # at most the poll on the wire when it was cancelled
+    assert task.status_doc(agg.sandbox.emulator("sixtyfour").now())["status"] != "completed"

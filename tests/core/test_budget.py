@@ -9,6 +9,7 @@ import pytest
 
 from aggregator.budget import CreditBudget
 from aggregator.errors import BudgetExceededError
+from tests.fakes import virtual_time
 
 
 def test_a_reservation_that_does_not_fit_is_refused_with_the_numbers() -> None:
@@ -31,6 +32,7 @@ def test_released_reservations_are_given_back_and_settling_never_charges_more_th
     assert budget.spent == 10 and budget.by_provider == {"extruct": 10} and budget.available == 10
 
 
+@virtual_time  # the calls' start times are virtual: the interleaving is the same on every run
 async def test_concurrent_paid_calls_never_overshoot_together() -> None:
     budget = CreditBudget(limit=37)
     rng = random.Random(3)
@@ -40,14 +42,14 @@ async def test_concurrent_paid_calls_never_overshoot_together() -> None:
 
     async def paid_call(cost: float) -> None:
         nonlocal refused
-        await asyncio.sleep(rng.random() / 1000)  # calls start at different moments
+        await asyncio.sleep(rng.random())  # calls start at different moments
         try:
             reservation = budget.reserve(cost, "orbit")
         except BudgetExceededError:
             refused += 1
             return
         booked.append(budget.spent + budget.reserved)
-        await asyncio.sleep(0)  # the call is in flight
+        await asyncio.sleep(rng.random())  # the call is in flight, others start meanwhile
         if rng.random() < 0.2:
             budget.release(reservation)  # failed: refunded
             return

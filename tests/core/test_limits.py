@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from aggregator.clock import ScaledClock
+import pytest
+
 from aggregator.contract import Limits, RateLimitSpec
 from aggregator.limits import ProviderLimiter, SlidingWindowLimiter, TokenBucketLimiter
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, VirtualClock, virtual_time
 
 
 def max_in_any_window(stamps: list[float], window_s: float) -> int:
@@ -20,8 +21,9 @@ def max_in_any_window(stamps: list[float], window_s: float) -> int:
     return best
 
 
+@virtual_time
 async def test_sliding_window_never_exceeds_its_limit_under_concurrency() -> None:
-    clock = ScaledClock(0.001)
+    clock = VirtualClock()
     limiter = SlidingWindowLimiter("query", limit=10, window_s=6.0, clock=clock)
     sent: list[float] = []
 
@@ -32,10 +34,10 @@ async def test_sliding_window_never_exceeds_its_limit_under_concurrency() -> Non
         limiter.release()
 
     await asyncio.gather(*(one_request() for _ in range(35)))
-    assert len(sent) == 35
     assert max_in_any_window(sent, 6.0) <= 10
-    # and it is not needlessly slow: 35 requests at 10 per 6 s need a bit over 3 windows
-    assert max(sent) - min(sent) < 4 * 6.0
+    # and never needlessly slow: each batch of 10 goes as soon as the previous one's response
+    # stamps (at +0.2 s) leave the window, in exact virtual seconds
+    assert sent == pytest.approx([0.0] * 10 + [6.2] * 10 + [12.4] * 10 + [18.6] * 5, abs=1e-9)
 
 
 async def test_sliding_window_lets_a_burst_up_to_the_limit_through_at_once() -> None:
@@ -68,13 +70,16 @@ async def test_token_bucket_allows_the_full_burst_then_its_rate() -> None:
     assert abs(clock.t - 0.2) < 1e-9
 
 
+@virtual_time
 async def test_token_bucket_counts_requests_in_flight_and_consumes_on_response() -> None:
-    clock = ScaledClock(0.001)
+    clock = VirtualClock()
     bucket = TokenBucketLimiter("status", rate_per_s=2.0, burst=3, clock=clock)
+    sent: list[float] = []
     arrivals: list[float] = []  # when the "server" counted each request: at the response
 
     async def one_request() -> None:
         await bucket.acquire()
+        sent.append(clock.monotonic())
         await clock.sleep(0.3)  # latency
         arrivals.append(clock.monotonic())
         bucket.release()
@@ -86,6 +91,39 @@ async def test_token_bucket_counts_requests_in_flight_and_consumes_on_response()
         level = min(3.0, level + (t - last) * 2.0) - 1.0
         last = t
         assert level >= -1e-6
+    # the burst of 3 goes at once; the 4th waits for a token after the burst's responses consumed
+    # theirs (0.3 s + 1 token at 2/s), then one every 0.5 s
+    assert sent == pytest.approx([0.0, 0.0, 0.0, 0.8, 1.3, 1.8, 2.3, 2.8, 3.3], abs=1e-9)
+
+
+@virtual_time
+async def test_a_pause_holds_requests_already_waiting_and_those_that_come_later() -> None:
+    clock = VirtualClock()
+    limiter = ProviderLimiter("sixtyfour", Limits(rate_limits=(
+        RateLimitSpec("query", 200, 60.0, ("POST /search/query",)),
+        RateLimitSpec("general", 500, 60.0, ("*",)),
+    )), clock)
+    sent: dict[str, float] = {}
+
+    async def request(name: str, endpoint: str, at_s: float) -> None:
+        await clock.sleep(at_s)
+        async with limiter.slot(endpoint):
+            sent[name] = clock.monotonic()
+
+    async def rate_limited_at(at_s: float) -> None:
+        await clock.sleep(at_s)
+        limiter.pause("GET /search/status/{task_id}", 30.0)  # a 429 with Retry-After: 30 at t=5
+
+    await asyncio.gather(
+        rate_limited_at(5.0),
+        request("before", "GET /search/status/{task_id}", 1.0),
+        request("status at 6", "GET /search/status/{task_id}", 6.0),
+        request("status at 20", "GET /search/status/{task_id}", 20.0),
+        request("query at 34", "POST /search/query", 34.0),  # general covers the query endpoint too
+        request("after", "GET /search/status/{task_id}", 40.0),
+    )
+    assert sent == {"before": 1.0, "status at 6": 35.0, "status at 20": 35.0, "query at 34": 35.0,
+                    "after": 40.0}
 
 
 async def test_provider_limiter_applies_endpoint_and_general_buckets_and_pauses_the_narrowest() -> None:
@@ -104,17 +142,22 @@ async def test_provider_limiter_applies_endpoint_and_general_buckets_and_pauses_
         assert clock.t == 30.0
 
 
+@virtual_time
 async def test_job_slots_cap_concurrent_jobs() -> None:
-    limiter = ProviderLimiter("sixtyfour", Limits(max_concurrent_jobs=2), FakeClock())
+    clock = VirtualClock()
+    limiter = ProviderLimiter("sixtyfour", Limits(max_concurrent_jobs=2), clock)
     running = peak = 0
+    ended: list[float] = []
 
     async def job() -> None:
         nonlocal running, peak
         async with limiter.job_slot():
             running += 1
             peak = max(peak, running)
-            await asyncio.sleep(0.001)
+            await clock.sleep(10.0)
             running -= 1
+            ended.append(clock.monotonic())
 
     await asyncio.gather(*(job() for _ in range(6)))
     assert peak == 2
+    assert ended == [10.0, 10.0, 20.0, 20.0, 30.0, 30.0]  # two at a time, back to back

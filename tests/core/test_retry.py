@@ -133,3 +133,38 @@ async def test_time_spent_retrying_one_call_is_capped() -> None:
         await policy.call(limited)
     assert sum(clock.sleeps) <= 20.0
     assert calls == 4  # waits of 6+6+6 = 18 s; a 4th wait would pass 20 s
+
+
+@pytest.mark.parametrize("error_type", [RateLimitedError, ProviderServerError])
+async def test_a_retry_after_between_the_cap_and_the_elapsed_limit_surfaces_at_once(
+    error_type: type[RateLimitedError | ProviderServerError],
+) -> None:
+    # 120 s would fit in the 600 s elapsed cap: only max_retry_after_s (60 s) stops it
+    clock = FakeClock()
+    policy = RetryPolicy(RetrySettings(max_retry_after_s=60.0, max_elapsed_s=600.0, max_attempts=6), clock)
+    calls = 0
+
+    async def limited() -> None:
+        nonlocal calls
+        calls += 1
+        raise error_type("come back in two minutes", retry_after_s=120.0, status=503, **CTX)
+
+    with pytest.raises(error_type):
+        await policy.call(limited)
+    assert calls == 1 and clock.sleeps == [] and clock.t == 0.0
+
+
+async def test_a_retry_after_of_exactly_the_cap_is_waited_out() -> None:
+    clock = FakeClock()
+    policy = RetryPolicy(RetrySettings(max_retry_after_s=60.0, max_elapsed_s=600.0), clock)
+    calls = 0
+
+    async def limited_once() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RateLimitedError("wait a minute", retry_after_s=60.0, status=429, **CTX)
+        return "ok"
+
+    assert await policy.call(limited_once) == "ok"
+    assert clock.sleeps == [60.0]
