@@ -35,6 +35,7 @@ from aggregator.contract import Limits, RateLimitSpec
 from aggregator.log import get_logger
 
 __all__ = [
+    "PauseGate",
     "ProviderLimiter",
     "RateLimiter",
     "SlidingWindowLimiter",
@@ -169,6 +170,17 @@ class TokenBucketLimiter(_Pausable):
         self._released.set()
 
 
+class PauseGate(_Pausable):
+    """No limit of its own: only holds requests for a 429's ``Retry-After`` (endpoints no documented
+    rate limit covers, e.g. Extruct's, still honour a pause for every request, not only the retried one)."""
+
+    def _delay(self, now: float) -> float | None:
+        return self._pause_left(now)
+
+    def release(self) -> None:
+        self._in_flight = max(0, self._in_flight - 1)
+
+
 def build_limiter(spec: RateLimitSpec, clock: Clock) -> RateLimiter:
     """A limiter for one documented rate limit."""
     if spec.kind == "token_bucket":
@@ -219,16 +231,20 @@ class ProviderLimiter:
         self.limits = limits
         self._buckets = [(spec, build_limiter(spec, clock)) for spec in limits.rate_limits]
         self._for_endpoint: dict[str, list[RateLimiter]] = {}
+        self._gate = PauseGate(f"{provider}:unlimited", clock)  # endpoints no rate limit covers
         self._caps = {ep: asyncio.Semaphore(n) for ep, n in limits.concurrency.items()}
         self.job_slots = (
             asyncio.Semaphore(limits.max_concurrent_jobs) if limits.max_concurrent_jobs else None
         )
 
     def buckets_for(self, endpoint: str) -> list[RateLimiter]:
+        """The buckets a request to ``endpoint`` takes a token of; an endpoint no documented limit covers
+        gets the provider's :class:`PauseGate`, so a 429 there still pauses every request to it."""
         buckets = self._for_endpoint.get(endpoint)
         if buckets is None:
-            buckets = self._for_endpoint[endpoint] = [
+            covering: list[RateLimiter] = [
                 lim for spec, lim in self._buckets if "*" in spec.endpoints or endpoint in spec.endpoints]
+            buckets = self._for_endpoint[endpoint] = covering or [self._gate]
         return buckets
 
     def slot(self, endpoint: str) -> AbstractAsyncContextManager[None]:

@@ -39,6 +39,7 @@ from aggregator.contract import (
     ProviderAdapter,
     ProviderClient,
     Ready,
+    Response,
 )
 from aggregator.errors import ConfigError, InvalidRequestError, ProviderProtocolError
 from aggregator.log import get_logger
@@ -204,8 +205,17 @@ class SixtyfourAdapter(FilterSearchMixin, ProviderAdapter):
         return body
 
     async def _query(self, body: dict[str, Any]) -> QueryResponse:
+        """One page. With ``credits_per_result`` set, a full page's price is reserved from the run's
+        budget before the call (none is sent that the budget cannot cover) and settled at the rows returned."""
+        per_result = self.credits_per_result
+
+        def charged(response: Response) -> float | None:
+            rows = response.data.get("results") if isinstance(response.data, dict) else None
+            return per_result * len(rows) if isinstance(rows, list) else None
+
         response = await self.client.request("POST", "/search/query", endpoint=QUERY, json=body,
-                                             idempotent=True, retry_on=frozenset({409}))
+                                             idempotent=True, retry_on=frozenset({409}),
+                                             cost=per_result * self.page_size, charged=charged)
         return parse(QueryResponse, response.data, QUERY)
 
     async def _fetch_query_page(self, job: JobRef, checkpoint: Checkpoint) -> Page:

@@ -161,3 +161,14 @@ async def test_job_slots_cap_concurrent_jobs() -> None:
     await asyncio.gather(*(job() for _ in range(6)))
     assert peak == 2
     assert ended == [10.0, 10.0, 20.0, 20.0, 30.0, 30.0]  # two at a time, back to back
+
+
+async def test_a_429_on_an_endpoint_no_rate_limit_covers_still_pauses_every_such_request() -> None:
+    """Extruct documents no rate limit: its 429's Retry-After must still hold the provider's other requests."""
+    clock = FakeClock()
+    limiter = ProviderLimiter("extruct", Limits(), clock)
+    limiter.pause("GET /v1/discovery_tasks/{task_id}/results", 12.0)
+    async with limiter.slot("POST /v1/discovery_tasks"):
+        assert clock.t == 12.0
+    async with limiter.slot("GET /v1/discovery_tasks/{task_id}"):
+        assert clock.t == 12.0  # the pause is over; nothing else holds it

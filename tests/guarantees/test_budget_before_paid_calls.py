@@ -143,6 +143,19 @@ async def test_sixtyfour_on_the_sandbox_a_start_the_budget_cannot_cover_never_re
     assert agg.sandbox.stats()["providers"]["sixtyfour"]["credits_charged"] == 0
 
 
+async def test_sixtyfour_on_the_sandbox_no_result_page_beyond_the_budget_is_read(make_aggregator: Any) -> None:
+    """With a per-result price, a full page's price is reserved before each /search/query: a budget
+    of 12 at 1 credit per result and pages of 5 reads two pages (10 credits), never a third."""
+    agg = await make_aggregator(n_companies=600, credits_per_result=1.0, page_size=5)
+    report = await agg.search("VP of Engineering in New York", max_results=30, budget=12, providers=("sixtyfour",))
+
+    outcome = report.outcome("sixtyfour")
+    assert outcome.status == "partial" and outcome.error is not None
+    assert outcome.error.type == "BudgetExceededError"
+    assert len(agg.sandbox.requests("sixtyfour", "POST /search/query")) == 2
+    assert outcome.records == 10 and outcome.credits == 10.0
+
+
 async def test_orbit_on_the_sandbox_no_start_or_read_beyond_the_budget_reaches_it(make_aggregator: Any) -> None:
     agg = await make_aggregator(providers=("orbit",), n_companies=600)
     too_small = await agg.search(PEOPLE, max_results=5, budget=9, providers=("orbit",))
