@@ -260,8 +260,10 @@ class SqliteJournal:
         if not (hit_rows or checkpoint_rows or statements):
             return
         db = self._conn
-        await db.execute("BEGIN IMMEDIATE")
         try:
+            # inside the try: a task cancelled while awaiting BEGIN (SQLite's thread runs it anyway)
+            # must roll it back, or every later write fails "cannot start a transaction within a transaction"
+            await db.execute("BEGIN IMMEDIATE")
             if hit_rows:
                 await db.executemany(_INSERT_HIT, hit_rows)
             if checkpoint_rows:

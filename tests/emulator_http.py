@@ -1,9 +1,11 @@
-"""Raw HTTP access to an emulator, shared by the provider emulator tests (no retries, no parsing magic)."""
+"""Raw HTTP access to an emulator, shared by the provider emulator tests (no retries, no parsing magic),
+and :func:`unhurried`, the provider folders' ``make_aggregator``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -12,6 +14,7 @@ import orjson
 
 from providers.sandbox.faults import FaultRule
 from providers.sandbox.runner import Sandbox, SandboxConfig
+from tests.fakes import FakeClock
 
 
 @dataclass
@@ -28,6 +31,23 @@ class Answer:
 
 A = TypeVar("A", bound=Answer)
 
+# Virtual seconds: 60 s of wall time on the 0.002 time scale, as long as pytest's own timeout. The
+# default run deadline (900 s) is under 2 wall seconds there, which a loaded machine can spend on one
+# search: tests that are not about deadlines must not depend on how fast the machine is.
+UNHURRIED_DEADLINE_S = 30_000.0
+
+
+def unhurried(make_aggregator: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """``make_aggregator`` whose runs default to :data:`UNHURRIED_DEADLINE_S` (a test's own
+    ``overrides={"run": {"deadline_s": ...}}`` or ``search(deadline_s=...)`` still wins)."""
+
+    async def factory(*, overrides: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        layered = dict(overrides or {})
+        layered["run"] = {"deadline_s": UNHURRIED_DEADLINE_S, **layered.get("run", {})}
+        return await make_aggregator(overrides=layered, **kwargs)
+
+    return factory
+
 
 async def send(session: aiohttp.ClientSession, method: str, url: str, *, headers: Mapping[str, str],
                json: Any = None, data: bytes | None = None, params: Mapping[str, str] | None = None,
@@ -43,23 +63,51 @@ async def send(session: aiohttp.ClientSession, method: str, url: str, *, headers
 A = TypeVar("A")
 
 
+class HoldableClock(FakeClock):
+    """A :class:`~tests.fakes.FakeClock` whose sleepers can be held in flight.
+
+    Inside ``with clock.held():`` every ``sleep`` (a ``page_latency_s`` or ``slow`` fault in a
+    handler) waits until the block ends, so a test can put a second request next to one still in
+    flight without racing the wall clock.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._open = asyncio.Event()
+        self._open.set()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self._open.clear()
+        try:
+            yield
+        finally:
+            self._open.set()
+
+    async def sleep(self, seconds: float) -> None:
+        await self._open.wait()
+        await super().sleep(seconds)
+
+
 @asynccontextmanager
 async def emulator_apis(provider: str, build: Callable[[aiohttp.ClientSession, Sandbox], A], *,
-                        time_scale: float, n_companies: int,
+                        n_companies: int,
                         defaults: Mapping[str, Any] | None = None) -> AsyncIterator[Callable[..., Awaitable[A]]]:
     """The body of each provider's ``make_api`` fixture: one session, and per call a sandbox running
     only ``provider`` with ``defaults`` overridden by the call's ``settings``; all closed at the end.
 
-    ``make(settings=None, faults=(), time_scale=...)`` returns ``build(session, sandbox)``.
+    ``make(settings=None, faults=())`` returns ``build(session, sandbox)``. The sandbox runs on a
+    :class:`HoldableClock` (a :class:`~tests.fakes.FakeClock`): its virtual time stands still
+    until the test moves it with ``sandbox.clock.sleep(s)`` (or a ``slow`` fault sleeps), so
+    windows, durations, TTLs and Retry-After are exact, however slowly a loaded machine runs.
     """
     async with AsyncExitStack() as stack:
         session = await stack.enter_async_context(aiohttp.ClientSession())
-        default_scale = time_scale
 
-        async def make(settings: Mapping[str, Any] | None = None, faults: tuple[FaultRule, ...] = (),
-                       time_scale: float = default_scale) -> A:
-            config = SandboxConfig(providers=(provider,), time_scale=time_scale, n_companies=n_companies,
-                                   faults=faults, settings={provider: {**(defaults or {}), **(settings or {})}})
-            return build(session, await stack.enter_async_context(Sandbox(config)))
+        async def make(settings: Mapping[str, Any] | None = None, faults: tuple[FaultRule, ...] = ()) -> A:
+            config = SandboxConfig(providers=(provider,), n_companies=n_companies, faults=faults,
+                                   settings={provider: {**(defaults or {}), **(settings or {})}})
+            sandbox = Sandbox(config, clock=HoldableClock())
+            return build(session, await stack.enter_async_context(sandbox))
 
         yield make

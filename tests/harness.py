@@ -57,6 +57,24 @@ def bodies(mock: aioresponses, method: str, url: str) -> list[Any]:
     return [orjson.loads(call.kwargs["data"]) for call in mock.requests.get((method, URL(url)), [])]
 
 
+def in_order(mock: aioresponses, base_url: str = "") -> list[str]:
+    """From now on, log every request ``mock`` receives as ``"METHOD /path?query"``, in the order sent.
+
+    ``mock.requests`` groups calls by URL, so it loses the order between URLs; this keeps it, with
+    the full query string (parameters sorted by name, as aioresponses normalizes them) so tests can
+    assert exact offsets, limits and cursors. ``base_url`` is cut from the front of each URL.
+    """
+    sent: list[str] = []
+    match = mock.match
+
+    async def logged(method: str, url: URL, **kwargs: Any) -> Any:
+        sent.append(f"{method} {str(url).removeprefix(base_url)}")
+        return await match(method, url, **kwargs)
+
+    mock.match = logged  # type: ignore[method-assign]
+    return sent
+
+
 def calls(mock: aioresponses, method: str, url_part: str) -> list[Any]:
     """Every call whose method matches and whose URL contains ``url_part``, in no particular order."""
     return [call for (verb, url), items in mock.requests.items()

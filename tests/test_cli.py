@@ -15,9 +15,11 @@ DEMO = "VP of Engineering at Series B SaaS startups in New York"
 KEY_VARS = ("SIXTYFOUR_API_KEY", "EXTRUCT_API_TOKEN", "ORBIT_API_KEY")
 
 
-def run(*args: str, env: dict[str, str] | None = None, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def run(*args: str, env: dict[str, str] | None = None, tmp_path: Path,
+        config_toml: str = "") -> subprocess.CompletedProcess[str]:
+    """``deepsearch *args`` on a fast sandbox; ``config_toml`` is appended to its config file."""
     config = tmp_path / "fast.toml"
-    config.write_text("[sandbox]\ntime_scale = 0.002\n")
+    config.write_text("[sandbox]\ntime_scale = 0.002\n" + config_toml)
     base = {k: v for k, v in os.environ.items() if k not in KEY_VARS and k != "DEEPSEARCH_CONFIG"}
     base["DEEPSEARCH_CONFIG"] = str(config)
     base["DEEPSEARCH_JOURNAL"] = str(tmp_path / "journal.sqlite")  # never the user's own journal
@@ -90,13 +92,19 @@ def test_live_without_keys_names_the_missing_variables(tmp_path: Path) -> None:
 def test_with_a_key_set_providers_run_live_and_the_rest_are_skipped(tmp_path: Path) -> None:
     # A key for a provider whose live URL points at a closed local port: it runs "live" and fails
     # to connect (no network here), proving it did not silently fall back to the sandbox.
+    # Live runs wait in real time: the retry settings keep the backoff (default: up to 5 retries of
+    # U(0, 1..16) s, ~15 s) to one retry of at most 10 ms, and the report shows that one retry.
     env = {"SIXTYFOUR_API_KEY": "sk-canary-9f3b", "SIXTYFOUR_BASE_URL": "http://127.0.0.1:9"}
-    result = run("search", "x", "--json", "--no-progress", env=env, tmp_path=tmp_path)
-    assert result.returncode == 3
+    no_wait = "[retry]\nmax_attempts = 2\nbackoff_initial_s = 0.01\nbackoff_max_s = 0.01\n"
+    result = run("search", "x", "--json", "--no-progress", env=env, tmp_path=tmp_path, config_toml=no_wait)
+    assert result.returncode == 3, result.stderr
     report = orjson.loads(result.stdout)
     assert report["sandbox"] is False
-    assert report["outcomes"][0]["status"] == "failed"
-    assert report["outcomes"][0]["error"]["type"] == "ProviderConnectionError"
+    outcome, *rest = report["outcomes"]
+    assert {o["provider"]: o["status"] for o in rest} == {"extruct": "skipped", "orbit": "skipped"}  # no keys
+    assert outcome["provider"] == "sixtyfour" and outcome["status"] == "failed"
+    assert outcome["error"]["type"] == "ProviderConnectionError"
+    assert outcome["retries"] == 1  # retried (a connection error is retryable), as configured
     assert "sk-canary-9f3b" not in result.stdout + result.stderr
 
 

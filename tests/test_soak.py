@@ -6,20 +6,81 @@ The second half checks that the soak's checks do catch each kind of problem.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from click.testing import CliRunner
 
+from aggregator.bench import soak as soak_module
 from aggregator.bench.soak import DEADLINE_PASS_S, run_soak, soak, soak_queries
 from aggregator.bench.soak_report import PassResult, ProviderRun, SearchRun, check_pass, check_reference
+from providers.sandbox.runner import Sandbox
+
+STARTS = {"sixtyfour": "POST /search/start-deep-search", "extruct": "POST /v1/discovery_tasks",
+          "orbit": "POST /v2/developer/deep-search"}
 
 
-async def test_a_short_soak_with_faults_loses_duplicates_pays_twice_and_leaks_nothing() -> None:
+def recording_sandboxes(monkeypatch: pytest.MonkeyPatch) -> list[Sandbox]:
+    """Every Sandbox the soak starts, in order (one per pass), kept for reading its request log."""
+    started: list[Sandbox] = []
+
+    class Recorded(Sandbox):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr(soak_module, "Sandbox", Recorded)
+    return started
+
+
+def starts_by_query(sandbox: Sandbox, provider: str) -> dict[str, list[dict[str, Any]]]:
+    """The job-start requests ``provider`` received, body by body, grouped by the search they came from."""
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for request in sandbox.requests(provider, STARTS[provider]):
+        body = request.json()
+        if provider == "orbit":  # a structured intent: "<title> in <place>" is the soak's query
+            intent = body["structuredIntent"]
+            query = f"{intent['experiences'][0]['title']} in {intent['geo']['place']}"
+        else:
+            query = body["query"]
+        grouped[query].append({**body, "_status": request.status})
+    return grouped
+
+
+async def test_a_short_soak_with_faults_loses_duplicates_pays_twice_and_leaks_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sandboxes = recording_sandboxes(monkeypatch)
     report = await run_soak(24, fault_rate=0.08, seed=7, concurrency=12, n_companies=1500)
 
     assert report.ok, report.table()
+    # Checked again from what the emulators received, not from the soak's own verdict:
+    queries = soak_queries(24, seed=7)
+    wanted = {"sixtyfour": {q.query for q in queries},
+              "orbit": {q.query for q in queries if q.mode == "people"},
+              "extruct": {q.query for q in queries if q.mode == "company"}}
+    reference, faulty_box = sandboxes[0], sandboxes[1]
+    for provider, searched in wanted.items():
+        # the fault-free pass: one start per search of the provider's modes, each answered, each paid once
+        clean = starts_by_query(reference, provider)
+        assert set(clean) == searched and all(len(sent) == 1 for sent in clean.values()), provider
+        assert all(sent[0]["_status"] in (200, 201, 202) for sent in clean.values()), provider
+        assert reference.stats()["providers"][provider]["jobs_started"] == len(searched)
+        # with faults: every search still asked for its job, never started two (a search pays once)
+        sent = starts_by_query(faulty_box, provider)
+        assert set(sent) == searched, provider
+        assert faulty_box.stats()["providers"][provider]["jobs_started"] <= len(searched), provider
+        for query, attempts in sent.items():
+            if provider == "extruct":  # no idempotency key: a lost create is found by listing, not re-sent blindly
+                # creates whose handler ran: answered, or lost after it (the soak's after-handler 5xx is a 502)
+                assert sum(a["_status"] in (200, 201, 502) for a in attempts) <= 1, (query, attempts)
+            else:  # every retry of a start carries the key minted once for the search
+                key = "search_id" if provider == "sixtyfour" else "requestId"
+                assert len({a[key] for a in attempts}) == 1, (query, attempts)
+    assert any(len(a) > 1 for a in starts_by_query(faulty_box, "sixtyfour").values())  # starts were retried
     faulty = report.faulty
     for provider in ("sixtyfour", "extruct", "orbit"):
         assert sum(faulty.faults[provider].values()) > 0 and faulty.retries[provider] > 0

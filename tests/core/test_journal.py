@@ -195,6 +195,37 @@ async def test_a_failed_flush_writes_neither_and_keeps_the_buffer(tmp_path: Path
         assert seen is not None and seen.checkpoint == {"offset": 2}
 
 
+async def test_a_write_cancelled_while_its_transaction_begins_leaves_no_transaction_open(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found under CPU load (tests/stress.py): a run abandoned mid-write (``stream.aclose()``) was
+    cancelled while awaiting ``BEGIN``, which SQLite's thread runs anyway; with nothing to roll it
+    back, every later write failed with "cannot start a transaction within a transaction"."""
+    async with SqliteJournal(tmp_path / "journal.sqlite", flush_interval_s=60) as journal:
+        await start_job(journal)
+        connection = journal._db
+        assert connection is not None
+        execute, began = connection.execute, asyncio.Event()
+
+        async def cancelled_after_begin(sql: str, *args: Any) -> Any:  # the cancel lands as BEGIN returns
+            result = await execute(sql, *args)
+            if sql.startswith("BEGIN") and not began.is_set():
+                began.set()
+                await asyncio.Event().wait()
+            return result
+
+        monkeypatch.setattr(connection, "execute", cancelled_after_begin)
+        writer = asyncio.create_task(journal.record_state("run-1", "fake", "ready"))
+        await asyncio.wait_for(began.wait(), 10)
+        writer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await writer
+        monkeypatch.undo()
+
+        await journal.record_state("run-1", "fake", "done")  # the next write works...
+        record = await journal.get("run-1", "fake")
+        assert record is not None and record.state == "done"  # ...and the cancelled one left nothing
+
+
 async def test_timed_flush_stops_at_the_last_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "journal.sqlite"
     async with SqliteJournal(path, flush_interval_s=0.02) as writer, SqliteJournal(path) as reader:
@@ -202,7 +233,7 @@ async def test_timed_flush_stops_at_the_last_checkpoint(tmp_path: Path) -> None:
         await writer.record_hits("run-1", "fake", [hit(0), hit(1)])
         await writer.record_checkpoint("run-1", "fake", {"offset": 2})
         await writer.record_hits("run-1", "fake", [hit(2)])  # its checkpoint is not recorded yet
-        for _ in range(100):
+        for _ in range(1000):  # the timed flush, however late a busy machine runs it (20 s at most)
             await asyncio.sleep(0.02)
             if await reader.hits("run-1", "fake"):
                 break
@@ -246,7 +277,13 @@ async def test_killed_writer_leaves_checkpoint_consistent_with_hits(tmp_path: Pa
     try:
         assert child.stdout is not None
         assert await asyncio.wait_for(child.stdout.readline(), 30) == b"ready\n"
-        await asyncio.sleep(0.4)
+        async with SqliteJournal(path) as watcher:  # kill it mid-stream: after its first flushes, not a timed guess
+            for _ in range(3000):
+                flushed = await watcher.hits("run-1", "fake")
+                if len(flushed) >= 21:
+                    break
+                await asyncio.sleep(0.01)
+            assert len(flushed) >= 21, "the writer flushed nothing within 30 s"
     finally:
         child.send_signal(signal.SIGKILL)
         await child.wait()

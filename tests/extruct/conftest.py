@@ -1,7 +1,7 @@
 """Fixtures for the Extruct emulator tests: a real Sandbox over sockets plus a thin raw client.
 
-``make_api(settings=..., faults=..., time_scale=...)`` starts a sandbox running only the Extruct
-emulator (2000-company world, time scale 0.002: one virtual second is 2 ms of wall time) and
+``make_api(settings=..., faults=...)`` starts a sandbox running only the Extruct emulator
+(2000-company world, on a fake clock: virtual time moves only by ``api.sandbox.clock.sleep``) and
 returns an :class:`Api` bound to org 1. Tasks run at the emulator's default rates unless
 ``settings`` say otherwise; tests that need a finished task use ``force_complete``. Everything
 is closed at teardown (warnings are errors, so an unclosed session would fail the test).
@@ -16,9 +16,8 @@ import aiohttp
 import pytest
 
 from providers.sandbox.runner import Sandbox
-from tests.emulator_http import Answer, emulator_apis, send
+from tests.emulator_http import Answer, emulator_apis, send, unhurried
 
-TIME_SCALE = 0.002
 N_COMPANIES = 2000
 TASKS = "/v1/discovery_tasks"
 FREIGHT = "vertical SaaS companies serving freight forwarding"
@@ -94,10 +93,16 @@ MakeApi = Callable[..., Awaitable[Api]]
 
 @pytest.fixture
 async def make_api() -> AsyncIterator[MakeApi]:
-    async with emulator_apis("extruct", Api, time_scale=TIME_SCALE, n_companies=N_COMPANIES) as make:
+    async with emulator_apis("extruct", Api, n_companies=N_COMPANIES) as make:
         yield make
 
 
 @pytest.fixture
 async def api(make_api: MakeApi) -> Api:
     return await make_api()
+
+
+@pytest.fixture
+def make_aggregator(make_aggregator: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """The root ``make_aggregator`` with a run deadline no slow machine reaches (see ``unhurried``)."""
+    return unhurried(make_aggregator)

@@ -1,4 +1,9 @@
-"""Exact request sequences of the Extruct adapter through the real core (aioresponses)."""
+"""Exact request sequences of the Extruct adapter through the real core (aioresponses).
+
+The mocks match paths loosely (regexes) so that each test reads as the provider's answers in turn;
+``in_order`` then pins down every request the adapter sent, in order, with its exact query
+(``offset``/``limit``: parameters are listed sorted by name).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from yarl import URL
 from aggregator.models import Criterion, SearchRequest
 from providers.extruct.adapter import ExtructAdapter
 from tests.fakes import aioresponses_compat
-from tests.harness import Harness, bodies, calls
+from tests.harness import Harness, bodies, calls, in_order
 
 BASE = "https://api.extruct.test"
 KEY = "ext-canary-77"
@@ -23,6 +28,8 @@ LIST = re.compile(rf"^{re.escape(TASKS)}\?.*$")
 TASK = f"{TASKS}/t-1"
 RESULTS = re.compile(rf"^{re.escape(TASK)}/results\?.*$")
 RESUME = f"{TASK}/resume"
+CREATE, LISTED, POLL, RESUMED = ("POST /v1/discovery_tasks", "GET /v1/discovery_tasks?limit=50&offset=0",
+                                 "GET /v1/discovery_tasks/t-1", "POST /v1/discovery_tasks/t-1/resume")
 QUERY = "vertical SaaS companies serving freight forwarding"
 
 
@@ -38,6 +45,10 @@ def task(status: str = "created", *, id: str = "t-1", query: str = QUERY, desire
 def result(rid: str, relevance: int = 90) -> dict[str, Any]:
     return {"id": rid, "task_id": "t-1", "company_name": rid.title(), "company_website": f"{rid}.com",
             "relevance": relevance, "scores": {"fit": {"grade": 5, "explanation": "Yes.", "sources": []}}}
+
+
+def results_at(offset: int) -> str:
+    return f"GET /v1/discovery_tasks/t-1/results?limit=2&offset={offset}"  # page_size 2
 
 
 def page(status: str, rows: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
@@ -59,6 +70,7 @@ async def test_a_lost_create_is_adopted_from_the_task_list_not_created_twice(har
     other = task(id="someone-else", query="fintech in Berlin")
     stale = task(id="old-run", created_at="2026-01-01T00:00:00Z")  # same query, long before us
     with aioresponses() as mock:
+        sent = in_order(mock, BASE)
         mock.post(TASKS, exception=aiohttp.ServerDisconnectedError())
         mock.get(LIST, payload=[other, task(), stale])
         mock.get(TASK, payload=task("done", exhausted=True, qualified=1), repeat=True)
@@ -68,11 +80,13 @@ async def test_a_lost_create_is_adopted_from_the_task_list_not_created_twice(har
 
     assert outcome.status == "found" and outcome.job_id == "t-1" and outcome.records == 1
     assert len(creates) == 1  # adopted, not re-created
+    assert sent == [CREATE, LISTED, POLL, results_at(0)]  # the first 50 tasks listed once, then t-1 polled and read
     assert harness.store.records[("run-1", "extruct")].job is not None
 
 
 async def test_when_the_lost_create_made_nothing_it_is_sent_again(harness: Harness) -> None:
     with aioresponses() as mock:
+        sent = in_order(mock, BASE)
         mock.post(TASKS, status=502, payload={"detail": "Bad gateway"})
         mock.get(LIST, payload=[])
         mock.post(TASKS, payload=task())
@@ -82,10 +96,12 @@ async def test_when_the_lost_create_made_nothing_it_is_sent_again(harness: Harne
         creates = bodies(mock, "POST", TASKS)
 
     assert outcome.status == "no_result" and len(creates) == 2 and creates[0] == creates[1]
+    assert sent == [CREATE, LISTED, CREATE, POLL, results_at(0)]  # re-sent only after the list showed nothing
 
 
 async def test_is_exhausted_while_in_progress_keeps_polling_until_status_is_done(harness: Harness) -> None:
     with aioresponses() as mock:
+        sent = in_order(mock, BASE)
         mock.post(TASKS, payload=task())
         mock.get(TASK, payload=task("in_progress", exhausted=True))
         mock.get(TASK, payload=task("in_progress", exhausted=True))
@@ -96,10 +112,13 @@ async def test_is_exhausted_while_in_progress_keeps_polling_until_status_is_done
 
     assert outcome.status == "no_result" and outcome.error is None
     assert len(task_polls) == 3  # it did not stop at the first is_exhausted
+    # each poll while running reads the (still empty) results from the top; done: one last read
+    assert sent == [CREATE, POLL, results_at(0), POLL, results_at(0), POLL, results_at(0)]
 
 
 async def test_results_streamed_mid_run_are_not_duplicated_by_the_final_pass(harness: Harness) -> None:
     with aioresponses() as mock:
+        sent = in_order(mock, BASE)
         mock.post(TASKS, payload=task())
         mock.get(TASK, payload=task("in_progress", qualified=2))
         mock.get(TASK, payload=task("done", qualified=4, exhausted=True))
@@ -115,6 +134,8 @@ async def test_results_streamed_mid_run_are_not_duplicated_by_the_final_pass(har
     assert sorted(hits) == ["a", "b", "c", "d"] and hits[:2] == ["a", "b"]  # a, b streamed first
     assert outcome.records == 4 and outcome.credits == 4.0
     assert outcome.time_to_first_result_s is not None
+    # mid-run: one page; once done, the final pass reads from offset 0 again, page by page to the end
+    assert sent == [CREATE, POLL, results_at(0), POLL, results_at(0), results_at(2), results_at(4)]
 
 
 async def test_resume_fills_up_to_max_results_and_stops_at_the_250_cap(harness: Harness) -> None:
@@ -122,6 +143,7 @@ async def test_resume_fills_up_to_max_results_and_stops_at_the_250_cap(harness: 
     request = SearchRequest(query=QUERY, mode="company", max_results=400, criteria=(fit,))
     rows = [result(f"r{i}") for i in range(3)]
     with aioresponses() as mock:
+        sent = in_order(mock, BASE)
         mock.post(TASKS, payload=task(desired=250 - 50))  # server echoed a smaller target
         mock.get(TASK, payload=task("done", desired=200, qualified=3))
         mock.get(RESULTS, payload=page("done", rows[:2], desired=200))
@@ -136,10 +158,13 @@ async def test_resume_fills_up_to_max_results_and_stops_at_the_250_cap(harness: 
     assert creates[0]["criteria"] == [fit.model_dump()]
     assert resumes == [{"desired_new_results": 50}]  # 250 - 200, never past the cap
     assert outcome.records == 3 and outcome.status == "found"
+    # the 200 results read to the end, the task resumed by the 50 left under the cap, then read again
+    assert sent == [CREATE, POLL, results_at(0), results_at(2), RESUMED, POLL, results_at(0)]
 
 
 async def test_an_exhausted_task_is_not_resumed(harness: Harness) -> None:
     with aioresponses() as mock:
+        sent = in_order(mock, BASE)
         mock.post(TASKS, payload=task())
         mock.get(TASK, payload=task("done", exhausted=True, qualified=1))
         mock.get(RESULTS, payload=page("done", [result("a")]), repeat=True)
@@ -147,6 +172,7 @@ async def test_an_exhausted_task_is_not_resumed(harness: Harness) -> None:
         resumes = bodies(mock, "POST", RESUME)
 
     assert outcome.records == 1 and resumes == []
+    assert sent == [CREATE, POLL, results_at(0)]
 
 
 async def test_the_token_is_sent_as_a_bearer_header(harness: Harness) -> None:

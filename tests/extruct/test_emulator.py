@@ -65,7 +65,7 @@ def _check_rows(doc: dict[str, Any]) -> None:
 
 
 async def test_task_goes_created_in_progress_done_with_monotone_counters(make_api: MakeApi) -> None:
-    api = await make_api({"created_s": 60}, time_scale=0.004)
+    api = await make_api({"created_s": 60})
     created = await api.create(desired_num_results=250)
     assert set(created) == TASK_FIELDS and created["status"] == "created"
     assert _counters(created) == (0, 0, 0, 0) and created["is_exhausted"] is False

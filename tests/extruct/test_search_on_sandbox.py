@@ -43,8 +43,9 @@ async def test_the_freight_forwarding_search_returns_graded_matching_companies(m
 
 
 async def test_first_records_stream_in_before_the_task_is_done(make_aggregator: Any) -> None:
-    # 20 evaluations a minute: the task runs for minutes (virtual), across several polls
-    agg = await extruct(make_aggregator, emulators={"extruct": {"evaluate_rate_per_min": 20}})
+    # 10 evaluations a minute: the task runs on for minutes (virtual; over a second of wall time)
+    # after its first match, so a stalled client still reads the first records while it runs
+    agg = await extruct(make_aggregator, emulators={"extruct": {"evaluate_rate_per_min": 10}})
     phase_at_first_hits, phase = None, None
     ids: list[str] = []
     async for event in agg.stream(QUERY, mode="company", max_results=30):

@@ -1,11 +1,10 @@
 """Fixtures for the Orbit emulator tests: a real Sandbox over sockets plus a thin raw client.
 
-``make_api(settings=..., faults=..., time_scale=...)`` starts a sandbox running only the Orbit
-emulator (1000-company world, time scale 0.002: one virtual second is 2 ms of wall time) and
+``make_api(settings=..., faults=...)`` starts a sandbox running only the Orbit emulator
+(1000-company world, on a fake clock: virtual time moves only by ``api.sandbox.clock.sleep``) and
 returns an :class:`Api` bound to org 1's sandbox key. Runs are slow unless ``settings`` say
-otherwise (:data:`SLOW_RUNS`): tests end them with ``force_complete`` so nothing finishes "by
-itself" on a loaded machine in the middle of an assertion. Everything is closed at teardown
-(warnings are errors, so an unclosed session would fail the test).
+otherwise (:data:`SLOW_RUNS`): tests end them with ``force_complete`` or move the clock.
+Everything is closed at teardown (warnings are errors, so an unclosed session would fail the test).
 """
 
 from __future__ import annotations
@@ -19,9 +18,8 @@ import pytest
 
 from providers.sandbox.runner import Sandbox
 from tests.emulator_http import Answer as BaseAnswer
-from tests.emulator_http import emulator_apis, send
+from tests.emulator_http import emulator_apis, send, unhurried
 
-TIME_SCALE = 0.002
 N_COMPANIES = 1000
 START = "/v2/developer/deep-search"
 SLOW_RUNS = {"partial_s": 5000.0, "full_s": 10000.0, "identity_check_s": 5000.0,
@@ -102,10 +100,16 @@ MakeApi = Callable[..., Awaitable[Api]]
 @pytest.fixture
 async def make_api() -> AsyncIterator[MakeApi]:
     async with emulator_apis("orbit", lambda session, sandbox: Api(session, sandbox, sandbox.api_key("orbit")),
-                             time_scale=TIME_SCALE, n_companies=N_COMPANIES, defaults=SLOW_RUNS) as make:
+                             n_companies=N_COMPANIES, defaults=SLOW_RUNS) as make:
         yield make
 
 
 @pytest.fixture
 async def api(make_api: MakeApi) -> Api:
     return await make_api()
+
+
+@pytest.fixture
+def make_aggregator(make_aggregator: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """The root ``make_aggregator`` with a run deadline no slow machine reaches (see ``unhurried``)."""
+    return unhurried(make_aggregator)

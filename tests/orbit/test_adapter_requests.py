@@ -1,4 +1,8 @@
-"""Exact request sequences of the Orbit adapter through the real core (aioresponses)."""
+"""Exact request sequences of the Orbit adapter through the real core (aioresponses).
+
+The mocks match paths loosely (regexes) so that each test reads as the provider's answers in turn;
+``in_order`` then pins down every request the adapter sent, in order, with its exact path.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from aioresponses import aioresponses
 from aggregator.models import PersonIdentity, SearchRequest
 from providers.orbit.adapter import OrbitAdapter
 from tests.fakes import aioresponses_compat
-from tests.harness import Harness, bodies, calls
+from tests.harness import Harness, bodies, calls, in_order
 
 BASE = "https://api.orbit.test"
 KEY = "sk_orb_canary_5150"
@@ -22,6 +26,11 @@ STATUS = re.compile(rf"^{re.escape(START)}/.+$")
 PROFILE = re.compile(rf"^{re.escape(BASE)}/v2/developer/profiles/(.+)$")
 QUERY = "VP of Engineering at Series B SaaS startups in New York"
 CREDITS = "X-Developer-API-Credits-Remaining"
+POST_START, POLL = "POST /v2/developer/deep-search", "GET /v2/developer/deep-search/req-1"
+
+
+def read(pid: str) -> str:
+    return f"GET /v2/developer/profiles/{pid}"
 
 
 def started(status: str = "started") -> dict[str, Any]:
@@ -66,6 +75,7 @@ async def harness() -> AsyncIterator[Harness]:
 async def test_a_lost_202_is_retried_with_the_same_request_id_and_charged_once(harness: Harness) -> None:
     balance = [990]
     with aioresponses() as mock:
+        order = in_order(mock, BASE)
         mock.post(START, exception=aiohttp.ServerDisconnectedError())  # the 202 never arrived
         mock.post(START, status=200, payload=started("already_running"), headers={CREDITS: "990"})
         mock.get(STATUS, payload=state("completed", candidate_profile_ids=["p-a"]), repeat=True)
@@ -78,12 +88,14 @@ async def test_a_lost_202_is_retried_with_the_same_request_id_and_charged_once(h
     assert sent[0]["runShape"] == "candidate_discovery"
     assert sent[0]["structuredIntent"]["experiences"][0]["title"] == "VP of Engineering"
     assert outcome.status == "found" and outcome.credits == 10 + 1 and outcome.credits_remaining == 989
+    assert order == [POST_START, POST_START, POLL, read("p-a")]  # polled by the id the replay answered
 
 
 async def test_an_idempotency_conflict_is_a_typed_error_and_never_a_second_run(harness: Harness) -> None:
     conflict = {"status": "failed", "error": {"code": "developer_api_idempotency_key_conflict",
                                               "message": "requestId was used with different parameters"}}
     with aioresponses() as mock:
+        order = in_order(mock, BASE)
         mock.post(START, status=409, payload=conflict)
         outcome = await harness.runner(SearchRequest(query=QUERY, max_results=10)).run()
         posts = calls(mock, "POST", "/v2/developer/deep-search")
@@ -92,12 +104,13 @@ async def test_an_idempotency_conflict_is_a_typed_error_and_never_a_second_run(h
     assert outcome.status == "failed" and outcome.error is not None
     assert outcome.error.type == "InvalidRequestError" and outcome.error.status == 409
     assert "developer_api_idempotency_key_conflict" in outcome.error.message
-    assert outcome.credits == 0
+    assert outcome.credits == 0 and order == [POST_START]
 
 
 async def test_candidate_profiles_are_read_as_they_appear_once_each(harness: Harness) -> None:
     balance = [1000]
     with aioresponses() as mock:
+        order = in_order(mock, BASE)
         mock.post(START, status=202, payload=started(), headers={CREDITS: "990"})
         mock.get(STATUS, payload=state("running", candidate_profile_ids=["p-a"], candidate_count=3))
         mock.get(STATUS, payload=state("running", candidate_profile_ids=["p-a", "p-b"], candidate_count=3))
@@ -108,6 +121,8 @@ async def test_candidate_profiles_are_read_as_they_appear_once_each(harness: Har
 
     streamed = [h.provider_record_id for e in harness.events if hasattr(e, "hits") for h in e.hits]
     assert streamed == ["p-a", "p-b", "p-c"] and len(reads) == 3
+    # each candidate read right after the poll that first listed it, and never again
+    assert order == [POST_START, POLL, read("p-a"), POLL, read("p-b"), POLL, read("p-c")]
     assert outcome.records == 3 and outcome.credits == 13 and outcome.credits_remaining == 997
     first = next(e for e in harness.events if hasattr(e, "hits"))
     assert first.hits[0].entity.linkedin_url == "https://www.linkedin.com/in/p-a"  # type: ignore[union-attr]
@@ -117,6 +132,7 @@ async def test_a_lookup_streams_the_partial_profile_then_reads_the_full_one(harn
     identity = PersonIdentity(linkedin_url="https://www.linkedin.com/in/jane-doe")
     request = SearchRequest(query="lookup", identity=identity, run_shape="partial_plus_full", max_results=5)
     with aioresponses() as mock:
+        order = in_order(mock, BASE)
         mock.post(START, status=202, payload=started())
         mock.get(STATUS, payload=state("running"))
         mock.get(STATUS, payload=state("generating_sections", id="p-jane"))
@@ -132,6 +148,8 @@ async def test_a_lookup_streams_the_partial_profile_then_reads_the_full_one(harn
     titles = [h.entity.title for e in harness.events if hasattr(e, "hits") for h in e.hits]  # type: ignore[union-attr]
     assert titles == ["Founder", "Founder & CEO"]  # partial first, while generating sections
     assert outcome.status == "found" and outcome.pages >= 2
+    # the partial profile read once sections are being generated, the full one once they are ready
+    assert order == [POST_START, POLL, POLL, read("p-jane"), POLL, read("p-jane")]
 
 
 async def test_a_failed_run_reports_the_failure_code(harness: Harness) -> None:
@@ -149,6 +167,7 @@ async def test_a_failed_run_reports_the_failure_code(harness: Harness) -> None:
 async def test_profile_reads_carry_a_stable_idempotency_key_reused_by_retries(harness: Harness) -> None:
     balance = [990]
     with aioresponses() as mock:
+        order = in_order(mock, BASE)
         mock.post(START, status=202, payload=started(), headers={CREDITS: "990"})
         mock.get(STATUS, payload=state("completed", candidate_profile_ids=["p-a", "p-b"]), repeat=True)
         mock.get(f"{BASE}/v2/developer/profiles/p-a", exception=aiohttp.ServerDisconnectedError())
@@ -159,6 +178,8 @@ async def test_profile_reads_carry_a_stable_idempotency_key_reused_by_retries(ha
     keys = [call.kwargs["headers"]["Idempotency-Key"] for call in reads]
     assert len(reads) == 3 and sorted(keys.count(k) for k in set(keys)) == [1, 2]  # the retry re-sent p-a's key
     assert outcome.records == 2 and outcome.credits == 10 + 2
+    # p-a and p-b are read concurrently (one batch): their relative order is the event loop's
+    assert order[:2] == [POST_START, POLL] and sorted(order[2:]) == [read("p-a"), read("p-a"), read("p-b")]
 
 
 async def test_charges_follow_the_credits_header_and_the_budget_settles_at_them(harness: Harness) -> None:
@@ -176,6 +197,7 @@ async def test_charges_follow_the_credits_header_and_the_budget_settles_at_them(
     token = current_budget.set(budget)
     try:
         with aioresponses() as mock:
+            order = in_order(mock, BASE)
             mock.post(START, status=202, payload=started(), headers={CREDITS: "990"})
             mock.get(STATUS, payload=state("completed", candidate_profile_ids=["p-a", "p-b", "p-c"]), repeat=True)
             mock.get(PROFILE, callback=reply, repeat=True)
@@ -187,3 +209,4 @@ async def test_charges_follow_the_credits_header_and_the_budget_settles_at_them(
 
     assert outcome.records == 3 and outcome.credits == 10 + 1 + 0 + 1 and outcome.credits_remaining == 988
     assert budget.spent == 12 and budget.reserved == 0 and budget.by_provider == {"orbit": 12}
+    assert order == [POST_START, POLL, read("p-a"), read("p-b"), read("p-c")]

@@ -444,7 +444,7 @@ async def test_profile_reads_with_an_idempotency_key_are_charged_once(api: Api) 
 
 
 async def test_start_bucket_429s_after_a_burst_of_25_and_never_charges(make_api: MakeApi) -> None:
-    api = await make_api(time_scale=1.0)
+    api = await make_api()
     email = _person(api).email
     statuses = [(await api.post({"email": email})).status for _ in range(25)]
     limited = await api.post({"email": email})
@@ -458,7 +458,7 @@ async def test_start_bucket_429s_after_a_burst_of_25_and_never_charges(make_api:
 
 
 async def test_status_bucket_is_separate_from_the_start_bucket(make_api: MakeApi) -> None:
-    api = await make_api(time_scale=1.0)
+    api = await make_api()
     email = _person(api).email
     for _ in range(25):
         await api.post({"requestId": "one", "email": email})

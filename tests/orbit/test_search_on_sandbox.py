@@ -45,10 +45,12 @@ async def test_the_demo_query_finds_matching_candidates_and_reports_credits(make
 
 
 async def test_candidate_profiles_stream_in_before_the_run_completes(make_aggregator: Any) -> None:
-    agg = await orbit(make_aggregator, n_companies=2000, time_scale=0.005)
+    # one candidate every 30 virtual s: the run completes ~15 min (virtual) after its first candidate,
+    # so a stalled client (seconds of wall time) still reads the first ones while the run is running
+    agg = await orbit(make_aggregator, n_companies=2000, emulators={"orbit": {"candidate_interval_s": 30.0}})
     phases_at_hits = []
     phase = None
-    async for event in agg.stream(DEMO, max_results=50, providers=("orbit",)):
+    async for event in agg.stream(DEMO, max_results=5, providers=("orbit",)):
         if isinstance(event, ProgressEvent) and event.provider == "orbit":
             phase = event.phase
         if isinstance(event, HitsEvent):

@@ -1,8 +1,8 @@
 """Fixtures for the Sixtyfour emulator tests: a real Sandbox over sockets plus a thin client.
 
-``make_api(settings=..., faults=..., time_scale=...)`` starts a sandbox (small world, time
-scale 0.002: one virtual second is 2 ms of wall time; deep searches last an hour of virtual time
-unless ``settings`` say otherwise) and returns an :class:`Api` bound to org 1. Everything is
+``make_api(settings=..., faults=...)`` starts a sandbox (small world, on a fake clock: virtual
+time moves only when the test calls ``api.sandbox.clock.sleep``; deep searches last an hour of
+virtual time unless ``settings`` say otherwise) and returns an :class:`Api` bound to org 1. Everything is
 closed at teardown (warnings are errors, so an unclosed session would fail the test).
 """
 
@@ -15,9 +15,8 @@ import aiohttp
 import pytest
 
 from providers.sandbox.runner import Sandbox
-from tests.emulator_http import Answer, emulator_apis, send
+from tests.emulator_http import Answer, emulator_apis, send, unhurried
 
-TIME_SCALE = 0.002
 QUERY = "VP of Engineering in New York"
 SLOW_JOBS = {"duration_min_s": 3000.0, "duration_max_s": 3600.0}
 
@@ -85,12 +84,18 @@ MakeApi = Callable[..., Awaitable[Api]]
 
 @pytest.fixture
 async def make_api() -> AsyncIterator[MakeApi]:
-    # Long jobs unless a test asks otherwise: tests finish them with force_complete, so
-    # nothing completes "by itself" on a loaded machine in the middle of an assertion.
-    async with emulator_apis("sixtyfour", Api, time_scale=TIME_SCALE, n_companies=400, defaults=SLOW_JOBS) as make:
+    # Long jobs unless a test asks otherwise: tests finish them with force_complete (or move the
+    # fake clock past their end), so a test reads as what it does to the job.
+    async with emulator_apis("sixtyfour", Api, n_companies=400, defaults=SLOW_JOBS) as make:
         yield make
 
 
 @pytest.fixture
 async def api(make_api: MakeApi) -> Api:
     return await make_api()
+
+
+@pytest.fixture
+def make_aggregator(make_aggregator: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """The root ``make_aggregator`` with a run deadline no slow machine reaches (see ``unhurried``)."""
+    return unhurried(make_aggregator)

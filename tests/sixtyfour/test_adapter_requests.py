@@ -2,7 +2,8 @@
 
 Covers: the idempotency key is minted by the core, journaled before the submit, and identical on
 every retry; a 429's Retry-After is waited out and is not a failure; follow-up pages are
-cursor-only; a 404 on /search/status falls back to the legacy status path.
+cursor-only; a 404 on /search/status falls back to the legacy status path. ``in_order`` pins
+down every request sent, in order, with its exact path (the mocks match status paths by regex).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from aioresponses import CallbackResult, aioresponses
 from aggregator.models import SearchRequest
 from providers.sixtyfour.adapter import SixtyfourAdapter
 from tests.fakes import aioresponses_compat
-from tests.harness import Harness, bodies
+from tests.harness import Harness, bodies, in_order
 
 BASE = "https://api.sixtyfour.test"
 KEY = "sk-test-canary-0001"
@@ -26,6 +27,8 @@ START_URL = f"{BASE}/search/start-deep-search"
 STATUS_URL = re.compile(rf"^{re.escape(BASE)}/search/status/.*$")
 LEGACY_URL = re.compile(rf"^{re.escape(BASE)}/search/deep-search-status/.*$")
 QUERY_URL = f"{BASE}/search/query"
+START, STATUS, LEGACY, QUERY = ("POST /search/start-deep-search", "GET /search/status/t-1",
+                                "GET /search/deep-search-status/t-1", "POST /search/query")
 
 
 def person_row(slug: str) -> dict[str, Any]:
@@ -61,6 +64,7 @@ async def test_the_idempotency_key_is_journaled_first_and_reused_on_every_retry(
         return callback
 
     with aioresponses() as mock:
+        order = in_order(mock, BASE)
         mock.post(START_URL, callback=store_then(503, {"detail": "Internal server error"}))
         mock.post(START_URL, exception=aiohttp.ServerDisconnectedError())
         mock.post(START_URL, status=502, payload={"detail": "NL upstream transport error"})
@@ -78,10 +82,12 @@ async def test_the_idempotency_key_is_journaled_first_and_reused_on_every_retry(
     key = keys.pop()
     assert seen_in_store == [key, key]  # journaled before the first attempt and the last
     assert outcome.retries == 3
+    assert order == [START, START, START, START, STATUS, QUERY]
 
 
 async def test_a_429_with_retry_after_is_waited_out_and_not_a_failure(harness: Harness) -> None:
     with aioresponses() as mock:
+        order = in_order(mock, BASE)
         mock.post(START_URL, status=429, headers={"Retry-After": "17"},
                   payload={"detail": "Too many concurrent deep searches"})
         mock.post(START_URL, payload={"task_id": "t-1", "status": "queued", "message": "ok"})
@@ -92,10 +98,12 @@ async def test_a_429_with_retry_after_is_waited_out_and_not_a_failure(harness: H
     assert outcome.status == "found" and outcome.records == 1 and outcome.error is None
     assert 17.0 in harness.clock.sleeps
     assert harness.client.stats.rate_limited == 1
+    assert order == [START, START, STATUS, QUERY]
 
 
 async def test_follow_up_pages_send_only_the_cursor(harness: Harness) -> None:
     with aioresponses() as mock:
+        order = in_order(mock, BASE)
         mock.post(START_URL, payload={"task_id": "t-1", "status": "queued", "message": "ok"})
         mock.get(STATUS_URL, payload=completed(search_id="s-9"), repeat=True)
         mock.post(QUERY_URL, payload={"total_results": 2, "has_more": True, "next_cursor": "c-1",
@@ -108,25 +116,26 @@ async def test_follow_up_pages_send_only_the_cursor(harness: Harness) -> None:
     assert outcome.records == 3 and outcome.pages == 2
     assert sent[0] == {"search_id": "s-9", "page_size": 2, "max_results": 10, "exclude_entity_ids": ["x-y"]}
     assert sent[1] == {"cursor": "c-1"}
+    assert order == [START, STATUS, QUERY, QUERY]  # polled by the task id; no page read twice
 
 
 async def test_status_falls_back_to_the_legacy_path_on_404(harness: Harness) -> None:
     with aioresponses() as mock:
+        order = in_order(mock, BASE)
         mock.post(START_URL, payload={"task_id": "t-1", "status": "queued", "message": "ok"})
         mock.get(STATUS_URL, status=404, payload={"detail": "Not Found"})
         mock.get(LEGACY_URL, payload={"task_id": "t-1", "status": "running", "start_time": "x"})
         mock.get(LEGACY_URL, payload=completed())
         mock.post(QUERY_URL, payload={"total_results": 1, "has_more": False, "results": [person_row("a-b")]})
         outcome = await harness.runner(SearchRequest(query="q", max_results=3)).run()
-        status_calls = sum(len(v) for k, v in mock.requests.items() if "/search/status/" in str(k[1]))
-        legacy_calls = sum(len(v) for k, v in mock.requests.items() if "deep-search-status" in str(k[1]))
 
     assert outcome.status == "found"
-    assert status_calls == 1 and legacy_calls == 2
+    assert order == [START, STATUS, LEGACY, LEGACY, QUERY]  # after one 404, only the legacy path
 
 
 async def test_an_unknown_status_value_fails_the_provider_with_a_protocol_error(harness: Harness) -> None:
     with aioresponses() as mock:
+        order = in_order(mock, BASE)
         mock.post(START_URL, payload={"task_id": "t-1", "status": "queued", "message": "ok"})
         mock.get(STATUS_URL, payload={"task_id": "t-1", "status": "exploded", "start_time": "x"})
         outcome = await harness.runner(SearchRequest(query="q", max_results=3)).run()
@@ -134,10 +143,12 @@ async def test_an_unknown_status_value_fails_the_provider_with_a_protocol_error(
     assert outcome.status == "failed"
     assert outcome.error is not None and outcome.error.type == "ProviderProtocolError"
     assert "exploded" in outcome.error.message
+    assert order == [START, STATUS]  # no retry of an answer it cannot understand, no page read
 
 
 async def test_the_api_key_is_sent_as_x_api_key_and_never_in_error_messages(harness: Harness) -> None:
     with aioresponses() as mock:
+        order = in_order(mock, BASE)
         mock.post(START_URL, status=401, body=f'{{"detail": "Invalid API key {KEY}"}}')
         outcome = await harness.runner(SearchRequest(query="q", max_results=3)).run()
         headers = next(iter(mock.requests.values()))[0].kwargs["headers"]
@@ -145,3 +156,4 @@ async def test_the_api_key_is_sent_as_x_api_key_and_never_in_error_messages(harn
     assert headers["x-api-key"] == KEY
     assert outcome.status == "failed" and outcome.error is not None
     assert outcome.error.type == "AuthError" and KEY not in outcome.error.message
+    assert order == [START]  # a 401 is not retried

@@ -11,7 +11,6 @@ import orjson
 import pytest
 
 from providers.sandbox.faults import FaultRule
-from providers.sandbox.matching import parse_query, search_companies, search_people
 
 if TYPE_CHECKING:  # fixtures come from tests/sixtyfour/conftest.py
     from conftest import Api, MakeApi
@@ -32,11 +31,16 @@ async def _page_through(api: Api, first: dict[str, Any]) -> list[dict[str, Any]]
     return pages
 
 
-def _expected_ids(api: Api, query: str = QUERY, limit: int | None = None) -> list[str]:
-    """The world's answer to ``query`` at sixtyfour (what the emulator must return, in order)."""
-    spec = parse_query(query, "people")
-    found = search_people(api.sandbox.world, spec, provider="sixtyfour", limit=limit)
-    return [person.linkedin_slug for person, _ in found]
+def _expected_ids(api: Api, limit: int | None = None) -> list[str]:
+    """The ground truth for :data:`QUERY`, read off the world (not the emulator's matcher): every
+    VP of Engineering in New York whom Sixtyfour sees, at an employer it sees. All carry the
+    queried title exactly, so all are equally relevant and come in hidden-id order."""
+    world = api.sandbox.world
+    people = sorted((p for p in world.people
+                     if p.title == "VP of Engineering" and p.city == "New York"
+                     and world.visible("sixtyfour", p.true_id) and world.visible("sixtyfour", p.company_id)),
+                    key=lambda p: p.true_id)
+    return [p.linkedin_slug for p in people][:limit]
 
 
 # -- deep-search lifecycle --------------------------------------------------------------------
@@ -46,7 +50,7 @@ async def test_deep_search_goes_queued_running_completed_with_growing_phases(
     make_api: MakeApi,
 ) -> None:
     settings = {"queue_s": 4, "duration_min_s": 40, "duration_max_s": 50}
-    api = await make_api(settings, time_scale=0.004)  # ~0.2 s of wall time
+    api = await make_api(settings)
     task_id = await api.start(max_results=40)
     seen: list[dict[str, Any]] = []
     while not seen or seen[-1]["status"] not in ("completed", "failed"):
@@ -201,9 +205,10 @@ async def test_company_search_rows_use_the_documented_snake_case(api: Api) -> No
     done = await api.completed("Software companies in San Francisco", mode="company")
     answer = await api.post(QUERY_PATH, {"search_id": done["search_id"], "page_size": 100})
     rows = answer.json()["results"]
-    spec = parse_query("Software companies in San Francisco", "company")
-    expected = search_companies(api.sandbox.world, spec, provider="sixtyfour")
-    assert [row["raw_document_id"] for row in rows] == [c.linkedin_slug for c, _ in expected]
+    world = api.sandbox.world  # the ground truth: Software companies with their HQ in San Francisco
+    expected = sorted((c for c in world.companies if c.industry == "Software" and c.hq_city == "San Francisco"
+                       and world.visible("sixtyfour", c.true_id)), key=lambda c: c.true_id)
+    assert [row["raw_document_id"] for row in rows] == [c.linkedin_slug for c in expected]
     assert len(rows) == done["total_results"] > 0
     for row in rows:
         source = row["raw_source"]
@@ -250,11 +255,16 @@ async def test_same_cursor_in_flight_is_409_and_rereading_it_later_is_idempotent
     done = await api.completed()
     page = (await api.post(QUERY_PATH, {"search_id": done["search_id"], "page_size": 5})).json()
     body = {"cursor": page["next_cursor"]}
-    one, two = await asyncio.gather(api.post(QUERY_PATH, body), api.post(QUERY_PATH, body))
-    assert sorted([one.status, two.status]) == [200, 409]
-    conflict = one if one.status == 409 else two
-    assert conflict.json() == {"detail": "Cursor is already being processed"}
-    winner = (two if one.status == 409 else one).json()
+    with api.sandbox.clock.held():  # whichever request arrives first stays in its page latency
+        both = [asyncio.create_task(api.post(QUERY_PATH, body)) for _ in range(2)]
+        # (the timeout only guards against a hang: nothing should wait for it)
+        done, pending = await asyncio.wait(both, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        assert len(done) == 1, "the second read of an in-flight cursor was not answered at once"
+        conflict = done.pop().result()
+        assert conflict.status == 409 and conflict.json() == {"detail": "Cursor is already being processed"}
+    first = await pending.pop()
+    assert first.status == 200
+    winner = first.json()
     again = (await api.post(QUERY_PATH, body)).json()
     assert again["results"] == winner["results"] and again["next_cursor"] == winner["next_cursor"]
 

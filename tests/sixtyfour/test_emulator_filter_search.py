@@ -1,8 +1,9 @@
 """Filter search, field discovery and exports of the Sixtyfour emulator over real sockets
 (design §5 layer 3; contract §1.4, §2, §5).
 
-Expected rows are computed directly from the emulator's documents with plain Python, so the
-paging, caps and exclusions are checked independently of the filter engine.
+Expected rows are computed from the world's ground truth with plain Python (the companies and
+people Sixtyfour sees, their hidden-id order and attributes), never from the emulator's documents
+or filter engine, so a bug in either rendering or matching shows up here.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 from typing import TYPE_CHECKING, Any
+
+from providers.sandbox.entities import CompanyEntity, PersonEntity
 
 if TYPE_CHECKING:  # fixtures come from tests/sixtyfour/conftest.py
     from conftest import Api, MakeApi
@@ -21,13 +24,25 @@ EXPORT = "/search/export"
 US = {"hq_country_iso2": {"$eq": "US"}}
 
 
-def _docs(api: Api, mode: str = "company") -> list[dict[str, Any]]:
-    docs: list[dict[str, Any]] = list(api.emulator.documents.get(mode).docs)
-    return docs
+def _companies(api: Api) -> list[CompanyEntity]:
+    """Ground truth: the world's companies that Sixtyfour sees, in hidden-id order."""
+    world = api.sandbox.world
+    return [c for c in world.companies if world.visible("sixtyfour", c.true_id)]
 
 
-def _slugs(docs: list[dict[str, Any]]) -> list[str]:
-    return [d["linkedin_url"].rstrip("/").rsplit("/", 1)[1] for d in docs]
+def _people(api: Api) -> list[PersonEntity]:
+    """Ground truth: the people Sixtyfour sees (at an employer it sees), in hidden-id order."""
+    world = api.sandbox.world
+    return [p for p in world.people
+            if world.visible("sixtyfour", p.true_id) and world.visible("sixtyfour", p.company_id)]
+
+
+def _us(api: Api) -> list[CompanyEntity]:
+    return [c for c in _companies(api) if c.hq_country_iso2 == "US"]
+
+
+def _slugs(entities: list[CompanyEntity] | list[PersonEntity]) -> list[str]:
+    return [e.linkedin_slug for e in entities]
 
 
 async def _pages(api: Api, first: dict[str, Any]) -> list[dict[str, Any]]:
@@ -92,10 +107,10 @@ async def test_field_values_rank_by_count_with_percent_and_reusable_snippets(api
     answer = await api.post(VALUES, {"field": "hq_country_iso2", "top_k": 4})
     assert answer.status == 200
     doc = answer.json()
-    docs = _docs(api)
+    docs = _companies(api)
     counts: dict[str, int] = {}
-    for d in docs:
-        counts[d["hq_country_iso2"]] = counts.get(d["hq_country_iso2"], 0) + 1
+    for c in docs:
+        counts[c.hq_country_iso2] = counts.get(c.hq_country_iso2, 0) + 1
     expected = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:4]
     assert [(v["value"], v["count"]) for v in doc["values"]] == expected
     assert doc["total_scoped_documents"] == len(docs) and doc["mode"] == "company"
@@ -109,21 +124,21 @@ async def test_field_values_rank_by_count_with_percent_and_reusable_snippets(api
 
 
 async def test_field_values_scopes_and_nested_fields(api: Api) -> None:
-    us_docs = [d for d in _docs(api) if d["hq_country_iso2"] == "US"]
+    us_companies = _us(api)
     scoped = (await api.post(VALUES, {"field": "industry", "simple_filters": US})).json()
-    assert scoped["total_scoped_documents"] == len(us_docs)
-    assert sum(v["count"] for v in scoped["values"]) == len(us_docs)  # one industry each
+    assert scoped["total_scoped_documents"] == len(us_companies)
+    assert sum(v["count"] for v in scoped["values"]) == len(us_companies)  # one industry each
     dsl = {"query": {"term": {"hq_country_iso2": "US"}}}
     same = (await api.post(VALUES, {"field": "industry", "filters": dsl})).json()
     assert same["values"] == scoped["values"]
     rounds = (await api.post(VALUES, {"field": "funding_rounds.name", "top_k": 100})).json()
-    seeds = sum(1 for d in _docs(api) if any(r["name"] == "Seed" for r in d["funding_rounds"]))
+    seeds = sum(1 for c in _companies(api) if any(r.name == "Seed" for r in c.funding_rounds))
     seed = next(v for v in rounds["values"] if v["value"] == "Seed")
     assert seed["count"] == seeds  # documents, not rounds
     assert seed["filter_snippet"] == {"nested": {"path": "funding_rounds", "query": {
         "term": {"funding_rounds.name.keyword": "Seed"}}}}
     missing = next(v for v in rounds["values"] if v["value"] is None)  # the missing bucket
-    assert missing["count"] == sum(1 for d in _docs(api) if not d["funding_rounds"]) > 0
+    assert missing["count"] == sum(1 for c in _companies(api) if not c.funding_rounds) > 0
 
 
 async def test_field_values_errors_carry_the_documented_codes(api: Api) -> None:
@@ -153,15 +168,18 @@ async def test_field_values_errors_carry_the_documented_codes(api: Api) -> None:
 
 
 async def test_field_values_are_limited_per_org_per_minute(make_api: MakeApi) -> None:
-    # a long window: 3000 virtual seconds are 6 s of wall time, so a slow machine cannot slip out
-    api = await make_api({"field_values_rate_limit": 3, "field_values_window_s": 3000})
+    api = await make_api({"field_values_rate_limit": 3, "field_values_window_s": 60})
     body = {"field": "industry", "top_k": 2}
     assert [(await api.post(VALUES, body)).status for _ in range(3)] == [200] * 3
-    refused = await api.post(VALUES, body)
-    assert refused.status == 429 and 1 <= int(refused.headers["Retry-After"]) <= 3000
+    refused = await api.post(VALUES, body)  # the fake clock has not moved: the window is still full
+    assert refused.status == 429 and refused.headers["Retry-After"] == "60"
     assert refused.json()["detail"].startswith("Rate limit exceeded")
     assert (await api.as_org(2).post(VALUES, body)).status == 200
     assert api.stats()["endpoints"]["POST /search/filter-field-values"]["rate_limited"] == 1
+    await api.sandbox.clock.sleep(59)
+    assert (await api.post(VALUES, body)).status == 429
+    await api.sandbox.clock.sleep(1)
+    assert (await api.post(VALUES, body)).status == 200  # the window has passed
 
 
 # -- fresh searches ---------------------------------------------------------------------------
@@ -170,7 +188,7 @@ async def test_field_values_are_limited_per_org_per_minute(make_api: MakeApi) ->
 async def test_fresh_search_pages_with_cumulative_totals_and_replays_by_search_id(
     api: Api,
 ) -> None:
-    expected = _slugs([d for d in _docs(api) if d["hq_country_iso2"] == "US"])[:35]
+    expected = _slugs(_us(api))[:35]
     pages = await _pages(api, {"mode": "company", "simple_filters": US, "page_size": 10,
                                "max_results": 35})
     assert _ids(pages) == expected
@@ -195,15 +213,15 @@ async def test_fresh_search_pages_with_cumulative_totals_and_replays_by_search_i
 
 
 async def test_people_search_reports_total_available_and_matches_one_employer(api: Api) -> None:
-    people = _docs(api, "people")
-    vps = [p["publicId"] for p in people if p["seniority"] == "VP"]
+    people = _people(api)
+    vps = [p.linkedin_slug for p in people if p.seniority == "VP"]
     first = (await api.post(QUERY, {"mode": "people", "simple_filters": {"seniority": "VP"},
                                     "page_size": 5, "max_results": 7})).json()
     assert first["total_available"] == len(vps) > 7
     assert [r["raw_document_id"] for r in first["results"]] == vps[:5]
-    company_id = people[3]["currentCompanies"][0]["company"]["companyId"]
-    staff = [p["publicId"] for p in people
-             if p["currentCompanies"][0]["company"]["companyId"] == company_id]
+    employer = api.sandbox.world.company(people[3].company_id)
+    company_id = employer.linkedin_id  # Sixtyfour's companyId is the LinkedIn company id
+    staff = [p.linkedin_slug for p in people if p.company_id == employer.true_id]
     elem = {"currentCompanies": {"$elemMatch": {"currentCompanies.company.companyId": company_id}}}
     pages = await _pages(api, {"mode": "people", "simple_filters": elem, "page_size": 100})
     assert _ids(pages) == staff and pages[0]["total_available"] == len(staff)
@@ -212,14 +230,14 @@ async def test_people_search_reports_total_available_and_matches_one_employer(ap
 
 
 async def test_exclusions_make_pages_short_or_empty_while_has_more_stays_true(api: Api) -> None:
-    ranked = sorted(_docs(api), key=lambda d: -d["employees_count"])
+    ranked = sorted(_companies(api), key=lambda c: -c.employees_count)  # ties: hidden-id order
     first = {"simple_filters": {"$sort": [{"employees_count": "desc"}]}, "page_size": 5,
              "max_results": 15}
     assert _ids(await _pages(api, first)) == _slugs(ranked)[:15]
     page1, page2 = ranked[:5], ranked[5:10]
-    excluded = [str(page1[0]["source_id"]), page1[1]["linkedin_url"], page1[2]["website_domain"],
-                _slugs(page1)[3], f"https://www.linkedin.com/company/{_slugs(page1)[4]}/",
-                page2[0]["website_domain"], "no-such-company.example"]
+    excluded = [str(page1[0].linkedin_id), f"https://www.linkedin.com/company/{page1[1].linkedin_slug}",
+                page1[2].domain, page1[3].linkedin_slug, f"https://www.linkedin.com/company/{page1[4].linkedin_slug}/",
+                page2[0].domain, "no-such-company.example"]
     pages = await _pages(api, {**first, "exclude_entity_ids": excluded,
                                "exclude_list_ids": ["list-1"]})
     assert [p["page_count"] for p in pages] == [0, 4, 5]
@@ -231,7 +249,7 @@ async def test_exclusions_make_pages_short_or_empty_while_has_more_stays_true(ap
 
 
 async def test_query_level_caps_combine_with_max_results(api: Api) -> None:
-    us = _slugs([d for d in _docs(api) if d["hq_country_iso2"] == "US"])
+    us = _slugs(_us(api))
     assert len(us) > 20
 
     async def rows(body: dict[str, Any]) -> list[str]:
@@ -245,7 +263,7 @@ async def test_query_level_caps_combine_with_max_results(api: Api) -> None:
     capped = (await api.post(QUERY, {"simple_filters": {**US, "$limit": 7}, "page_size": 5})).json()
     assert capped["max_pages"] == 2 and capped["remaining_results"] == 2
     everyone = {"query": {"match_all": {}}, "size": 1500}  # DOC: size drives the cap when
-    assert len(_docs(api, "people")) > 1500  # max_results is omitted (default would be 1000)
+    assert len(_people(api)) > 1500  # max_results is omitted (default would be 1000)
     big = (await api.post(QUERY, {"mode": "people", "filters": everyone, "page_size": 100})).json()
     assert big["max_pages"] == 15 and big["remaining_results"] == 1400
     both = {"mode": "people", "filters": everyone, "page_size": 100, "max_results": 1000}
@@ -288,16 +306,16 @@ async def _csv_rows(api: Api, handle: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(body)))
 
 
-SLOW_EXPORTS = {"export_queue_s": 50.0, "export_duration_s": 200.0}  # 0.1 s + 0.4 s of wall time
+SLOW_EXPORTS = {"export_queue_s": 50.0, "export_duration_s": 200.0}
 
 
 async def test_export_runs_on_the_clock_and_downloads_rows_minus_exclusions(
     make_api: MakeApi,
 ) -> None:
     api = await make_api(SLOW_EXPORTS)
-    us = [d for d in _docs(api) if d["hq_country_iso2"] == "US"]
+    us = _us(api)
     page = (await api.post(QUERY, {"simple_filters": US})).json()
-    excluded = [us[0]["website_domain"], str(us[2]["source_id"])]
+    excluded = [us[0].domain, str(us[2].linkedin_id)]
     started = await api.post(EXPORT, {"search_id": page["search_id"], "max_results": 12,
                                       "exclude_entity_ids": excluded})
     assert started.status == 200
@@ -316,7 +334,7 @@ async def test_export_runs_on_the_clock_and_downloads_rows_minus_exclusions(
     assert legacy.json() == done
     rows = await _csv_rows(api, done["resource_handle_id"])
     kept = [d for i, d in enumerate(us) if i not in (0, 2)][:12]
-    assert [r["website_domain"] for r in rows] == [d["website_domain"] for d in kept]
+    assert [r["website_domain"] for r in rows] == [c.domain for c in kept]
     assert list(rows[0])[:3] == ["company_name", "website", "website_domain"]
     assert api.stats()["exports_started"] == 1
 
