@@ -21,12 +21,18 @@ from providers.sandbox.runner import Sandbox, SandboxConfig
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
 
 FAST_SCALE = 0.002  # one virtual second = 2 ms: a 60 s deep search takes 0.12 s
+# The run deadline of sandbox tests, in virtual seconds: 60 s of wall time at FAST_SCALE, as long as
+# pytest's own timeout. The default (900 s) is under 2 wall seconds there, which a loaded machine can
+# spend on one search: tests that are not about deadlines must not depend on how fast the machine is
+# (tests about deadlines pass their own).
+UNHURRIED_DEADLINE_S = 30_000.0
 
 
 def sandbox_settings(overrides: dict[str, Any] | None = None, **sixtyfour: Any) -> Settings:
-    """Settings with no API keys, targeting the sandbox; ``overrides`` is a nested settings
-    mapping, ``sixtyfour`` keyword overrides go to ``providers.sixtyfour``."""
+    """Settings with no API keys, targeting the sandbox, with runs unhurried (:data:`UNHURRIED_DEADLINE_S`);
+    ``overrides`` is a nested settings mapping, ``sixtyfour`` keyword overrides go to ``providers.sixtyfour``."""
     layered: dict[str, Any] = dict(overrides or {})
+    layered["run"] = {"deadline_s": UNHURRIED_DEADLINE_S, **layered.get("run", {})}
     if sixtyfour:
         providers = dict(layered.get("providers", {}))
         providers["sixtyfour"] = {**providers.get("sixtyfour", {}), **sixtyfour}

@@ -31,24 +31,6 @@ class Answer:
 
 A = TypeVar("A", bound=Answer)
 
-# Virtual seconds: 60 s of wall time on the 0.002 time scale, as long as pytest's own timeout. The
-# default run deadline (900 s) is under 2 wall seconds there, which a loaded machine can spend on one
-# search: tests that are not about deadlines must not depend on how fast the machine is.
-UNHURRIED_DEADLINE_S = 30_000.0
-
-
-def unhurried(make_aggregator: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """``make_aggregator`` whose runs default to :data:`UNHURRIED_DEADLINE_S` (a test's own
-    ``overrides={"run": {"deadline_s": ...}}`` or ``search(deadline_s=...)`` still wins)."""
-
-    async def factory(*, overrides: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
-        layered = dict(overrides or {})
-        layered["run"] = {"deadline_s": UNHURRIED_DEADLINE_S, **layered.get("run", {})}
-        return await make_aggregator(overrides=layered, **kwargs)
-
-    return factory
-
-
 async def send(session: aiohttp.ClientSession, method: str, url: str, *, headers: Mapping[str, str],
                json: Any = None, data: bytes | None = None, params: Mapping[str, str] | None = None,
                answer: type[A] = Answer) -> A:  # type: ignore[assignment]

@@ -18,17 +18,11 @@ from aggregator.events import HitsEvent, ProgressEvent
 from aggregator.jobstore import InMemoryJobStore, JobStore
 from aggregator.models import SearchReport
 from providers.sandbox.runner import Sandbox, SandboxConfig
-from tests.conftest import FAST_SCALE
-from tests.conftest import sandbox_settings as fast_settings
-from tests.emulator_http import UNHURRIED_DEADLINE_S
+from tests.conftest import FAST_SCALE, sandbox_settings
 
 DEMO = "VP of Engineering at Series B SaaS startups in New York"
 PROVIDERS = ("sixtyfour", "orbit")
 
-
-def sandbox_settings(**sixtyfour: Any) -> Any:
-    """Sandbox settings whose run deadline no slow machine reaches (see ``tests.emulator_http``)."""
-    return fast_settings({"run": {"deadline_s": UNHURRIED_DEADLINE_S}}, **sixtyfour)
 
 SIXTYFOUR_START, SIXTYFOUR_QUERY = "POST /search/start-deep-search", "POST /search/query"
 ORBIT_START, ORBIT_STATUS = "POST /v2/developer/deep-search", "GET /v2/developer/deep-search/{requestId}"

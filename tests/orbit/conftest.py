@@ -18,7 +18,7 @@ import pytest
 
 from providers.sandbox.runner import Sandbox
 from tests.emulator_http import Answer as BaseAnswer
-from tests.emulator_http import emulator_apis, send, unhurried
+from tests.emulator_http import emulator_apis, send
 
 N_COMPANIES = 1000
 START = "/v2/developer/deep-search"
@@ -108,8 +108,3 @@ async def make_api() -> AsyncIterator[MakeApi]:
 async def api(make_api: MakeApi) -> Api:
     return await make_api()
 
-
-@pytest.fixture
-def make_aggregator(make_aggregator: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """The root ``make_aggregator`` with a run deadline no slow machine reaches (see ``unhurried``)."""
-    return unhurried(make_aggregator)

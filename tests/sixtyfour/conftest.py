@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from providers.sandbox.runner import Sandbox
-from tests.emulator_http import Answer, emulator_apis, send, unhurried
+from tests.emulator_http import Answer, emulator_apis, send
 
 QUERY = "VP of Engineering in New York"
 SLOW_JOBS = {"duration_min_s": 3000.0, "duration_max_s": 3600.0}
@@ -94,8 +94,3 @@ async def make_api() -> AsyncIterator[MakeApi]:
 async def api(make_api: MakeApi) -> Api:
     return await make_api()
 
-
-@pytest.fixture
-def make_aggregator(make_aggregator: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """The root ``make_aggregator`` with a run deadline no slow machine reaches (see ``unhurried``)."""
-    return unhurried(make_aggregator)
