@@ -218,7 +218,8 @@ class BudgetExceededError(AggregatorError):
         self.remaining = remaining
         self.provider = provider
         who = f"{provider}: " if provider else ""
-        super().__init__(f"{who}next call needs {needed:g} credits, {remaining:g} left in budget")
+        unit = "credit" if needed == 1 else "credits"
+        super().__init__(f"{who}next call needs {needed:g} {unit}, {remaining:g} left in budget")
 
 
 class SearchFailedError(AggregatorError):

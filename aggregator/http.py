@@ -16,6 +16,7 @@ what happened         error                                       retried
 429                   RateLimitedError (.retry_after_s)           yes; pauses the bucket
 5xx                   ProviderServerError (.retry_after_s)        idempotent calls only
 connection failure    ProviderConnectionError                     idempotent (or not sent)
+unknown host name     ProviderConnectionError                     no (DNS outage: yes)
 timeout               ProviderTimeoutError                        idempotent calls only
 bad JSON              ProviderProtocolError                       idempotent calls only
 ====================  ==========================================  ======================
@@ -28,6 +29,7 @@ sends byte-identical JSON with the same key.
 from __future__ import annotations
 
 import dataclasses
+import socket
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -116,6 +118,17 @@ def _counters(client_stats: CallStats) -> tuple[CallStats, ...]:
 def _excerpt(raw: bytes, secret: str | None) -> str:
     text = raw[:600].decode("utf-8", "replace")
     return text.replace(secret, "***") if secret else text
+
+
+def _dns_error(exc: aiohttp.ClientConnectorDNSError, ctx: Mapping[str, Any]) -> ProviderConnectionError:
+    """A failed name lookup. A name that does not resolve (``EAI_NONAME``, ``EAI_NODATA``,
+    ``EAI_FAIL``) stays unresolvable however long we retry: not retryable, and the message says to
+    check the base URL. Only a resolver outage (``EAI_AGAIN``, "temporary failure") is retried."""
+    code = getattr(exc.os_error, "errno", None)
+    if code == socket.EAI_AGAIN:
+        return ProviderConnectionError(f"cannot resolve host name {exc.host!r} (temporary DNS failure)", **ctx)
+    return ProviderConnectionError(f"host name {exc.host!r} does not resolve: check the provider's base URL",
+                                   retryable=False, **ctx)
 
 
 def error_code(body: bytes) -> str | None:
@@ -289,6 +302,8 @@ class ProviderHTTPClient:
         except aiohttp.ClientResponseError as exc:  # e.g. TooManyRedirects; its repr holds the request headers
             raise ProviderProtocolError(f"bad response: {type(exc).__name__} (status {exc.status})",
                                         **ctx) from None
+        except aiohttp.ClientConnectorDNSError as exc:  # the host name does not resolve: not transient
+            raise _dns_error(exc, ctx) from exc
         except aiohttp.ClientConnectorError as exc:  # never reached the server: always safe
             raise ProviderConnectionError(f"cannot connect: {exc.os_error}", **ctx) from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:

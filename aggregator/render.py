@@ -8,10 +8,12 @@
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import orjson
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
@@ -22,6 +24,7 @@ from aggregator.models import Company, FieldValues, FilterCapabilities, MergedRe
 __all__ = [
     "OUTPUT_SUFFIXES",
     "comparison_tables",
+    "counted",
     "fields_table",
     "flat_record",
     "outcomes_table",
@@ -33,6 +36,13 @@ __all__ = [
 ]
 
 OUTPUT_SUFFIXES = (".json", ".jsonl", ".csv")
+
+
+def counted(count: float, noun: str, plural: str | None = None) -> str:
+    """A count with its noun in the right number: ``"1 record"``, ``"2 records"``, ``"0 records"``,
+    ``"1 person"`` (``plural="people"``), ``"1.5 credits"``. Whole floats print without ``.0``."""
+    shown = f"{count:g}" if isinstance(count, float) else str(count)
+    return f"{shown} {noun if count == 1 else plural or noun + 's'}"
 
 
 def _cell(value: Any) -> str:
@@ -77,7 +87,9 @@ def records_table(report: SearchReport, limit: int | None = None) -> Table:
     people = report.request.mode == "people"
     graded = not people and any(
         e.kind == "criterion" for r in report.records for h in r.hits for e in h.evidence)
-    title = f"{len(report.records)} {'people' if people else 'companies'} for “{report.request.query}”"
+    found = (counted(len(report.records), "person", "people") if people
+             else counted(len(report.records), "company", "companies"))
+    title = f"{found} for “{report.request.query}”"
     cols = (["Name", "Title", "Company", "Location", "LinkedIn"] if people
             else ["Name", "Domain", "Industry", "Employees", "HQ", "Stage"])
     if graded:
@@ -137,32 +149,69 @@ def values_table(values: FieldValues) -> Table:
     return table
 
 
-def comparison_tables(comparison: Comparison) -> tuple[Table, Table]:
-    """The comparison as two terminal tables: per-provider figures, and the overlap matrix."""
-    unit = "virtual s" if comparison.sandbox else "s"
-    main = Table(title=f"Providers on “{comparison.query}” ({comparison.records} merged records)",
-                 header_style="bold")
-    for col in ("Provider", "Status", "Results", "Unique", f"First ({unit})", f"Total ({unit})", "Credits",
-                *comparison.fields, "Error"):
-        main.add_column(col, justify="left" if col in ("Provider", "Status", "Error") else "right")
+STATUS_STYLES = {"found": "green", "partial": "yellow", "no_result": "yellow", "failed": "red", "skipped": "dim"}
+
+
+def _comparison_notes(comparison: Comparison) -> str:
+    """The providers table's caption: why providers were skipped, failed or partial; the clock; the units."""
+    lines = [f"{p.provider}: {p.status} — "
+             + (f"{p.error_type}: {p.error}" if p.error and p.error_type else (p.error or p.note or ""))
+             for p in comparison.providers if p.error or p.note]
+    lines += [f"{s.provider}: skipped — {s.reason}" for s in comparison.skipped]
+    clock = "virtual seconds (sandbox clock)" if comparison.sandbox else "wall-clock seconds"
+    lines.append(f"Times in {clock}. Per unique: credits per record only that provider returned.")
+    return escape("\n".join(lines))
+
+
+def comparison_tables(comparison: Comparison) -> tuple[Table, Table, Table]:
+    """The comparison as three terminal tables that stay readable at 80 columns.
+
+    Per-provider figures (every provider, skipped ones included; the reasons in the caption), field
+    coverage (fields down, providers across) and the overlap matrix. Headers are short and wrap onto
+    two lines rather than being cut; nothing is truncated with an ellipsis.
+    """
+    main = Table(title=escape(f"Providers on “{comparison.query}” ({counted(comparison.records, 'merged record')})"),
+                 header_style="bold", box=box.SIMPLE_HEAVY, caption=_comparison_notes(comparison),
+                 caption_justify="left")
+    for col in ("Provider", "Status", "Records", "Unique", "First\nresult", "Total\ntime", "Credits", "Per\nunique"):
+        main.add_column(col, justify="left" if col in ("Provider", "Status") else "right", overflow="fold")
     for p in comparison.providers:
-        main.add_row(p.provider, p.status, str(p.results), str(p.unique),
-                     f"{p.time_to_first_result_s:.1f}" if p.time_to_first_result_s is not None else "",
-                     f"{p.total_s:.1f}" if p.total_s is not None else "", f"{p.credits:g}",
-                     *(f"{p.coverage.get(f, 0):.0%}" for f in comparison.fields), escape(p.error or ""))
+        main.add_row(escape(p.provider), f"[{STATUS_STYLES.get(p.status, '')}]{escape(p.status)}[/]",
+                     str(p.results), str(p.unique),
+                     f"{p.time_to_first_result_s:.1f}" if p.time_to_first_result_s is not None else "—",
+                     f"{p.total_s:.1f}" if p.total_s is not None else "—", f"{p.credits:g}",
+                     f"{p.credits_per_unique:.2f}" if p.credits_per_unique is not None else "—")
+    for s in comparison.skipped:
+        main.add_row(escape(s.provider), "skipped", *["—"] * 6, style="dim")
     names = [p.provider for p in comparison.providers]
-    overlap = Table(title="Overlap (records both returned; diagonal = results)", header_style="bold")
-    overlap.add_column("")
+    coverage = Table(title="Field coverage (share of each provider's records)", header_style="bold",
+                     box=box.SIMPLE_HEAVY)
+    coverage.add_column("Field", overflow="fold")
     for name in names:
-        overlap.add_column(name, justify="right")
+        coverage.add_column(escape(name), justify="right", overflow="fold")
+    for field in comparison.fields:
+        coverage.add_row(field, *(f"{p.coverage.get(field, 0):.0%}" for p in comparison.providers))
+    overlap = Table(title="Overlap (records both returned; diagonal = its records)", header_style="bold",
+                    box=box.SIMPLE_HEAVY)
+    overlap.add_column("", overflow="fold")
+    for name in names:
+        overlap.add_column(escape(name), justify="right", overflow="fold")
     for p in comparison.providers:
-        overlap.add_row(p.provider, *(str(p.results if n == p.provider else p.overlap.get(n, 0)) for n in names))
-    return main, overlap
+        overlap.add_row(escape(p.provider),
+                        *(str(p.results if n == p.provider else p.overlap.get(n, 0)) for n in names))
+    return main, coverage, overlap
 
 
 def outcomes_table(report: SearchReport) -> Table:
-    """One row per provider: status, records, pages, credits, retries, time, error or note."""
+    """One row per provider: status, records, pages, credits, retries, time, error or note.
+
+    ``Recs`` counts the report's merged records the provider contributed to, i.e. people or
+    companies, not hits: a lookup's partial and full profile of one person is 1. Where the provider's
+    hits (``ProviderOutcome.records``) differ, they follow: ``1 (2 hits)``; so do hits the result
+    left out (a strategy that kept another provider's answer, or the ``max_results`` cut).
+    """
     unit = "virtual s" if report.sandbox else "s"
+    merged = Counter(provider for record in report.records for provider in set(record.providers))
     table = Table(title="Providers", header_style="bold")
     numeric = ("Recs", "Pages", "Credits", "Retries", unit)
     for col in ("Provider", "Where", "Status", *numeric, "Note"):
@@ -170,9 +219,12 @@ def outcomes_table(report: SearchReport) -> Table:
     styles = {"found": "green", "partial": "yellow", "no_result": "yellow", "failed": "red", "skipped": "dim"}
     for o in report.outcomes:
         note = o.error.message if o.error else (o.note or "")
+        recs = str(merged[o.provider])
+        if merged[o.provider] != o.records:
+            recs += f" ({counted(o.records, 'hit')})"
         table.add_row(
             o.provider, "sandbox" if o.sandbox else "live", f"[{styles[o.status]}]{o.status}[/]",
-            str(o.records), str(o.pages), f"{o.credits:g}", str(o.retries),
+            recs, str(o.pages), f"{o.credits:g}", str(o.retries),
             f"{o.elapsed_s:.1f}" if o.elapsed_s is not None else "", note,
         )
     return table

@@ -1,7 +1,8 @@
 """Retry policy: which errors are retried, how long to wait, when to give up.
 
 - Only errors whose ``retryable`` flag is set are retried: 429, 5xx, connection resets, timeouts
-  (and malformed bodies of idempotent calls, flagged by :mod:`aggregator.http`).
+  (and malformed bodies of idempotent calls, flagged by :mod:`aggregator.http`). A host name that
+  does not resolve is not: it fails on the first attempt (a DNS outage, ``EAI_AGAIN``, is retried).
 - The wait honours the provider's ``Retry-After`` (seconds, HTTP-date, or ``retry-after-ms``),
   never shorter than it; without one it is exponential backoff with full jitter:
   ``U(0, min(backoff_max_s, backoff_initial_s * 2**n))``.

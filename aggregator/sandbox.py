@@ -48,15 +48,25 @@ async def open_sandbox(settings: SandboxSettings, providers: Sequence[str]) -> S
     running the emulators of ``providers`` that have one. Close it with ``await handle.__aexit__()``.
 
     Raises:
-        ConfigError: the connection file is missing or malformed (``sandbox.connection_file``).
+        ConfigError: the connection file is missing or malformed, or the sandbox it describes is not
+            running any more (its process exited, or its ports refuse connections: a ``kill -9``
+            leaves the file behind) (``sandbox.connection_file``).
     """
     from providers.sandbox.runner import AttachedSandbox, Sandbox, SandboxConfig, SandboxConnection, emulated
 
     if settings.connection_file is not None:
+        path = settings.connection_file
         try:
-            return AttachedSandbox(SandboxConnection.read(settings.connection_file))
+            connection = SandboxConnection.read(path)
         except ValueError as exc:
             raise ConfigError("sandbox.connection_file", str(exc)) from exc
+        gone = await connection.gone()
+        if gone is not None:
+            raise ConfigError("sandbox.connection_file",
+                              f"the sandbox of {path} is not running ({gone}); start one with "
+                              f"`deepsearch sandbox serve --connection-file {path}`, or unset DEEPSEARCH_SANDBOX "
+                              "to use an in-process sandbox")
+        return AttachedSandbox(connection)
     sandbox = Sandbox(SandboxConfig(time_scale=settings.time_scale, seed=settings.seed,
                                     n_companies=settings.n_companies,
                                     providers=tuple(n for n in providers if n in emulated())))

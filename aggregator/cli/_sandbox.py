@@ -12,7 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import errno
+import os
+import signal
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,14 +24,14 @@ import click
 import orjson
 
 from aggregator.cli._support import configure_logging, err, usage_error
-from aggregator.config import load_settings
+from aggregator.config import ProviderSettings, load_settings
 from aggregator.errors import ConfigError
 
 if TYPE_CHECKING:
     from providers.sandbox.faults import FaultRule
     from providers.sandbox.runner import SandboxConnection
 
-__all__ = ["load_faults", "sandbox"]
+__all__ = ["STOP_SIGNALS", "client_environment", "load_faults", "remove_connection_file", "sandbox"]
 
 
 def load_faults(path: Path) -> tuple[FaultRule, ...]:
@@ -74,12 +78,16 @@ def sandbox() -> None:
 @click.option("-v", "--verbose", count=True)
 def serve(time_scale: float | None, seed: int | None, ports: tuple[str, ...], connection_file: Path | None,
           faults_file: Path | None, verbose: int) -> None:
-    """Run the emulators standalone until Ctrl-C and print their base URLs."""
+    """Run the emulators standalone until Ctrl-C (or SIGTERM) and print their base URLs and keys."""
     from providers.sandbox.runner import SandboxConfig, emulated
     from providers.sandbox.runner import serve as serve_sandbox
 
     configure_logging(verbose)
-    settings = load_settings().sandbox
+    try:
+        all_settings = load_settings()
+    except ConfigError as exc:
+        usage_error(exc)
+    settings = all_settings.sandbox
     port_map: dict[str, int] = {}
     for item in ports:
         name, _, port = item.partition("=")
@@ -102,14 +110,65 @@ def serve(time_scale: float | None, seed: int | None, ports: tuple[str, ...], co
         for name, url in connection.base_urls.items():
             click.echo(f"{name}\t{url}", nl=True)
         if connection_file is not None:
-            connection.write(connection_file)
+            try:
+                connection.write(connection_file)
+            except OSError as exc:
+                raise ConfigError("--connection-file",
+                                  f"cannot write {connection_file}: {exc.strerror or exc}") from exc
             err.print(f"connection file: {connection_file} (attach with DEEPSEARCH_SANDBOX={connection_file})",
-                      highlight=False, soft_wrap=True)
+                      highlight=False, markup=False, soft_wrap=True)
+        err.print("sandbox keys (synthetic, valid only here); any HTTP client can call the emulators with:",
+                  highlight=False, markup=False, soft_wrap=True)
+        for line in client_environment(connection, all_settings.providers):
+            err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
         err.print(f"sandbox ready (time scale {scale:g}); Ctrl-C to stop", highlight=False)
 
+    stopped_by = None
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_sandbox(config, on_ready=ready))
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C while it starts, before the loop handles it
+            stopped_by = asyncio.run(serve_sandbox(config, on_ready=ready, stop_on=STOP_SIGNALS))
+    except ConfigError as exc:
+        usage_error(exc)
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
+        usage_error(ConfigError("--port", f"cannot listen: {exc.strerror or exc}"))  # e.g. the port is taken
     finally:
         if connection_file is not None:
-            connection_file.unlink(missing_ok=True)
+            remove_connection_file(connection_file)
+    err.print(f"sandbox stopped ({stopped_by.name if stopped_by else 'interrupted'})", highlight=False)
+
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+"""Signals that stop ``sandbox serve`` cleanly (its connection file is removed); SIGKILL cannot be
+caught, which is why a client attaching to a file whose sandbox is gone is told so."""
+
+
+def client_environment(connection: SandboxConnection, providers: Mapping[str, ProviderSettings]) -> list[str]:
+    """One line per emulator: the environment variables that point a client at it, e.g.
+    ``SIXTYFOUR_BASE_URL=http://127.0.0.1:PORT SIXTYFOUR_API_KEY=sandbox-sixtyfour-key-1``.
+
+    The keys are the sandbox's own (synthetic; no real provider accepts them). A provider without
+    settings gets ``NAME: URL KEY``.
+    """
+    lines = []
+    for name, url in connection.base_urls.items():
+        key = connection.api_keys.get(name, "")
+        spec = providers.get(name)
+        lines.append(f"{spec.base_url_env}={url} {spec.api_key_env}={key}" if spec is not None
+                     else f"{name}: {url} {key}")
+    return lines
+
+
+def remove_connection_file(path: Path) -> None:
+    """Remove ``path`` (and a half-written ``.tmp``) if this process wrote it; another live sandbox's
+    file at the same path (this one failed to start) is left alone."""
+    from providers.sandbox.runner import SandboxConnection
+
+    path.with_name(path.name + ".tmp").unlink(missing_ok=True)
+    try:
+        ours = SandboxConnection.read(path).pid == os.getpid()
+    except ValueError:  # missing, or not a connection file: not ours to delete
+        return
+    if ours:
+        path.unlink(missing_ok=True)

@@ -33,7 +33,7 @@ from aggregator.events import Event, OutcomeEvent, ProgressEvent, RecordsEvent, 
 from aggregator.journal import SqliteJournal, default_journal_path
 from aggregator.models import MergedRecord, Person, SearchReport
 from aggregator.pipelines import Policy
-from aggregator.render import outcomes_table, profile_view, records_table, report_json, write_report
+from aggregator.render import counted, outcomes_table, profile_view, records_table, report_json, write_report
 
 __all__ = [
     "EXIT_ALL_FAILED",
@@ -96,7 +96,7 @@ class ProgressView:
             self._last[event.provider] = state
             err.print(f"{event.provider}: {event.phase}"
                       + (f" - {event.message}" if event.message else "")
-                      + f" ({event.results_so_far} results)", highlight=False, markup=False)
+                      + f" ({counted(event.results_so_far, 'result')})", highlight=False, markup=False)
 
     def records(self, event: RecordsEvent) -> None:
         for record_id in event.removed:
@@ -110,7 +110,7 @@ class ProgressView:
         table = Table.grid(padding=(0, 2))
         for event in self.rows.values():
             table.add_row(f"[bold]{event.provider}[/]", f"[cyan]{event.phase}[/]", escape(event.message or ""),
-                          f"{event.results_so_far} results", f"{event.elapsed_s:.0f}s")
+                          counted(event.results_so_far, "result"), f"{event.elapsed_s:.0f}s")
         if self.latest:
             table.add_row(f"[bold]{self.total} merged[/]", "latest:", "", "", "")
             for record in list(self.latest.values())[-6:]:
@@ -135,8 +135,9 @@ def announce(agg: Aggregator) -> None:
 
 
 def usage_error(error: ConfigError) -> None:
-    """Print a usage error (user text is never parsed as markup) and exit 2."""
-    err.print(Text.assemble(("error: ", "red"), str(error)), highlight=False)
+    """Print a usage error (user text is never parsed as markup; never broken inside a path or a
+    command: the terminal wraps it) and exit 2."""
+    err.print(Text.assemble(("error: ", "red"), str(error)), highlight=False, soft_wrap=True)
     sys.exit(EXIT_USAGE)
 
 
@@ -245,7 +246,10 @@ def settings_for(config: str | None, sandbox: bool, live: bool, verbose: int) ->
     configure_logging(verbose)
     if sandbox and live:
         raise click.UsageError("--sandbox and --live exclude each other")
-    settings = load_settings(config)
+    try:
+        settings = load_settings(config)
+    except KeyboardInterrupt:  # Ctrl-C while starting up: one line and 130, not click's "Aborted!" (exit 1)
+        report_interrupted(Interrupted(None))
     return settings.with_target("sandbox" if sandbox else "live" if live else "auto")
 
 
@@ -287,11 +291,11 @@ def print_report(report: SearchReport, as_json: bool, out: Path | None, wall_s: 
                 console.print(profile_view(record))
         console.print(outcomes_table(report))
         answered = f", answered by {', '.join(report.answered_by)}" if report.answered_by else ""
-        console.print(f"run {report.run_id}: {len(report.records)} records{answered}, "
-                      f"{report.total_credits:g} credits, {wall_s:.1f} s wall time", highlight=False)
+        console.print(f"run {report.run_id}: {counted(len(report.records), 'record')}{answered}, "
+                      f"{counted(float(report.total_credits), 'credit')}, {wall_s:.1f} s wall time", highlight=False)
     if out is not None:
         count = write_report(report, out)
-        err.print(f"wrote {count} records to {out}", highlight=False)
+        err.print(f"wrote {counted(count, 'record')} to {out}", highlight=False)
 
 
 def run_and_report(settings: Settings, fields: dict[str, Any], *, as_json: bool, out: Path | None,
@@ -306,5 +310,7 @@ def run_and_report(settings: Settings, fields: dict[str, Any], *, as_json: bool,
         usage_error(exc)
     except Interrupted as stop:
         report_interrupted(stop)
+    except KeyboardInterrupt:  # Ctrl-C before run_search took over the signals (asyncio.run's own handler)
+        report_interrupted(Interrupted(resume))
     print_report(report, as_json, out, time.perf_counter() - started)
     sys.exit(EXIT_OK if report.delivered else EXIT_ALL_FAILED)

@@ -16,14 +16,17 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
-from collections.abc import Callable, Mapping
+import signal
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from aiohttp import web
@@ -116,6 +119,37 @@ class SandboxConnection:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
         os.replace(tmp, path)
+
+    async def gone(self, timeout_s: float = 1.0) -> str | None:
+        """Why the sandbox this file describes is not running, or None when it answers.
+
+        Gone when its process (``pid``, on this machine) has exited, or when one of its ports refuses
+        a connection (a ``kill -9``, a reboot: the file outlives the sandbox). A port that accepts
+        within ``timeout_s`` counts as running.
+        """
+        if os.name == "posix":
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return f"its process {self.pid} has exited"
+            except PermissionError:
+                pass  # alive, run by another user
+        for provider, url in self.base_urls.items():
+            parts = urlsplit(url)
+            try:
+                async with asyncio.timeout(timeout_s):
+                    _, writer = await asyncio.open_connection(
+                        parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+            except TimeoutError:  # before OSError, its base class
+                return f"its {provider} emulator at {url} does not answer within {timeout_s:g} s"
+            except ConnectionRefusedError:
+                return f"its {provider} emulator at {url} refuses connections"
+            except OSError as exc:
+                return f"its {provider} emulator at {url} cannot be reached: {exc}"
+        return None
 
     @classmethod
     def read(cls, path: Path) -> SandboxConnection:
@@ -282,8 +316,39 @@ class Sandbox:
         self.faults.clear()
 
 
-async def serve(config: SandboxConfig, *, on_ready: Callable[[SandboxConnection], None]) -> None:
-    """Run the sandbox until cancelled; ``on_ready(connection)`` is called once it listens."""
-    async with Sandbox(config) as sandbox:
-        on_ready(sandbox.connection())
-        await asyncio.Event().wait()
+async def serve(config: SandboxConfig, *, on_ready: Callable[[SandboxConnection], None],
+                stop_on: Sequence[signal.Signals] = ()) -> signal.Signals | None:
+    """Run the sandbox until cancelled or one of ``stop_on`` arrives; ``on_ready(connection)`` is
+    called once it listens.
+
+    ``stop_on`` (``deepsearch sandbox serve``: SIGINT, SIGTERM, SIGHUP) are handled on the loop
+    from before the emulators start, so a signal at any point stops the sandbox by returning: the
+    caller's cleanup runs (the default SIGTERM action would end the process on the spot). A signal
+    that arrives while the sandbox starts stops it before ``on_ready``. Library callers usually pass
+    none and cancel the task instead.
+
+    Returns:
+        The signal that stopped it.
+    """
+    loop = asyncio.get_running_loop()
+    received: list[signal.Signals] = []
+    stop = asyncio.Event()
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig)
+        stop.set()
+
+    installed = []
+    for sig in stop_on:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows, not the main thread
+            loop.add_signal_handler(sig, on_signal, sig)
+            installed.append(sig)
+    try:
+        async with Sandbox(config) as sandbox:
+            if not stop.is_set():
+                on_ready(sandbox.connection())
+                await stop.wait()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+    return received[0] if received else None
