@@ -35,7 +35,7 @@ class ProviderSpec:
         emulator: ``"module:create_emulator"`` of its sandbox emulator factory, or None (no sandbox).
         coverage: the share (0-1] of the synthetic world's entities its emulator knows.
         truth: ``"module:function"`` giving the hidden world id of one of its hits
-            (``(hit, lookup) -> str | None``; see :mod:`providers.sandbox.truth`), or None.
+            (``(hit, world) -> str | None``; see :mod:`providers.sandbox.truth`), or None.
         start_route: the route key of its paid job start (``"POST /search/start-deep-search"``).
         defaults: its built-in settings section, used when the packaged defaults have none.
     """

@@ -166,7 +166,7 @@ def test_contract_files_exist_with_unique_numbered_sections() -> None:
         ("providers/orbit/wire.py", "Follows contract ``orbit.md``: §3.3 start", [("3.3", "orbit")]),
         ("tests/orbit/test_x.py", "contract orbit.md §1-§5, §7-§9",
          [("1", "orbit"), ("5", "orbit"), ("7", "orbit"), ("9", "orbit")]),
-        ("providers/orbit/emulator_http.py", "DOC §3.4/§8: 10 credits", [("3.4", "orbit"), ("8", "orbit")]),
+        ("providers/orbit/emulator/http.py", "DOC §3.4/§8: 10 credits", [("3.4", "orbit"), ("8", "orbit")]),
         ("aggregator/models.py", "(Sixtyfour contract §2.1)", [("2.1", "sixtyfour")]),
         ("aggregator/retry.py", "parses this; §4.3", [("4.3", None)]),
         ("providers/sandbox/server.py", "shape (contract §0)", [("0", None)]),

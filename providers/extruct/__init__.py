@@ -7,6 +7,6 @@ SPEC = ProviderSpec(
     adapter="providers.extruct.adapter:ExtructAdapter",
     emulator="providers.extruct.emulator:create_emulator",
     coverage=0.8,
-    truth="providers.sandbox.truth:extruct_true_id",
+    truth="providers.extruct.emulator.truth:true_id",
     start_route="POST /v1/discovery_tasks",
 )

@@ -7,6 +7,6 @@ SPEC = ProviderSpec(
     adapter="providers.orbit.adapter:OrbitAdapter",
     emulator="providers.orbit.emulator:create_emulator",
     coverage=0.75,
-    truth="providers.sandbox.truth:orbit_true_id",
+    truth="providers.orbit.emulator.truth:true_id",
     start_route="POST /v2/developer/deep-search",
 )

@@ -5,8 +5,8 @@ over a world: the clock (virtual seconds; the only source of time), the syntheti
 emulator's own :class:`StatsRecorder`, the sandbox-wide :class:`FaultInjector`, the API-key
 registry (key -> org id) and a seeded RNG for deterministic ids.
 
-Emulators live in ``providers/<name>/emulator.py`` and expose
-``create_emulator(ctx, settings) -> EmulatorApp`` (see ``runner.EMULATORS``).
+Emulators live in ``providers/<name>/emulator/`` (a subpackage) and expose
+``create_emulator(ctx, settings) -> EmulatorApp`` (named by the provider spec's ``emulator``).
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
 """Ground truth for entity resolution on the sandbox: which world entity a hit describes, and scores.
 
-:func:`true_id_of` reads each provider's *raw* payload (never the normalized entity the merge
-compares), through the identifiers each emulator renders from the hidden world entity:
-
-- **Sixtyfour** people: ``raw_source.publicId`` (the LinkedIn slug; CSV rows: the ``linkedin``
-  column); companies: ``raw_source.website_domain``, else the LinkedIn company slug (CSV: the same
-  columns).
-- **Extruct**: ``company_website`` (a bare domain, sometimes with ``www.`` or a scheme).
-- **Orbit**: the profile id (``orb_<12 hex>`` hashed from seed and hidden id, or the alias
-  ``orbit_<slug>``, as in :mod:`providers.orbit.emulator_index`), else the LinkedIn profile cited by
-  the profile's sections, else ``profileUrl`` (``https://orbitsearch.com/<slug>``).
+:func:`true_id_of` reads a hit's *raw* payload (never the normalized entity the merge compares)
+through the ``truth`` function its provider's :class:`~providers.spec.ProviderSpec` names, from the
+identifiers that provider's emulator renders from the hidden world entity (each provider's own
+``emulator/truth.py``); :func:`lookup` and the URL helpers here are what those functions share.
 
 :func:`evaluate` scores merged records pairwise, the usual entity-resolution measure: over the hits
 whose truth is known, a *predicted pair* is two hits in one record, a *true pair* two hits of one
@@ -19,14 +13,13 @@ entity; precision = correct predicted pairs / predicted pairs, recall = correct 
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from aggregator.models import Company, Hit, MergedRecord
+from aggregator.models import Hit, MergedRecord
 from providers import REGISTRY
 from providers.sandbox.world import World
 from providers.spec import resolve
@@ -35,9 +28,9 @@ __all__ = [
     "Lookup",
     "ResolutionScores",
     "evaluate",
-    "extruct_true_id",
-    "orbit_true_id",
-    "sixtyfour_true_id",
+    "host_of",
+    "linkedin_slug",
+    "lookup",
     "true_id_of",
 ]
 
@@ -49,24 +42,19 @@ class Lookup:
     person_by_slug: dict[str, str]
     company_by_domain: dict[str, str]
     company_by_slug: dict[str, str]
-    person_by_orbit_id: dict[str, str]
 
 
 @functools.lru_cache(maxsize=4)
-def _lookup(world: World) -> Lookup:
-    def orbit_id(true_id: str) -> str:  # providers.orbit.emulator_index.PeopleIndex._make_id
-        digest = hashlib.blake2b(f"{world.seed}:orbit-profile:{true_id}".encode(), digest_size=6)
-        return "orb_" + digest.hexdigest()
-
+def lookup(world: World) -> Lookup:
+    """The :class:`Lookup` of ``world`` (cached)."""
     return Lookup(
         person_by_slug={p.linkedin_slug.lower(): p.true_id for p in world.people},
         company_by_domain={c.domain.lower(): c.true_id for c in world.companies},
         company_by_slug={c.linkedin_slug.lower(): c.true_id for c in world.companies},
-        person_by_orbit_id={orbit_id(p.true_id): p.true_id for p in world.people},
     )
 
 
-def _host(value: Any) -> str | None:
+def host_of(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip().lower()
@@ -74,7 +62,7 @@ def _host(value: Any) -> str | None:
     return host.removeprefix("www.") or None
 
 
-def _slug(value: Any, marker: str) -> str | None:
+def linkedin_slug(value: Any, marker: str) -> str | None:
     """``<slug>`` of a LinkedIn ``/in/<slug>`` or ``/company/<slug>`` URL, or of a bare slug."""
     if not isinstance(value, str) or not value.strip():
         return None
@@ -87,62 +75,6 @@ def _slug(value: Any, marker: str) -> str | None:
     return rest.strip("/").split("/", 1)[0] or None
 
 
-def sixtyfour_true_id(hit: Hit, look: Lookup) -> str | None:
-    """Sixtyfour: ``raw_source.publicId`` / ``linkedin`` (people); website domain, else LinkedIn company slug."""
-    source = hit.raw.get("raw_source")
-    row: dict[str, Any] = source if isinstance(source, dict) else hit.raw  # query row or CSV record
-    if hit.entity.kind == "person":
-        slug = _slug(row.get("publicId") or row.get("linkedin"), "/in/")
-        return look.person_by_slug.get(slug) if slug else None
-    domain = _host(row.get("website_domain") or row.get("website"))
-    if domain and domain in look.company_by_domain:
-        return look.company_by_domain[domain]
-    slug = _slug(row.get("linkedin_url") or row.get("canonical_linkedin_url"), "/company/")
-    return look.company_by_slug.get(slug) if slug else None
-
-
-def extruct_true_id(hit: Hit, look: Lookup) -> str | None:
-    """Extruct: the ``company_website`` domain."""
-    if not isinstance(hit.entity, Company):
-        return None
-    domain = _host(hit.raw.get("company_website"))
-    return look.company_by_domain.get(domain) if domain else None
-
-
-def _items(value: Any, key: str) -> list[Any]:
-    found = value.get(key) if isinstance(value, dict) else None
-    if isinstance(found, dict):
-        return list(found.values())
-    return found if isinstance(found, list) else []
-
-
-def _orbit_urls(raw: dict[str, Any]) -> Iterable[Any]:
-    """Every source URL cited by the profile's sections."""
-    for section in _items(raw, "sections"):
-        for item in _items(section, "items"):
-            for source in _items(item, "sources"):
-                yield source.get("url") if isinstance(source, dict) else source
-
-
-def orbit_true_id(hit: Hit, look: Lookup) -> str | None:
-    """Orbit: the profile id (hashed or ``orbit_<slug>``), else a cited LinkedIn profile, else ``profileUrl``."""
-    if hit.entity.kind != "person":
-        return None
-    profile_id = str(hit.raw.get("id") or hit.provider_record_id)
-    if profile_id in look.person_by_orbit_id:
-        return look.person_by_orbit_id[profile_id]
-    if profile_id.startswith("orbit_"):
-        return look.person_by_slug.get(profile_id.removeprefix("orbit_").lower())
-    for url in _orbit_urls(hit.raw):
-        slug = _slug(url, "/in/") if isinstance(url, str) and "linkedin.com/in/" in url.lower() else None
-        if slug and slug in look.person_by_slug:
-            return look.person_by_slug[slug]
-    profile_url = hit.raw.get("profileUrl")
-    if isinstance(profile_url, str) and _host(profile_url) == "orbitsearch.com":
-        return look.person_by_slug.get(urlsplit(profile_url).path.strip("/").lower())
-    return None
-
-
 def true_id_of(hit: Hit, world: World) -> str | None:
     """The hidden ``true_id`` of the world entity ``hit`` describes; None when it cannot be told.
 
@@ -151,8 +83,8 @@ def true_id_of(hit: Hit, world: World) -> str | None:
     spec = REGISTRY.get(hit.provider)
     if spec is None or spec.truth is None:
         return None
-    mapping: Callable[[Hit, Lookup], str | None] = resolve(spec.truth)
-    return mapping(hit, _lookup(world))
+    mapping: Callable[[Hit, World], str | None] = resolve(spec.truth)
+    return mapping(hit, world)
 
 
 @dataclass(frozen=True, slots=True)

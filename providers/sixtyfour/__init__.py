@@ -7,6 +7,6 @@ SPEC = ProviderSpec(
     adapter="providers.sixtyfour.adapter:SixtyfourAdapter",
     emulator="providers.sixtyfour.emulator:create_emulator",
     coverage=0.9,
-    truth="providers.sandbox.truth:sixtyfour_true_id",
+    truth="providers.sixtyfour.emulator.truth:true_id",
     start_route="POST /search/start-deep-search",
 )

@@ -7,8 +7,8 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from providers.extruct.emulator_criteria import infer_criteria
-from providers.extruct.emulator_grading import criterion_spec
+from providers.extruct.emulator.criteria import infer_criteria
+from providers.extruct.emulator.grading import criterion_spec
 from providers.sandbox.faults import FaultRule
 from providers.sandbox.matching import parse_query
 

@@ -18,7 +18,8 @@ from aggregator.contract import (
     Ready,
 )
 from aggregator.models import Hit, Person, SearchRequest
-from providers.sandbox.truth import Lookup
+from providers.sandbox.truth import lookup
+from providers.sandbox.world import World
 
 PAGE = 10
 
@@ -59,6 +60,6 @@ class AcmeAdapter(ProviderAdapter):
         return Page(hits=hits, checkpoint={"offset": offset + len(rows)}, done=not response.data["has_more"])
 
 
-def true_id(hit: Hit, look: Lookup) -> str | None:
+def true_id(hit: Hit, world: World) -> str | None:
     """Acme's ``handle`` is the LinkedIn slug of the world's person."""
-    return look.person_by_slug.get(str(hit.raw.get("handle", "")).lower())
+    return lookup(world).person_by_slug.get(str(hit.raw.get("handle", "")).lower())

@@ -25,7 +25,7 @@ from aioresponses import aioresponses
 
 from aggregator.models import SearchRequest
 from providers.sixtyfour.adapter import SixtyfourAdapter
-from providers.sixtyfour.emulator_query import CursorError, CursorStore
+from providers.sixtyfour.emulator.query import CursorError, CursorStore
 from tests.fakes import FakeClock, aioresponses_compat
 from tests.guarantees.wiring import RequestLog, Wired
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from aggregator.config import Settings
 from aggregator.models import SearchRequest
-from providers.extruct.emulator_tasks import Task
+from providers.extruct.emulator.tasks import Task
 from providers.sandbox.runner import Sandbox
 from tests.conftest import sandbox_settings
 from tests.resume.conftest import StartSandbox

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from providers.sandbox.world import build_world
-from providers.sixtyfour.emulator_capabilities import SCHEMAS, top_values
-from providers.sixtyfour.emulator_documents import DocumentCache
-from providers.sixtyfour.emulator_dsl import compile_dsl
-from providers.sixtyfour.emulator_engine import EngineConfig, FilterError, Limits, run, values_at
-from providers.sixtyfour.emulator_filters import SIMPLE_OPERATORS, compile_simple
+from providers.sixtyfour.emulator.capabilities import SCHEMAS, top_values
+from providers.sixtyfour.emulator.documents import DocumentCache
+from providers.sixtyfour.emulator.dsl import compile_dsl
+from providers.sixtyfour.emulator.engine import EngineConfig, FilterError, Limits, run, values_at
+from providers.sixtyfour.emulator.filters import SIMPLE_OPERATORS, compile_simple
 
 
 def _company(name: str, **fields: Any) -> dict[str, Any]:
