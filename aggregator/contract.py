@@ -304,6 +304,8 @@ class ProviderAdapter(ABC):
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    options_model: ClassVar[type[BaseModel] | None] = None
+    """The provider-only inputs it accepts in ``SearchRequest.options[name]`` (None: none)."""
 
     def __init__(self, client: ProviderClient, settings: ProviderSettings) -> None:
         self.client = client
@@ -358,7 +360,28 @@ class ProviderAdapter(ABC):
         """The poll cadence, from documented defaults overridden by settings."""
 
     def validate(self, request: SearchRequest) -> None:  # noqa: B027 - optional hook
-        """Reject what this provider cannot run, before any call. Raises ConfigError."""
+        """Reject what this provider cannot run, before any call. Raises ConfigError.
+
+        Called once per run, after :meth:`options` checked the request's options for this provider.
+        """
+
+    def options(self, request: SearchRequest) -> Any:
+        """This provider's options of ``request`` (``request.options[name]``), validated with
+        :attr:`options_model` (its defaults when none are given).
+
+        Raises:
+            ConfigError: naming ``options.<provider>.<field>``; or ``options.<provider>`` when the
+                provider takes no options.
+        """
+        given = request.options.get(self.name)
+        if self.options_model is None:
+            if given:
+                raise ConfigError(f"options.{self.name}", f"{self.name} takes no options")
+            return None
+        try:
+            return self.options_model.model_validate(given or {})
+        except ValidationError as exc:
+            raise ConfigError.from_validation(exc, prefix=f"options.{self.name}") from exc
 
     @abstractmethod
     async def submit(self, request: SearchRequest, idempotency_key: str) -> JobRef:

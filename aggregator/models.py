@@ -3,7 +3,8 @@
 Shapes (all models are frozen pydantic v2 models; durations are seconds, times are UTC):
 
 - :class:`SearchRequest` — query text, mode, max_results, providers, strategy, deadline_s, budget,
-  plus provider-neutral refinements (Extruct-style ``criteria``, ``exclude`` identifiers).
+  plus provider-neutral refinements (``exclude`` identifiers, structured fields) and provider-only
+  ``options`` that each adapter validates.
 - :class:`Person` / :class:`Company` — one entity as one provider described it. Sixtyfour people rows
   (camelCase LinkedIn docs), Orbit profiles (headline + location + sections) and Sixtyfour/Extruct
   company rows all map onto these; fields a provider does not supply stay ``None``.
@@ -47,7 +48,6 @@ __all__ = [
 ]
 
 Mode = Literal["people", "company"]
-RunShape = Literal["partial_only", "partial_plus_full", "full_generation_only"]
 Strategy = Literal["all", "fallback", "race"]
 OutcomeStatus = Literal["found", "no_result", "partial", "failed", "skipped"]
 
@@ -147,8 +147,6 @@ class SearchRequest(_Frozen):
     budget: float | None = Field(
         None, gt=0, allow_inf_nan=False,
         description="Credit budget for the run (> 0: a budget of 0 allows no paid call); None = unlimited.")
-    criteria: tuple[Criterion, ...] = Field(
-        (), max_length=20, description="Explicit qualification criteria (used by Extruct).")
     exclude: tuple[str, ...] = Field(
         (), max_length=1000,
         description="Identifiers to suppress: LinkedIn URLs/public ids (people) or domains (companies).")
@@ -156,24 +154,24 @@ class SearchRequest(_Frozen):
     companies: tuple[str, ...] = Field((), max_length=20, description="Structured: current employers.")
     locations: tuple[str, ...] = Field((), max_length=5, description="Structured: places people live.")
     schools: tuple[str, ...] = Field((), max_length=10, description="Structured: schools attended.")
-    structured_intent: dict[str, Any] | None = Field(
-        None, description="An Orbit structuredIntent v1 used as-is (validated against the DSL first).")
     identity: PersonIdentity | None = Field(
         None, description="Look up one person by identity signals instead of searching (people mode).")
     simple_filters: dict[str, Any] | None = Field(
         None, description="A filter search (Mongo-style simple_filters, Sixtyfour): no deep search.")
     filters: dict[str, Any] | None = Field(
         None, description="A filter search in the DSL form ({query, sort?, size?}, Sixtyfour).")
-    run_shape: RunShape = Field(
-        "partial_plus_full", description="Orbit run shape of a lookup: partial then full, or one of them.")
+    options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Provider-only inputs by provider name, each validated by that provider's adapter "
+                    "(its options_model), e.g. {'extruct': {'criteria': [...]}, 'orbit': {'structured_intent': {...}, "
+                    "'run_shape': 'partial_only'}}. Options for a provider that does not run the request are refused.")
 
-    @field_validator("criteria")
+    @field_validator("options")
     @classmethod
-    def _unique_criterion_keys(cls, value: tuple[Criterion, ...]) -> tuple[Criterion, ...]:
-        keys = [c.key for c in value]
-        repeated = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
-        if repeated is not None:
-            raise ValueError(f"criteria keys must be unique; {repeated!r} is used twice")
+    def _options_by_provider(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        bad = next((name for name in value if not name.isidentifier() or name != name.lower()), None)
+        if bad is not None:
+            raise ValueError(f"options are keyed by provider name, got {bad!r}")
         return value
 
     @field_validator("query")
@@ -186,7 +184,7 @@ class SearchRequest(_Frozen):
 
     # Cross-field rules are field validators (fields validate in declaration order, so ``info.data``
     # holds the earlier ones): the error is then located at the field, and its message names it.
-    @field_validator("titles", "companies", "locations", "schools", "structured_intent")
+    @field_validator("titles", "companies", "locations", "schools")
     @classmethod
     def _people_only(cls, value: Any, info: ValidationInfo) -> Any:
         if value and info.data.get("mode") == "company":

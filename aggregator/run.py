@@ -138,9 +138,25 @@ class ProviderSet:
                 skipped.append(ProviderOutcome(provider=name, status="skipped", note=reason,
                                                sandbox=target.sandbox))
                 continue
-            self._get(name).adapter.validate(request)
+            adapter = self._get(name).adapter
+            adapter.options(request)  # its provider-only inputs, then the whole request
+            adapter.validate(request)
             run.append(name)
+        self._refuse_stray_options(request, run, skipped)
         return Plan(request, tuple(run), tuple(skipped))
+
+    def _refuse_stray_options(self, request: SearchRequest, run: list[str], skipped: list[ProviderOutcome]) -> None:
+        """Options for a provider that does not run this request cannot apply: refuse them, naming why."""
+        reasons = {o.provider: o.note for o in skipped}
+        for name in request.options:
+            if name in run:
+                continue
+            if name not in self.targets:
+                raise ConfigError(f"options.{name}", f"unknown provider {name!r}; available: "
+                                                     f"{', '.join(sorted(self.targets))}")
+            why = reasons.get(name) or "it is not among the request's providers"
+            raise ConfigError(f"options.{name}", f"{name} does not run this request ({why}), so its options "
+                                                 "cannot apply; remove them or let it run")
 
     def _unsupported(self, name: str, request: SearchRequest) -> str | None:
         """Why ``name`` cannot run ``request`` (None: it can); a ConfigError when the user named it."""

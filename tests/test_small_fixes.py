@@ -54,7 +54,8 @@ async def lookup_events(make_aggregator: Any) -> list[Event]:
                   and world.visible("orbit", p.company_id))
     identity = PersonIdentity(linkedin_url=f"https://www.linkedin.com/in/{person.linkedin_slug}")
     return [event async for event in agg.stream("lookup", identity=identity, max_results=10,
-                                                run_shape="partial_plus_full", providers=("orbit",))]
+                                                options={"orbit": {"run_shape": "partial_plus_full"}},
+                                                providers=("orbit",))]
 
 
 def report_of(events: list[Event]) -> SearchReport:

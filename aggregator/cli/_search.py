@@ -100,13 +100,16 @@ def search(query: str, mode: str, max_results: int | None, exclude: tuple[str, .
         fields["max_results"] = max_results
     if budget is not None:
         fields["budget"] = budget
+    options: dict[str, dict[str, Any]] = {}
     try:
         if criteria_file:
-            fields["criteria"] = load_criteria(criteria_file)
+            options["extruct"] = {"criteria": load_criteria(criteria_file)}
         if intent_file:
-            fields["structured_intent"] = load_json_object(intent_file, "--intent")
+            options["orbit"] = {"structured_intent": load_json_object(intent_file, "--intent")}
     except ConfigError as exc:
         usage_error(exc)
+    if options:
+        fields["options"] = options
     _execute(fields, **run)
 
 
@@ -172,11 +175,11 @@ async def _show_filter_metadata(settings: Settings, mode: Any, values_of: str | 
 @click.option("--url", "urls", multiple=True, help="A public URL about the person (repeatable).")
 @click.option("--username", "usernames", multiple=True, help="A public username, e.g. GitHub (repeatable).")
 @click.option("--run-shape", type=click.Choice(["partial_only", "partial_plus_full", "full_generation_only"]),
-              default="partial_plus_full", show_default=True,
-              help="Orbit: a fast partial profile, partial then full, or only the full profile.")
+              default=None,
+              help="Orbit: a fast partial profile, partial then full (default), or only the full profile.")
 @run_options
 def lookup(linkedin_url: str | None, email: str | None, phone_number: str | None, profile_id: str | None,
-           urls: tuple[str, ...], usernames: tuple[str, ...], run_shape: str, **run: Any) -> None:
+           urls: tuple[str, ...], usernames: tuple[str, ...], run_shape: str | None, **run: Any) -> None:
     """Look up one person from identity signals (at least one) and print their profile."""
     signals = {"linkedin_url": linkedin_url, "email": email, "phone_number": phone_number,
                "profile_id": profile_id, "urls": urls, "usernames": usernames}
@@ -187,6 +190,8 @@ def lookup(linkedin_url: str | None, email: str | None, phone_number: str | None
         if error.field == "identity":
             usage_error(ConfigError("lookup", f"give at least one of {', '.join(IDENTITY_FLAGS.values())}"))
         usage_error(ConfigError(IDENTITY_FLAGS.get(error.field, error.field), error.problem))
-    fields = {"query": f"lookup {identity.describe()}", "mode": "people", "identity": identity,
-              "run_shape": run_shape, "max_results": LOOKUP_MAX_HITS}
+    fields: dict[str, Any] = {"query": f"lookup {identity.describe()}", "mode": "people", "identity": identity,
+                              "max_results": LOOKUP_MAX_HITS}
+    if run_shape is not None:
+        fields["options"] = {"orbit": {"run_shape": run_shape}}
     _execute(fields, **run)

@@ -63,6 +63,10 @@ IDENTITY_FLAGS = {"linkedin_url": "--linkedin-url", "email": "--email", "phone_n
                   "profile_id": "--profile-id", "urls": "--url", "usernames": "--username"}
 LOOKUP_MAX_HITS = 10  # a lookup reads a partial and a full profile of one person: a few hits at most
 err = Console(stderr=True)
+OPTION_FLAGS = {"options.extruct.criteria": "--criteria", "options.extruct": "--criteria",
+                "options.orbit.structured_intent": "--intent", "options.orbit.run_shape": "--run-shape",
+                "options.orbit": "--intent/--run-shape"}
+"""The flag that sets each provider option, for usage errors (first matching prefix wins)."""
 
 
 def configure_logging(verbosity: int) -> None:
@@ -137,7 +141,10 @@ def announce(agg: Aggregator) -> None:
 def usage_error(error: ConfigError) -> None:
     """Print a usage error (user text is never parsed as markup; never broken inside a path or a
     command: the terminal wraps it) and exit 2."""
-    err.print(Text.assemble(("error: ", "red"), str(error)), highlight=False, soft_wrap=True)
+    field = next((error.field.replace(prefix, flag, 1) for prefix, flag in OPTION_FLAGS.items()
+                  if error.field.startswith(prefix)), error.field)
+    shown = ConfigError(field, error.problem) if field != error.field else error
+    err.print(Text.assemble(("error: ", "red"), str(shown)), highlight=False, soft_wrap=True)
     sys.exit(EXIT_USAGE)
 
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from aggregator.budget import current_budget
 from aggregator.config import ProviderSettings
 from aggregator.contract import (
@@ -43,10 +45,10 @@ from aggregator.contract import (
 )
 from aggregator.errors import BudgetExceededError, ConfigError, InvalidRequestError, ProviderProtocolError
 from aggregator.log import get_logger
-from aggregator.models import Hit, SearchRequest
+from aggregator.models import Criterion, Hit, SearchRequest
 from providers.extruct.wire import PROVIDER, ResultsResponse, Task, TaskList, hit_from_result, parse
 
-__all__ = ["ExtructAdapter"]
+__all__ = ["ExtructAdapter", "ExtructOptions"]
 
 log = get_logger("providers.extruct")
 
@@ -61,6 +63,25 @@ MAX_EXCLUDE_DOMAINS = 1000  # combined exclusion set (DOC §4)
 LIST_LIMIT = 50  # recent tasks scanned when recovering a lost create
 
 
+class ExtructOptions(BaseModel):
+    """Extruct's provider-only inputs (``SearchRequest.options["extruct"]``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    criteria: tuple[Criterion, ...] = Field(
+        (), max_length=20, description="Qualification criteria each company is graded 1-5 on (§4); "
+                                       "none: Extruct infers them from the query.")
+
+    @field_validator("criteria")
+    @classmethod
+    def _unique_keys(cls, value: tuple[Criterion, ...]) -> tuple[Criterion, ...]:
+        keys = [c.key for c in value]
+        repeated = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+        if repeated is not None:
+            raise ValueError(f"criteria keys must be unique; {repeated!r} is used twice")
+        return value
+
+
 class ExtructAdapter(ProviderAdapter):
     """Company deep search over Extruct discovery tasks."""
 
@@ -69,6 +90,7 @@ class ExtructAdapter(ProviderAdapter):
         modes=frozenset({"company"}), streaming=True, extendable=True, idempotent_submit=False,
         cost=CostModel(per_result=1.0),
     )
+    options_model: ClassVar[type[BaseModel] | None] = ExtructOptions
 
     def __init__(self, client: ProviderClient, settings: ProviderSettings) -> None:
         super().__init__(client, settings)
@@ -97,8 +119,9 @@ class ExtructAdapter(ProviderAdapter):
     def _create_body(self, request: SearchRequest) -> dict[str, Any]:
         body: dict[str, Any] = {"query": request.query,
                                 "desired_num_results": min(request.max_results, TASK_CAP)}
-        if request.criteria:
-            body["criteria"] = [c.model_dump() for c in request.criteria]
+        criteria = self.options(request).criteria
+        if criteria:
+            body["criteria"] = [c.model_dump() for c in criteria]
         if request.exclude:
             body["exclude_domains"] = list(request.exclude)
         return body

@@ -28,7 +28,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from aggregator.budget import BalanceLedger, current_budget
 from aggregator.config import ProviderSettings
@@ -61,7 +63,7 @@ from providers.orbit.wire import (
     parse,
 )
 
-__all__ = ["OrbitAdapter"]
+__all__ = ["OrbitAdapter", "OrbitOptions"]
 
 log = get_logger("providers.orbit")
 
@@ -72,6 +74,20 @@ CREDITS_HEADER = "X-Developer-API-Credits-Remaining"
 PENDING = {"started", "already_running", "queued", "running", "generating_sections"}
 
 
+RunShape = Literal["partial_only", "partial_plus_full", "full_generation_only"]
+
+
+class OrbitOptions(BaseModel):
+    """Orbit's provider-only inputs (``SearchRequest.options["orbit"]``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    structured_intent: dict[str, Any] | None = Field(
+        None, description="A structuredIntent v1 used as-is (validated against the DSL first, §3.2).")
+    run_shape: RunShape = Field(
+        "partial_plus_full", description="A lookup's run shape: partial then full, or one of them (§3.1).")
+
+
 class OrbitAdapter(ProviderAdapter):
     """People search (candidate discovery) and single-person lookups over Orbit Deep Search."""
 
@@ -80,6 +96,7 @@ class OrbitAdapter(ProviderAdapter):
         modes=frozenset({"people"}), streaming=True, idempotent_submit=True, lookup=True,
         cost=CostModel(per_start=10.0, per_read=1.0),
     )
+    options_model: ClassVar[type[BaseModel] | None] = OrbitOptions
 
     def __init__(self, client: ProviderClient, settings: ProviderSettings) -> None:
         super().__init__(client, settings)
@@ -104,15 +121,17 @@ class OrbitAdapter(ProviderAdapter):
 
     def validate(self, request: SearchRequest) -> None:
         if request.identity is None:
-            intent_for(request)  # raises ConfigError naming the DSL rule
+            intent_for(request, self.options(request).structured_intent)  # raises ConfigError naming the DSL rule
 
     def start_body(self, request: SearchRequest, request_id: str) -> dict[str, Any]:
         """The deep-search body for ``request`` (also shown by ``--explain``)."""
         body: dict[str, Any] = {"requestId": request_id}
         identity = request.identity
+        options: OrbitOptions = self.options(request)
         if identity is None:
-            return {**body, "runShape": "candidate_discovery", "structuredIntent": intent_for(request)}
-        body["runShape"] = request.run_shape
+            return {**body, "runShape": "candidate_discovery",
+                    "structuredIntent": intent_for(request, options.structured_intent)}
+        body["runShape"] = options.run_shape
         signals = {"linkedinUrl": identity.linkedin_url, "email": identity.email,
                    "phoneNumber": identity.phone_number, "profileId": identity.profile_id,
                    "urls": list(identity.urls) or None, "usernames": list(identity.usernames) or None}

@@ -137,9 +137,11 @@ def _structured(request: SearchRequest) -> dict[str, Any] | None:
     return intent
 
 
-def intent_for(request: SearchRequest) -> dict[str, Any]:
-    """The validated intent ``request`` sends to Orbit. Raises ConfigError on DSL violations."""
-    intent = request.structured_intent or _structured(request) or translate_query(request.query)
+def intent_for(request: SearchRequest, structured_intent: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The validated intent ``request`` sends to Orbit: the user's own ``structured_intent`` (Orbit's
+    option), else one built from the structured fields, else from the query. Raises ConfigError on DSL
+    violations."""
+    intent = structured_intent or _structured(request) or translate_query(request.query)
     validate_intent(intent)
     return intent
 

@@ -140,7 +140,7 @@ async def test_results_streamed_mid_run_are_not_duplicated_by_the_final_pass(har
 
 async def test_resume_fills_up_to_max_results_and_stops_at_the_250_cap(harness: Harness) -> None:
     fit = Criterion(key="fit", name="Fit", criterion="Serves freight forwarders.")
-    request = SearchRequest(query=QUERY, mode="company", max_results=400, criteria=(fit,))
+    request = SearchRequest(query=QUERY, mode="company", max_results=400, options={"extruct": {"criteria": (fit,)}})
     rows = [result(f"r{i}") for i in range(3)]
     with aioresponses() as mock:
         sent = in_order(mock, BASE)

@@ -130,7 +130,8 @@ async def test_candidate_profiles_are_read_as_they_appear_once_each(harness: Har
 
 async def test_a_lookup_streams_the_partial_profile_then_reads_the_full_one(harness: Harness) -> None:
     identity = PersonIdentity(linkedin_url="https://www.linkedin.com/in/jane-doe")
-    request = SearchRequest(query="lookup", identity=identity, run_shape="partial_plus_full", max_results=5)
+    request = SearchRequest(query="lookup", identity=identity, options={"orbit": {"run_shape": "partial_plus_full"}},
+                            max_results=5)
     with aioresponses() as mock:
         order = in_order(mock, BASE)
         mock.post(START, status=202, payload=started())
