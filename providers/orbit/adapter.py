@@ -105,6 +105,7 @@ class OrbitAdapter(ProviderAdapter):
         self.profile_batch = self.setting("profile_batch", 10, minimum=1)
         self._latest: dict[str, StatusResult] = {}
         self._ledger = BalanceLedger()  # reconciles charges with X-Developer-API-Credits-Remaining
+        self._read_price = self.credits_per_read  # what a profile read was last seen to cost
 
     @staticmethod
     def auth_headers(api_key: str) -> dict[str, str]:
@@ -204,7 +205,16 @@ class OrbitAdapter(ProviderAdapter):
         return 0.0 if status == "completed" else charge
 
     def _read_charge(self, response: Response) -> float:
-        return self._ledger.charge(self._remaining(response), self.credits_per_read)
+        """What a successful profile read cost this run: the balance header's drop (capped at the price);
+        a read whose balance did not drop is a replay of our own ``Idempotency-Key``, which Orbit charged
+        once already, to an attempt or an earlier process of this run whose charge was never counted (a
+        lost response, or a page whose checkpoint a crash lost): it counts at the last observed read price.
+        """
+        charged = self._ledger.charge(self._remaining(response), self.credits_per_read)
+        if charged > 0:
+            self._read_price = charged
+            return charged
+        return self._read_price
 
     # -- fetch ------------------------------------------------------------------------------
     async def _profile(self, profile_id: str, rank: int, job: JobRef) -> tuple[Hit | None, float | None, float]:
