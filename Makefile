@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_QUERY := VP of Engineering at Series B SaaS startups in New York
 
-.PHONY: install demo test lint typecheck check serve clean
+.PHONY: install demo test test-stress lint typecheck check serve mutation clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,13 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+test-stress: $(STAMP)  ## the timing-sensitive tests 3 times with every core busy (not in CI; see README)
+	$(BIN)/python -m tests.stress --runs 3
+
+mutation: $(STAMP)  ## mutation testing of the core modules (mutmut, one worker; not in CI; see README)
+	$(BIN)/mutmut run --max-children 1 $(MUTANTS)
+	$(BIN)/mutmut results
 
 serve: $(STAMP)
 	$(BIN)/deepsearch sandbox serve

@@ -32,6 +32,8 @@ TIMING_SENSITIVE = (
     "tests/extruct/test_search_on_sandbox.py",
     "tests/orbit/test_search_on_sandbox.py",
     "tests/test_strategies_on_sandbox.py",
+    "tests/guarantees",
+    "tests/resume",
 )
 SPIN = "while True:\n    pass\n"
 _SUMMARY = re.compile(r"=+ (.*\bin [\d.]+s.*) =+$|^(\d+ (?:passed|failed|error).*)$")

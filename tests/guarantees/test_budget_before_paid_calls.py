@@ -15,11 +15,9 @@ for no more than the budget covers), so for them the call stays unsent unless bo
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 from aioresponses import aioresponses
 
 from aggregator.budget import CreditBudget
@@ -27,7 +25,7 @@ from aggregator.models import ProviderOutcome, SearchRequest
 from providers.extruct.adapter import ExtructAdapter
 from providers.orbit.adapter import OrbitAdapter
 from providers.sixtyfour.adapter import SixtyfourAdapter
-from tests.fakes import FakeClock, aioresponses_compat
+from tests.fakes import FakeClock
 from tests.guarantees.wiring import RequestLog, Wired, run_within_budget
 
 PEOPLE = "VP of Engineering at Series B SaaS startups in New York"
@@ -36,17 +34,6 @@ SIXTYFOUR_START = "POST /search/start-deep-search"
 ORBIT_START, ORBIT_PROFILE = "POST /v2/developer/deep-search", "GET /v2/developer/profiles/{id}"
 EXTRUCT_CREATE, EXTRUCT_RESUME = "POST /v1/discovery_tasks", "POST /v1/discovery_tasks/{task_id}/resume"
 CREDITS = "X-Developer-API-Credits-Remaining"
-
-
-@pytest.fixture(autouse=True)
-def _compat(monkeypatch: pytest.MonkeyPatch) -> None:
-    aioresponses_compat(monkeypatch)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as opened:
-        yield opened
 
 
 def refused(outcome: ProviderOutcome, budget: CreditBudget, spent: float) -> None:

@@ -16,7 +16,6 @@ served).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -26,7 +25,7 @@ from aioresponses import aioresponses
 from aggregator.models import SearchRequest
 from providers.sixtyfour.adapter import SixtyfourAdapter
 from providers.sixtyfour.emulator.query import CursorError, CursorStore
-from tests.fakes import FakeClock, aioresponses_compat
+from tests.fakes import FakeClock
 from tests.guarantees.wiring import RequestLog, Wired
 
 BASE = "https://api.sixtyfour.test"
@@ -39,17 +38,6 @@ BUSY = {"detail": "Cursor is already being processed"}
 def row(slug: str) -> dict[str, Any]:
     return {"raw_document_id": slug, "raw_source": {"publicId": slug, "fullName": slug.title(),
                                                     "headline": "VP of Engineering at Acme"}}
-
-
-@pytest.fixture(autouse=True)
-def _compat(monkeypatch: pytest.MonkeyPatch) -> None:
-    aioresponses_compat(monkeypatch)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as opened:
-        yield opened
 
 
 async def test_a_busy_cursor_is_sent_again_and_no_row_is_lost(session: aiohttp.ClientSession) -> None:

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 from aioresponses import aioresponses
 
 from aggregator.models import SearchRequest
 from providers.extruct.adapter import ExtructAdapter
-from tests.fakes import FakeClock, aioresponses_compat
+from tests.fakes import FakeClock
 from tests.guarantees.wiring import RequestLog, Wired
 
 BASE = "https://api.extruct.test"
@@ -42,17 +40,6 @@ def task(status: str, *, exhausted: bool, qualified: int = 0) -> dict[str, Any]:
 def result(rid: str) -> dict[str, Any]:
     return {"id": rid, "task_id": "t-1", "company_name": rid.title(), "company_website": f"{rid}.com",
             "relevance": 90, "scores": {}}
-
-
-@pytest.fixture(autouse=True)
-def _compat(monkeypatch: pytest.MonkeyPatch) -> None:
-    aioresponses_compat(monkeypatch)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as opened:
-        yield opened
 
 
 async def test_an_exhausted_task_still_in_progress_is_polled_until_done(session: aiohttp.ClientSession) -> None:

@@ -15,7 +15,6 @@ policy repeats the POST at once, before (or instead of) looking for the job it m
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -26,7 +25,7 @@ from aggregator.errors import ProviderServerError
 from aggregator.models import SearchRequest
 from providers.extruct.adapter import ExtructAdapter
 from providers.sandbox.faults import FaultRule
-from tests.fakes import FakeClock, aioresponses_compat
+from tests.fakes import FakeClock
 from tests.guarantees.wiring import RequestLog, Wired
 
 BASE = "https://api.extruct.test"
@@ -45,17 +44,6 @@ def task(status: str, *, desired: int = 10, qualified: int = 0, exhausted: bool 
 def result(rid: str) -> dict[str, Any]:
     return {"id": rid, "task_id": "t-1", "company_name": rid.title(), "company_website": f"{rid}.com",
             "relevance": 90, "scores": {}}
-
-
-@pytest.fixture(autouse=True)
-def _compat(monkeypatch: pytest.MonkeyPatch) -> None:
-    aioresponses_compat(monkeypatch)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as opened:
-        yield opened
 
 
 def steps(log: RequestLog) -> list[str]:

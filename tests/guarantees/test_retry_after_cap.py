@@ -12,7 +12,6 @@ The pure policy test is ``tests/core/test_retry.py``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -26,7 +25,7 @@ from providers.extruct.adapter import ExtructAdapter
 from providers.orbit.adapter import OrbitAdapter
 from providers.sandbox.faults import FaultRule
 from providers.sixtyfour.adapter import SixtyfourAdapter
-from tests.fakes import FakeClock, aioresponses_compat
+from tests.fakes import FakeClock
 from tests.guarantees.wiring import RequestLog, Wired
 
 PEOPLE = "VP of Engineering at Series B SaaS startups in New York"
@@ -40,17 +39,6 @@ SUBMITS: dict[str, tuple[type[ProviderAdapter], str, SearchRequest]] = {
     "extruct": (ExtructAdapter, "POST /v1/discovery_tasks",
                 SearchRequest(query=COMPANIES, mode="company", max_results=5)),
 }
-
-
-@pytest.fixture(autouse=True)
-def _compat(monkeypatch: pytest.MonkeyPatch) -> None:
-    aioresponses_compat(monkeypatch)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as opened:
-        yield opened
 
 
 @pytest.mark.parametrize("provider", sorted(SUBMITS))
