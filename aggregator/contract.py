@@ -194,6 +194,7 @@ class Page:
     credits: float = 0.0
     credits_remaining: float | None = None  # the provider's balance after this page, if it says
     reads: int = 1  # provider reads this step made (pages, downloads, profiles); 0 = nothing new yet
+    excluded: int = 0  # records skipped unread because their id was excluded (the core drops the rest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,6 +365,20 @@ class ProviderAdapter(ABC):
 
         Called once per run, after :meth:`options` checked the request's options for this provider.
         """
+
+    def unsupported(self, request: SearchRequest) -> ConfigError | None:
+        """Why this provider cannot do everything a valid ``request`` asks (None: it can), e.g. more
+        values of a structured field than its request format can express. No I/O.
+
+        The core refuses the request with this error when the user named the provider, and otherwise
+        skips the provider with its message as the outcome's note (before any call either way).
+        """
+        return None
+
+    def sent_exclusions(self, request: SearchRequest) -> tuple[str, ...]:
+        """The request's exclusions this provider's request carries, for it to apply itself; ``()``
+        when it takes none. The core checks every returned record against all of them anyway."""
+        return ()
 
     def options(self, request: SearchRequest) -> Any:
         """This provider's options of ``request`` (``request.options[name]``), validated with

@@ -53,6 +53,7 @@ OutcomeStatus = Literal["found", "no_result", "partial", "failed", "skipped"]
 
 LINKEDIN_PROFILE = re.compile(r"^https?://([a-z]{2,3}\.)?(www\.)?linkedin\.com/in/[^/?#]+", re.IGNORECASE)
 MAX_RESULTS_LIMIT = 5000  # Sixtyfour /search/query cap (contract sixtyfour §2.3); others are lower
+STRUCTURED_FIELDS = ("titles", "companies", "locations", "schools")
 
 
 class _Frozen(BaseModel):
@@ -149,11 +150,13 @@ class SearchRequest(_Frozen):
         description="Credit budget for the run (> 0: a budget of 0 allows no paid call); None = unlimited.")
     exclude: tuple[str, ...] = Field(
         (), max_length=1000,
-        description="Identifiers to suppress: LinkedIn URLs/public ids (people) or domains (companies).")
-    titles: tuple[str, ...] = Field((), max_length=20, description="Structured: current job titles.")
-    companies: tuple[str, ...] = Field((), max_length=20, description="Structured: current employers.")
-    locations: tuple[str, ...] = Field((), max_length=5, description="Structured: places people live.")
-    schools: tuple[str, ...] = Field((), max_length=10, description="Structured: schools attended.")
+        description="Entities no provider may return: people by LinkedIn URL, public id or a provider's record id; "
+                    "companies by domain, LinkedIn company URL or id. Sent to providers that accept them, applied "
+                    "by the core to every provider's records before they are reported (aggregator.exclusions).")
+    titles: tuple[str, ...] = Field((), max_length=20, description="Structured: current job titles (any of them).")
+    companies: tuple[str, ...] = Field((), max_length=20, description="Structured: current employers (any of them).")
+    locations: tuple[str, ...] = Field((), max_length=5, description="Structured: places people live (any of them).")
+    schools: tuple[str, ...] = Field((), max_length=10, description="Structured: schools attended (any of them).")
     identity: PersonIdentity | None = Field(
         None, description="Look up one person by identity signals instead of searching (people mode).")
     simple_filters: dict[str, Any] | None = Field(
@@ -184,19 +187,49 @@ class SearchRequest(_Frozen):
 
     # Cross-field rules are field validators (fields validate in declaration order, so ``info.data``
     # holds the earlier ones): the error is then located at the field, and its message names it.
+    @field_validator("exclude")
+    @classmethod
+    def _exclusions_apply(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        from aggregator.exclusions import parse_exclusion  # the identity normalizers load on first use
+
+        mode = info.data.get("mode", "people")
+        for i, item in enumerate(value):
+            try:
+                parse_exclusion(item, mode)
+            except ValueError as exc:
+                raise ValueError(f"[{i}] {exc}") from None
+        return value
+
     @field_validator("titles", "companies", "locations", "schools")
     @classmethod
-    def _people_only(cls, value: Any, info: ValidationInfo) -> Any:
+    def _people_only(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         if value and info.data.get("mode") == "company":
             raise ValueError("is for people searches; company mode does not use it (remove it, or use mode "
                              "'people')")
+        value = tuple(v.strip() for v in value)
+        if any(not v for v in value):
+            raise ValueError("values must not be blank")
         return value
 
     @field_validator("identity")
     @classmethod
     def _lookup_is_people_mode(cls, value: PersonIdentity | None, info: ValidationInfo) -> PersonIdentity | None:
-        if value is not None and info.data.get("mode") == "company":
+        if value is None:
+            return value
+        if info.data.get("mode") == "company":
             raise ValueError("a lookup (identity) is people mode only")
+        given = [name for name in STRUCTURED_FIELDS if info.data.get(name)]
+        if given:
+            raise ValueError(f"a lookup finds one person by identity signals; it cannot also take structured "
+                             f"fields ({', '.join(given)}): remove them or search instead")
+        from aggregator.exclusions import Exclusions
+
+        excluded = Exclusions.of(info.data.get("exclude", ()), "people")
+        linkedin = Person(linkedin_url=value.linkedin_url)
+        if excluded.excludes_record(value.profile_id or "") or (
+                value.linkedin_url and excluded.matches_entity(linkedin)):
+            raise ValueError("the person to look up is excluded (exclude names them): remove the exclusion or "
+                             "the lookup, nothing is sent either way")
         return value
 
     @field_validator("simple_filters", "filters")
@@ -208,7 +241,43 @@ class SearchRequest(_Frozen):
             raise ValueError("a lookup cannot also be a filter search")
         if info.field_name == "filters" and info.data.get("simple_filters") is not None:
             raise ValueError("give simple_filters or filters, not both")
+        given = [name for name in STRUCTURED_FIELDS if info.data.get(name)]
+        if given:
+            raise ValueError(f"a filter search cannot also take structured fields ({', '.join(given)}): "
+                             "express them as filters")
         return value
+
+    # -- structured fields in words -----------------------------------------------------------
+    @property
+    def has_fields(self) -> bool:
+        """True when any structured field (titles, companies, locations, schools) is given."""
+        return bool(self.titles or self.companies or self.locations or self.schools)
+
+    @property
+    def query_is_placeholder(self) -> bool:
+        """True for a query of at most one letter or digit (``x``, ``-``, ``*``): it says nothing, so
+        with structured fields it is not sent (the CLI's query argument is required)."""
+        return sum(c.isalnum() for c in self.query) <= 1
+
+    def fields_text(self, *, standalone: bool = True) -> str:
+        """The structured fields as one phrase, values of a field OR-ed: ``CTO or CEO at Stripe in San
+        Francisco or Oakland who studied at MIT`` (``People at Stripe`` without titles; without the
+        subject when ``standalone`` is false and it follows a query)."""
+        parts = [" or ".join(self.titles) if self.titles else ("People" if standalone else "")]
+        for prefix, values in (("at", self.companies), ("in", self.locations), ("who studied at", self.schools)):
+            if values:
+                parts.append(f"{prefix} {' or '.join(values)}")
+        return " ".join(p for p in parts if p)
+
+    @property
+    def search_text(self) -> str:
+        """What a natural-language provider is sent: the query; with structured fields, the phrase
+        composed from them, after the query they refine unless the query is a placeholder."""
+        if not self.has_fields:
+            return self.query
+        if self.query_is_placeholder:
+            return self.fields_text()
+        return f"{self.query}, {self.fields_text(standalone=False)}"
 
     @property
     def is_filter_search(self) -> bool:
@@ -388,6 +457,12 @@ class ProviderOutcome(_Frozen):
     credits_remaining: float | None = Field(
         None, description="The balance the provider last reported (e.g. Orbit's credits header).")
     retries: int = Field(0, ge=0)
+    excluded: int = Field(
+        0, ge=0, description="Records this provider returned (or would have had read) that matched the request's "
+                             "exclusions and were dropped by us before being journaled or reported.")
+    exclusions_sent: int = Field(
+        0, ge=0, description="Exclusions sent in this provider's request, applied by the provider itself (it "
+                             "returns none of them, so they are not counted in 'excluded').")
     started_at: datetime | None = None
     finished_at: datetime | None = None
     elapsed_s: float | None = None
@@ -404,6 +479,9 @@ class SearchReport(_Frozen):
     started_at: datetime
     finished_at: datetime
     elapsed_s: float
+    wall_s: float | None = Field(
+        None, description="Real (wall-clock) seconds the run took in the process that finished it; "
+        "``elapsed_s`` is on the run's clock (virtual seconds on the sandbox). None when not measured.")
     sandbox: bool
     outcomes: tuple[ProviderOutcome, ...]
     records: tuple[MergedRecord, ...]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
@@ -128,12 +129,17 @@ class ProviderSet:
         if unknown:
             raise ConfigError("providers", f"unknown provider {unknown[0]!r}; available: "
                               f"{', '.join(sorted(self.targets))}")
-        run, skipped = [], []
+        run, skipped, refused = [], [], []
         for name in wanted:
             target = self.targets[name]
             if request.providers and target.skip_reason:
                 raise ConfigError("providers", f"{name} cannot run: {target.skip_reason}")
             reason = target.skip_reason or self._unsupported(name, request)
+            if not reason and (refusal := self._get(name).adapter.unsupported(request)) is not None:
+                if request.providers:  # the user asked this provider for what it cannot do
+                    raise refusal
+                refused.append(refusal)
+                reason = f"cannot do what was asked: {refusal}"
             if reason:
                 skipped.append(ProviderOutcome(provider=name, status="skipped", note=reason,
                                                sandbox=target.sandbox))
@@ -142,6 +148,8 @@ class ProviderSet:
             adapter.options(request)  # its provider-only inputs, then the whole request
             adapter.validate(request)
             run.append(name)
+        if refused and not run:  # no provider can do it: refuse the request, not a run that finds nothing
+            raise refused[0]
         self._refuse_stray_options(request, run, skipped)
         return Plan(request, tuple(run), tuple(skipped))
 
@@ -198,6 +206,7 @@ class SearchRun:
     def __post_init__(self) -> None:
         self.mode, self.scale = self.request.mode, self.clock.scale
         self._t0 = self.clock.monotonic()
+        self._wall0 = time.monotonic()  # real seconds, whatever the run's clock
         self._emit: Callable[[Event], None] = lambda event: None
 
     @property
@@ -215,7 +224,7 @@ class SearchRun:
         skipped = list(self.plan.skipped)
         names = await self._prepare(skipped)
         policy = _keep_steps(self.policy, names)
-        started, self._t0 = self.clock.now(), self.clock.monotonic()
+        started, self._t0, self._wall0 = self.clock.now(), self.clock.monotonic(), time.monotonic()
         resumed = self.run_id is not None
         run_id = self.run_id = self.run_id or uuid.uuid4().hex
         if not resumed:
@@ -258,7 +267,8 @@ class SearchRun:
         outcomes = sorted([*skipped, *result.outcomes], key=lambda o: order.get(o.provider, len(order)))
         return SearchReport(
             run_id=run_id, request=req, started_at=started, finished_at=self.clock.now(),
-            elapsed_s=self.clock.monotonic() - self._t0, sandbox=self.on_sandbox, outcomes=tuple(outcomes),
+            elapsed_s=self.clock.monotonic() - self._t0, wall_s=time.monotonic() - self._wall0,
+            sandbox=self.on_sandbox, outcomes=tuple(outcomes),
             records=(resolver.records(req.max_results) if resolver.has_exactly(result.hits)  # merged as they came
                      else merge_hits(result.hits, req.mode, req.max_results)),  # a policy dropped some hits
             answered_by=tuple(result.answered_by),
@@ -333,8 +343,8 @@ class SearchRun:
                 DeadlineExceededError(f"{name}: run deadline reached", job=runner.job),
             )
         except asyncio.CancelledError:  # a strategy stopped it (a lost race): keep what it cost
-            outcome = (await runner.finish("partial" if runner.hits else "skipped", None)).model_copy(
-                update={"note": "cancelled"})
+            finished = await runner.finish("partial" if runner.hits else "skipped", None)
+            outcome = finished.model_copy(update={"note": "; ".join(filter(None, ("cancelled", finished.note)))})
         emit(OutcomeEvent(outcome))
         return outcome
 

@@ -22,6 +22,10 @@ it created is adopted; only when there is none is the submit repeated (``SUBMIT_
 The deadline bounds every wait, not only the steps between them: a job slot, a rate-limit
 bucket, a retry's backoff or ``Retry-After``, a request in flight are cut off when it passes.
 
+Every page's hits are checked against the request's exclusions (:mod:`aggregator.exclusions`)
+before they are journaled or announced, whatever the provider: an excluded entity is dropped and
+counted in the outcome's ``excluded`` (with what the adapter skipped unread, ``Page.excluded``).
+
 Errors never escape: the result is a :class:`~aggregator.models.ProviderOutcome` (``found``,
 ``no_result``, ``partial`` when some hits arrived before a failure or the deadline, ``failed``).
 """
@@ -49,6 +53,7 @@ from aggregator.errors import (
     ProviderTimeoutError,
 )
 from aggregator.events import Event, HitsEvent, Phase, ProgressEvent
+from aggregator.exclusions import Exclusions
 from aggregator.http import CallStats, current_call_stats
 from aggregator.jobstore import JobRecord, JobStore
 from aggregator.limits import ProviderLimiter
@@ -125,6 +130,8 @@ class JobRunner:
         self.hits: list[Hit] = []
         self._restored: dict[str, list[Hit]] = {}  # hits an earlier process journaled, by record id
         self.pages = 0
+        self.exclusions = Exclusions.of(request.exclude, request.mode)
+        self.excluded = 0  # records dropped (or skipped unread) because the request excludes them
         self.credits = 0.0
         self.credits_remaining: float | None = None
         self.job: JobRef | None = None
@@ -200,6 +207,8 @@ class JobRunner:
         hits = page.hits if not self._restored else [
             hit for hit in page.hits
             if not any(_same_record(hit, h) for h in self._restored.get(hit.provider_record_id, ()))]
+        hits, dropped = self.exclusions.split(hits)  # before anything is journaled, announced or reported
+        self.excluded += dropped + page.excluded
         new = hits[:room]
         self.pages += page.reads
         self.credits += page.credits
@@ -252,7 +261,10 @@ class JobRunner:
 
     def _journaled(self, checkpoint: Checkpoint) -> Checkpoint:
         """The adapter's checkpoint plus this job's usage so far, so a resumed run reports the whole spend."""
-        usage = {"credits": self.credits, "pages": self.pages, "credits_remaining": self.credits_remaining}
+        usage: dict[str, Any] = {"credits": self.credits, "pages": self.pages,
+                                 "credits_remaining": self.credits_remaining}
+        if self.exclusions:
+            usage["excluded"] = self.excluded
         return {CHECKPOINT_KEY: dict(checkpoint), USAGE_KEY: usage}
 
     async def _resumed(self) -> tuple[JobRef | None, Checkpoint | None, str | None]:
@@ -270,6 +282,7 @@ class JobRunner:
         usage = journaled.get(USAGE_KEY) or {}
         self.credits = journaled_credits(previous, self.adapter.cost.per_start)
         self.pages = int(usage.get("pages", 0))
+        self.excluded = int(usage.get("excluded", 0))
         self.credits_remaining = usage.get("credits_remaining", previous.job.extra.get("credits_remaining"))
         log.info("job.resumed", provider=self.provider, job_id=previous.job.job_id, state=previous.state,
                  hits=len(stored))
@@ -352,6 +365,13 @@ class JobRunner:
             current_call_stats.reset(counting)
         return await self.finish("found" if self.hits else "no_result", None)
 
+    def exclusion_note(self, sent: int) -> str:
+        """Where the request's exclusions were applied, e.g. ``exclusions: 2 of 3 sent to extruct; every
+        record checked here, 1 excluded``."""
+        where = (f"{sent} of {len(self.exclusions)} sent to {self.provider}" if sent
+                 else f"none sent ({self.provider} takes none of them)")
+        return f"exclusions: {where}; every record checked here, {self.excluded} excluded"
+
     async def finish(self, status: OutcomeStatus, error: BaseException | None) -> ProviderOutcome:
         """Record the final state and build the outcome (also used when the run is cut off)."""
         if self.job is not None:  # only a job that ran to its end is done; anything else can be resumed
@@ -362,14 +382,16 @@ class JobRunner:
                         message=str(error), status=status)
         self._progress("failed" if status == "failed" else "done", str(error) if error else None)
         elapsed = self.clock.monotonic() - self._t0
-        extra: dict[str, Any] = {}
-        if isinstance(error, DeadlineExceededError):
-            extra["note"] = "deadline reached; the job can be resumed"
+        notes = ["deadline reached; the job can be resumed"] if isinstance(error, DeadlineExceededError) else []
+        sent = len(self.adapter.sent_exclusions(self.request)) if self.exclusions else 0
+        if self.exclusions:
+            notes.append(self.exclusion_note(sent))
+        extra: dict[str, Any] = {"note": "; ".join(notes)} if notes else {}
         return ProviderOutcome(
             provider=self.provider, status=status, sandbox=self.sandbox,
             job_id=self.job.job_id if self.job else None, records=len(self.hits), pages=self.pages,
             credits=self.credits, credits_remaining=self.credits_remaining,
-            retries=self.stats.retries, started_at=self._started_at,
+            retries=self.stats.retries, excluded=self.excluded, exclusions_sent=sent, started_at=self._started_at,
             finished_at=self.clock.now(), elapsed_s=elapsed,
             time_to_first_result_s=self._first_result_s,
             error=error_info(error) if error else None, **extra,

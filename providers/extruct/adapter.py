@@ -4,7 +4,9 @@ Follows contract ``extruct.md``:
 
 - submit (§4): ``POST /v1/discovery_tasks`` with ``query``, ``desired_num_results`` =
   min(max_results, 250) (the task cap), the user's ``criteria`` when given (Extruct infers them
-  from the query otherwise) and ``exclude_domains``. Extruct has no idempotency key (§1), so the
+  from the query otherwise) and ``exclude_domains``: the request's domain exclusions as registered
+  domains (LinkedIn company URLs and bare ids cannot be sent: Extruct takes domains only, so those
+  are applied by the core to what it returns, like every exclusion). Extruct has no idempotency key (§1), so the
   create is never retried blindly: after an ambiguous failure the core calls
   :meth:`ExtructAdapter.find_submitted`, which lists recent tasks (§8) and adopts the one with
   our query, target and criteria created since the attempt began.
@@ -44,6 +46,7 @@ from aggregator.contract import (
     Ready,
 )
 from aggregator.errors import BudgetExceededError, ConfigError, InvalidRequestError, ProviderProtocolError
+from aggregator.exclusions import Exclusions
 from aggregator.log import get_logger
 from aggregator.models import Criterion, Hit, SearchRequest
 from providers.extruct.wire import PROVIDER, ResultsResponse, Task, TaskList, hit_from_result, parse
@@ -122,13 +125,22 @@ class ExtructAdapter(ProviderAdapter):
         criteria = self.options(request).criteria
         if criteria:
             body["criteria"] = [c.model_dump() for c in criteria]
-        if request.exclude:
-            body["exclude_domains"] = list(request.exclude)
+        domains = self.sent_exclusions(request)
+        if domains:
+            body["exclude_domains"] = list(domains)
         return body
 
+    def sent_exclusions(self, request: SearchRequest) -> tuple[str, ...]:
+        """The domain exclusions, as registered domains (``exclude_domains`` takes domains only, §4)."""
+        return tuple(Exclusions.of(request.exclude, request.mode).domains()) if request.exclude else ()
+
     def describe(self, request: SearchRequest) -> dict[str, Any]:
-        """The create body (``--explain``)."""
-        return self._create_body(request)
+        """The create body (``--explain``), and where the request's exclusions are applied."""
+        body = self._create_body(request)
+        if request.exclude:
+            excluded = Exclusions.of(request.exclude, request.mode)
+            body["exclusions"] = excluded.describe(self.sent_exclusions(request), "exclude_domains")
+        return body
 
     def _job(self, task: Task, key: str) -> JobRef:
         names = {c.key: c.name or c.key for c in task.criteria}

@@ -16,9 +16,15 @@ Follows contract ``orbit.md``:
   ``failure.code`` (e.g. ``identity_not_corroborated``); other values -> protocol error. The latest
   ``result`` (candidate ids, profile id) is kept for fetch.
 - fetch (§5): ``GET /v2/developer/profiles/{id}`` (1 credit each) for every candidate not read yet,
-  while the run is still going; the checkpoint is the list of profile ids read. A lookup reads the
-  partial profile as soon as ``result.id`` appears (``generating_sections``), then the full one
-  once completed. ``X-Developer-API-Credits-Remaining`` is reported in the outcome.
+  while the run is still going; the checkpoint is the list of profile ids read (and skipped). A
+  lookup reads the partial profile as soon as ``result.id`` appears (``generating_sections``), then
+  the full one once completed. ``X-Developer-API-Credits-Remaining`` is reported in the outcome.
+- exclusions: Deep Search takes none (§3.1 allowlist), so none is sent. A candidate whose profile id
+  the request excludes is never read (its identity is known before the paid read); a person excluded
+  by LinkedIn URL is known only from the profile, so the core drops that hit after its read, and a
+  lookup whose partial profile is excluded does not read the full one.
+- structured fields: the ``structuredIntent`` of :func:`~providers.orbit.intent.intent_for`; a second
+  company or location cannot be expressed in the DSL (§7), so :meth:`OrbitAdapter.unsupported` refuses it.
 - rate limits (§4.6): start 5/s burst 25 and a separate status bucket (its value is not published;
   10/s burst 20 here, a setting); profile reads 50/s (live docs; the older repo said 120/min).
 """
@@ -49,10 +55,11 @@ from aggregator.contract import (
     Ready,
     Response,
 )
-from aggregator.errors import BudgetExceededError, InvalidRequestError, ProviderProtocolError
+from aggregator.errors import BudgetExceededError, ConfigError, InvalidRequestError, ProviderProtocolError
+from aggregator.exclusions import Exclusions
 from aggregator.log import get_logger
 from aggregator.models import Hit, SearchRequest
-from providers.orbit.intent import intent_for
+from providers.orbit.intent import inexpressible, intent_for
 from providers.orbit.wire import (
     PROVIDER,
     ProfileResponse,
@@ -120,9 +127,21 @@ class OrbitAdapter(ProviderAdapter):
     def cost(self) -> CostModel:
         return CostModel(per_start=self.credits_per_run, per_read=self.credits_per_read)
 
+    def unsupported(self, request: SearchRequest) -> ConfigError | None:
+        """A second company or location: the DSL cannot ask for any of several (see :func:`inexpressible`)."""
+        if request.identity is not None or self.options(request).structured_intent is not None:
+            return None
+        return inexpressible(request)
+
     def validate(self, request: SearchRequest) -> None:
-        if request.identity is None:
-            intent_for(request, self.options(request).structured_intent)  # raises ConfigError naming the DSL rule
+        if request.identity is not None:
+            return
+        options: OrbitOptions = self.options(request)
+        if options.structured_intent is not None and request.has_fields:
+            raise ConfigError("options.orbit.structured_intent",
+                              "a raw intent is sent as-is, so structured fields (titles, companies, locations, "
+                              "schools) would not reach Orbit: give the intent or the fields, not both")
+        intent_for(request, options.structured_intent)  # raises ConfigError naming the DSL rule
 
     def start_body(self, request: SearchRequest, request_id: str) -> dict[str, Any]:
         """The deep-search body for ``request`` (also shown by ``--explain``)."""
@@ -155,6 +174,8 @@ class OrbitAdapter(ProviderAdapter):
         start = parse(StartResponse, response.data, START)
         extra: dict[str, Any] = {"run_shape": body["runShape"], "credits": response.credits_charged,
                                  "credits_remaining": self._remaining(response), "status": start.status}
+        if request.exclude:  # fetch skips excluded candidates unread (kept with the job, so a resume does too)
+            extra["exclude"] = list(request.exclude)
         if start.status == "completed" and start.result and start.result.get("id"):
             extra["profile_id"] = str(start.result["id"])
         log.info("orbit.started", request_id=start.request_id, status=start.status, charged=response.credits_charged)
@@ -263,15 +284,24 @@ class OrbitAdapter(ProviderAdapter):
                                 finished: bool, limit: int | None) -> Page:
         read: list[str] = list(state.get("read", []))
         ids = result.candidate_profile_ids
-        unread = [(pid, rank) for rank, pid in enumerate(ids, start=1) if pid not in set(read)]
+        done_ids = set(read)
+        unread = [(pid, rank) for rank, pid in enumerate(ids, start=1) if pid not in done_ids]
+        # an excluded candidate is known by its profile id before the paid read: never read it
+        excluded = self._exclusions(job)
+        skipped = [pid for pid, _ in unread if excluded.excludes_record(pid)]
+        unread = [(pid, rank) for pid, rank in unread if pid not in skipped]
         # every read costs a credit: never read more profiles than the run still wants or can pay for
         batch = unread[: min(self.profile_batch, limit if limit is not None else self.profile_batch,
                              self._affordable_reads(len(unread)))]
         hits, remaining, charged = await self._read(job, batch)
-        read += [pid for pid, _ in batch]
+        read += skipped + [pid for pid, _ in batch]
         done = finished and len(unread) <= len(batch)
         return Page(hits=tuple(hits), checkpoint={**state, "read": read}, done=done,
-                    credits=charged, credits_remaining=remaining, reads=len(batch))
+                    credits=charged, credits_remaining=remaining, reads=len(batch), excluded=len(skipped))
+
+    @staticmethod
+    def _exclusions(job: JobRef) -> Exclusions:
+        return Exclusions.of(job.extra.get("exclude") or (), "people")
 
     def _affordable_reads(self, wanted: int) -> int:
         """How many profile reads the run's budget still covers (all, without a budget)."""
@@ -289,10 +319,23 @@ class OrbitAdapter(ProviderAdapter):
         stage = "full" if finished else "partial"
         if not profile_id or state.get(stage) == profile_id or (stage == "partial" and state.get("full")):
             return Page(hits=(), checkpoint=state, done=finished, reads=0)
+        if state.get("excluded") == profile_id:  # its partial profile was excluded: do not pay for the full one
+            return Page(hits=(), checkpoint={**state, stage: profile_id}, done=finished, reads=0)
         hits, remaining, charged = await self._read(job, [(str(profile_id), 1)])
-        return Page(hits=tuple(hits), checkpoint={**state, stage: profile_id}, done=finished,
+        checkpoint = {**state, stage: profile_id}
+        if any(self._exclusions(job).matches(hit) for hit in hits):
+            checkpoint["excluded"] = profile_id  # the core drops this hit; remember it for the next stage
+        return Page(hits=tuple(hits), checkpoint=checkpoint, done=finished,
                     credits=charged, credits_remaining=remaining)
 
     def describe(self, request: SearchRequest) -> Mapping[str, Any]:
-        """What a search would send (``--explain``), with a placeholder request id."""
-        return self.start_body(request, "<requestId: minted per run>")
+        """What a search would send (``--explain``), with a placeholder request id, and where the
+        request's exclusions are applied (Orbit takes none)."""
+        body = self.start_body(request, "<requestId: minted per run>")
+        if request.exclude:
+            excluded = Exclusions.of(request.exclude, request.mode)
+            body["exclusions"] = excluded.describe((), None, before_read=(
+                "a candidate whose Orbit profile id is excluded is never read; a person excluded by LinkedIn "
+                "URL or public id is known only from the profile, so that read (1 credit) is paid and the "
+                "record dropped"))
+        return body

@@ -2,10 +2,18 @@
 
 Follows contract ``orbit.md`` §7. :func:`intent_for` builds the intent a request sends:
 
-1. a raw ``structured_intent`` given by the user is used as-is;
-2. otherwise structured fields map directly: titles -> ``experiences[].title`` (+ ``titleAnyOf``
-   synonyms), companies -> ``experiences[].organization``, locations -> ``geo.place``, schools ->
-   ``schools[].school``;
+1. a raw ``structured_intent`` given by the user is used as-is (the adapter refuses it together with
+   structured fields);
+2. otherwise structured fields map directly, the values of one field OR-ed, the fields AND-ed: titles ->
+   one ``experiences[]`` entry's ``title`` with every title and its synonyms in ``titleAnyOf``;
+   a company -> that entry's ``organization``; a location -> ``geo.place``; schools -> one
+   ``schools[]`` entry (``school`` + ``schoolAnyOf``). The DSL has no OR form for organizations or
+   places (``organization`` and ``geo.place`` hold one value, ``experiences[]`` entries must all hold,
+   and ``semanticClauses[].anyOf`` lists aliases of one concept, §7), so a second company or location
+   cannot be expressed: :func:`inexpressible` names the field, and the adapter refuses it (or skips
+   Orbit) before any call. Fields refine a query that is not a placeholder: the query is translated
+   as in 3., and each field replaces what the query said about the same thing (its title,
+   organization, place); the rest of the query (its ``semanticClauses``) still applies;
 3. otherwise the natural-language query is split on its connectors: the leading role phrase is a
    title ("VPs of Engineering" -> "VP of Engineering"), ``in <place>`` is ``geo.place``,
    ``at <Org>`` an organization unless it reads as a description of companies ("at Series B SaaS
@@ -25,7 +33,7 @@ from typing import Any
 from aggregator.errors import ConfigError
 from aggregator.models import SearchRequest
 
-__all__ = ["intent_for", "translate_query", "validate_intent"]
+__all__ = ["inexpressible", "intent_for", "translate_query", "validate_intent"]
 
 TOP_KEYS = {"version", "names", "experiences", "schools", "semanticClauses", "geo", "demographics"}
 SERVER_OWNED = {"resolvedCompanyFilters", "resolvedSchoolFilters", "resolvedEntityFilters"}
@@ -118,29 +126,81 @@ def translate_query(query: str) -> dict[str, Any]:
     return intent
 
 
+def inexpressible(request: SearchRequest) -> ConfigError | None:
+    """Why the structured fields of ``request`` cannot be one ``structuredIntent`` (None: they can)."""
+    if len(request.companies) > 1:
+        return ConfigError("companies", "Orbit's structuredIntent names one organization per experience and every "
+                                        "experience must hold, so it cannot ask for people at any of "
+                                        f"{len(request.companies)} companies: give Orbit one company, or leave "
+                                        "Orbit out (providers)")
+    if len(request.locations) > 1:
+        return ConfigError("locations", "Orbit's structuredIntent holds one place (geo.place) and no way to ask "
+                                        f"for any of {len(request.locations)} places (semanticClauses anyOf lists "
+                                        "aliases of one concept): give Orbit one location, or leave Orbit out "
+                                        "(providers)")
+    return None
+
+
+def _titles(titles: tuple[str, ...]) -> dict[str, Any]:
+    """One experience entry asking for any of ``titles`` (each with its synonyms)."""
+    entry = _title_entry(titles[0])
+    if len(titles) > 1:
+        entry["titleAnyOf"] = list(dict.fromkeys(
+            alias for title in titles for alias in _title_entry(title).get("titleAnyOf", [title])))
+    return entry
+
+
+def _experience(request: SearchRequest, from_query: list[dict[str, Any]]) -> dict[str, Any]:
+    """The one experience of the fields, completed by the query's title or organization they do not give."""
+    titled = next((e for e in from_query if e.get("title")), None)
+    if request.titles:
+        entry = _titles(request.titles)
+    elif titled is not None:
+        entry = {k: titled[k] for k in ("title", "temporalScope", "titleAnyOf") if k in titled}
+    else:
+        entry = {"temporalScope": "current"}
+    organization = request.companies[0] if request.companies else next(
+        (e["organization"] for e in from_query if e.get("organization")), None)
+    if organization:
+        entry["organization"] = organization
+    return entry
+
+
 def _structured(request: SearchRequest) -> dict[str, Any] | None:
-    if not (request.titles or request.companies or request.locations or request.schools):
+    if not request.has_fields:
         return None
-    experiences = [_title_entry(t) for t in request.titles]
-    for i, company in enumerate(request.companies):
-        if i < len(experiences):
-            experiences[i]["organization"] = company
-        else:
-            experiences.append({"organization": company, "temporalScope": "current"})
+    refusal = inexpressible(request)
+    if refusal is not None:
+        raise refusal
+    base: dict[str, Any] = {"version": "v1"} if request.query_is_placeholder else translate_query(request.query)
     intent: dict[str, Any] = {"version": "v1"}
+    experiences: list[dict[str, Any]] = base.get("experiences", [])
+    if request.titles or request.companies:
+        experiences = [_experience(request, experiences)]
     if experiences:
         intent["experiences"] = experiences
     if request.locations:
         intent["geo"] = {"place": request.locations[0]}
+    elif "geo" in base:
+        intent["geo"] = base["geo"]
     if request.schools:
-        intent["schools"] = [{"school": s} for s in request.schools]
+        school: dict[str, Any] = {"school": request.schools[0]}
+        if len(request.schools) > 1:
+            school["schoolAnyOf"] = list(request.schools)
+        intent["schools"] = [school]
+    if "semanticClauses" in base:
+        intent["semanticClauses"] = base["semanticClauses"]
     return intent
 
 
 def intent_for(request: SearchRequest, structured_intent: dict[str, Any] | None = None) -> dict[str, Any]:
     """The validated intent ``request`` sends to Orbit: the user's own ``structured_intent`` (Orbit's
-    option), else one built from the structured fields, else from the query. Raises ConfigError on DSL
-    violations."""
+    option), else one built from the structured fields (refining the query), else from the query.
+
+    Raises:
+        ConfigError: on DSL violations; or naming ``companies``/``locations`` when more values are given
+            than the DSL can express (:func:`inexpressible`).
+    """
     intent = structured_intent or _structured(request) or translate_query(request.query)
     validate_intent(intent)
     return intent

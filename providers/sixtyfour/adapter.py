@@ -16,6 +16,12 @@ Follows contract ``sixtyfour.md``:
   from ``search_id`` and skips what was seen; a 409 (cursor in use) is retried. Short pages do not
   mean the end: only ``has_more`` false / no ``next_cursor`` does.
 - fetch via CSV (§1.3): ``GET /search/download`` -> signed URL, fetched *without* the API key.
+- structured fields: Sixtyfour takes a natural-language ``query``, so titles, companies, locations
+  and schools are sent as the phrase :attr:`SearchRequest.search_text` composes from them
+  ("CTO or CEO at Stripe in San Francisco"), after the query they refine unless it is a placeholder.
+- exclusions (§1.1): every one is sent as ``exclude_entity_ids`` (people: LinkedIn URLs or public
+  ids; companies: domains, LinkedIn company URLs/slugs, numeric ids; Sixtyfour ignores what it
+  cannot resolve), and the core checks every returned row against all of them anyway.
 - credits (§4.4): pricing is unpublished; ``credits_per_search`` / ``credits_per_result``
   settings (default 0) feed the cost model.
 """
@@ -42,6 +48,7 @@ from aggregator.contract import (
     Response,
 )
 from aggregator.errors import ConfigError, InvalidRequestError, ProviderProtocolError
+from aggregator.exclusions import Exclusions
 from aggregator.log import get_logger
 from aggregator.models import Hit, SearchRequest
 from providers.sixtyfour.export import download_csv, fetch_via_export
@@ -114,9 +121,16 @@ class SixtyfourAdapter(FilterSearchMixin, ProviderAdapter):
     # -- submit / poll ----------------------------------------------------------------------
     def describe(self, request: SearchRequest) -> dict[str, Any]:
         """The start-deep-search body, or a filter search's first page (``--explain``)."""
-        if request.is_filter_search:
-            return self.filter_first_body(request)
-        return self._start_body(request, "<search_id: minted per run>")
+        body = (self.filter_first_body(request) if request.is_filter_search
+                else self._start_body(request, "<search_id: minted per run>"))
+        if request.exclude:
+            sent = self.sent_exclusions(request)
+            body["exclusions"] = Exclusions.of(request.exclude, request.mode).describe(sent, "exclude_entity_ids")
+        return body
+
+    def sent_exclusions(self, request: SearchRequest) -> tuple[str, ...]:
+        """Every exclusion: ``exclude_entity_ids`` takes each kind a request can hold (§1.1)."""
+        return request.exclude
 
     async def prepare(self, request: SearchRequest) -> None:
         """Check a filter search against ``filter-capabilities`` before the paid query (§2.1)."""
@@ -125,12 +139,12 @@ class SixtyfourAdapter(FilterSearchMixin, ProviderAdapter):
 
     def _start_body(self, request: SearchRequest, idempotency_key: str) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "query": request.query, "mode": request.mode, "max_results": request.max_results,
+            "query": request.search_text, "mode": request.mode, "max_results": request.max_results,
             "search_id": idempotency_key,
             "output_mode": "csv" if self.fetch_via == "csv" else "query_only",
         }
         if request.exclude:
-            body["exclude_entity_ids"] = list(request.exclude)
+            body["exclude_entity_ids"] = list(self.sent_exclusions(request))
         return body
 
     async def submit(self, request: SearchRequest, idempotency_key: str) -> JobRef:
