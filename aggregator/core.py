@@ -29,7 +29,7 @@ from aggregator.http import HttpClient
 from aggregator.jobstore import InMemoryJobStore, JobStore
 from aggregator.log import get_logger
 from aggregator.models import FieldValues, FilterCapabilities, Mode, ProviderOutcome, SearchReport, SearchRequest
-from aggregator.pipelines import Policy
+from aggregator.pipelines import Policy, refuse_ignored_strategy_fields
 from aggregator.run import ProviderSet, SearchRun, policy_for
 from aggregator.sandbox import SandboxHandle, open_sandbox
 from aggregator.targets import ProviderTarget, resolve_targets
@@ -221,16 +221,24 @@ class Aggregator:
               run_id: str | None = None, **fields: Any) -> SearchRun:
         """Plan a search (each provider validated once) and return its run; iterate ``run.events()``.
 
-        ``policy`` overrides the request's ``strategy`` / ``min_results`` / ``hedge_delay_s``
-        (see :mod:`aggregator.pipelines`); its steps default to every planned provider.
-        ``run_id`` continues a run the job store knows (see :meth:`resume`).
+        ``policy`` replaces the request's ``strategy`` / ``min_results`` / ``hedge_delay_s``
+        (see :mod:`aggregator.pipelines`), so a new run may not set both; its steps default to every
+        planned provider. A setting its strategy would ignore is refused, in the request
+        (``min_results`` under ``all``, ``hedge_delay_s`` outside ``race``) as in the policy.
+        ``run_id`` continues a run the job store knows (see :meth:`resume`); its recorded request was
+        checked when it started.
 
         Raises:
-            ConfigError: invalid request, provider selection or policy; or ``run_id`` given on a
+            ConfigError: invalid request, provider selection or policy (naming the field, e.g.
+                ``min_results`` or ``policy.steps[1].hedge_delay_s``); or ``run_id`` given on a
                 sandbox this Aggregator started in this process (it does not know the jobs of the
                 process that started the run). Nothing has been sent.
         """
         req = self.build_request(request, **fields)
+        if run_id is None:
+            refuse_ignored_strategy_fields(req, policy)
+        if policy is not None:
+            policy.check("policy")
         plan = self.providers.plan(req)
         chosen = policy_for(req, policy, self.targets)
         if run_id is not None and self._own_sandbox and self.on_ephemeral_sandbox:

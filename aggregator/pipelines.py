@@ -20,6 +20,13 @@ One declarative, nestable object decides how a run uses its providers::
 
 Loadable from a mapping (a config file's ``[policies.NAME]`` table or a JSON/TOML file):
 ``{"strategy": "fallback", "min_results": 40, "steps": ["orbit", {"strategy": "race", ...}]}``.
+
+A setting that cannot apply to its strategy is refused, never silently ignored (:data:`APPLIES_TO`,
+:func:`refuse_inapplicable`, :meth:`Policy.check`): ``min_results`` means something only to
+``fallback`` and ``race``, ``hedge_delay_s`` only to ``race``, ``advance_on`` / ``advance_on_errors``
+only to ``fallback``; a race's steps are provider names (it hedges providers, not nested policies).
+:meth:`aggregator.Aggregator.start` checks a request's own ``strategy`` fields and any policy given
+before anything is sent.
 """
 
 from __future__ import annotations
@@ -31,13 +38,48 @@ from typing import Literal, Protocol, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aggregator.errors import ConfigError
 from aggregator.merge import merge_hits
-from aggregator.models import Hit, Mode, ProviderOutcome, Strategy
+from aggregator.models import Hit, Mode, ProviderOutcome, SearchRequest, Strategy
 
-__all__ = ["Policy", "PolicyResult", "StepLauncher", "StepRun", "execute"]
+__all__ = [
+    "APPLIES_TO",
+    "Policy",
+    "PolicyResult",
+    "StepLauncher",
+    "StepRun",
+    "execute",
+    "refuse_ignored_strategy_fields",
+    "refuse_inapplicable",
+]
 
 Advance = Literal["error", "timeout", "too_few"]
 Step = Union[str, "Policy"]
+
+APPLIES_TO: dict[str, tuple[Strategy, ...]] = {
+    "min_results": ("fallback", "race"),
+    "hedge_delay_s": ("race",),
+    "advance_on": ("fallback",),
+    "advance_on_errors": ("fallback",),
+}
+"""The strategies each strategy setting means something to; under any other it would be ignored."""
+
+_WHY_NOT = {"all": "every provider runs in full", "fallback": "providers run one after another, never hedged",
+            "race": "a race is won by reaching min_results, no step is passed over"}
+
+
+def refuse_inapplicable(strategy: Strategy, given: Iterable[str], prefix: str = "") -> None:
+    """Refuse settings in ``given`` that ``strategy`` would ignore.
+
+    Raises:
+        ConfigError: naming the first such setting (``prefix`` + its name) and the strategies it applies to.
+    """
+    for name, strategies in APPLIES_TO.items():
+        if name in given and strategy not in strategies:
+            applies = " and ".join(repr(s) for s in strategies)
+            plural = "strategies" if len(strategies) > 1 else "strategy"
+            raise ConfigError(f"{prefix}{name}", f"applies only to the {applies} {plural}, not to {strategy!r} "
+                                                 f"({_WHY_NOT[strategy]}); remove it or change the strategy")
 
 
 class Policy(BaseModel):
@@ -66,8 +108,40 @@ class Policy(BaseModel):
                     names.append(name)
         return names
 
+    def check(self, prefix: str = "policy") -> None:
+        """Refuse what this policy (or a nested one) would silently ignore: a setting given explicitly
+        that its strategy does not use (:data:`APPLIES_TO`), or a nested policy as a race's step.
+
+        Raises:
+            ConfigError: located at the field, e.g. ``policy.steps[1].min_results``.
+        """
+        refuse_inapplicable(self.strategy, {n for n in self.model_fields_set if n in APPLIES_TO}, f"{prefix}.")
+        for index, step in enumerate(self.steps):
+            if isinstance(step, Policy):
+                where = f"{prefix}.steps[{index}]"
+                if self.strategy == "race":
+                    raise ConfigError(where, "a race's steps must be provider names: it hedges providers, and a "
+                                             "nested policy would never run; make the race a step of it instead")
+                step.check(where)
+
     def with_steps(self, steps: Iterable[Step]) -> Policy:
         return self.model_copy(update={"steps": tuple(steps)})
+
+
+def refuse_ignored_strategy_fields(request: SearchRequest, policy: Policy | None) -> None:
+    """A new run's strategy settings must all apply: none beside a ``policy`` (it replaces the
+    request's ``strategy``, ``min_results`` and ``hedge_delay_s``), and none its strategy ignores.
+
+    Raises:
+        ConfigError: naming the request field (``strategy``, ``min_results``, ``hedge_delay_s``).
+    """
+    given = [name for name in ("min_results", "hedge_delay_s") if getattr(request, name) is not None]
+    if policy is not None:
+        for name in (["strategy"] if request.strategy != "all" else []) + given:
+            raise ConfigError(name, "a policy replaces the request's strategy, min_results and hedge_delay_s; "
+                                    "set it in the policy instead")
+        return
+    refuse_inapplicable(request.strategy, given)
 
 
 @dataclass

@@ -1,4 +1,8 @@
-"""``deepsearch compare``: run every capable provider on one query and compare them."""
+"""``deepsearch compare``: run every capable provider on one query and compare them.
+
+``--report`` and ``--out`` are checked (folders created) before anything is sent; a write that still
+fails after the run exits 1 saying how to get the journaled run (``deepsearch show RUN_ID --out``).
+"""
 
 from __future__ import annotations
 
@@ -26,12 +30,14 @@ from aggregator.cli._support import (
     err,
     report_interrupted,
     run_search,
+    say_if_empty,
     settings_for,
     usage_error,
+    write_output,
 )
 from aggregator.compare import compare
 from aggregator.errors import ConfigError
-from aggregator.render import comparison_tables, write_report
+from aggregator.render import OUTPUT_SUFFIXES, comparison_tables, counted, write_report
 from aggregator.report_html import render_html
 
 __all__ = ["compare_command"]
@@ -54,6 +60,9 @@ def compare_command(query: str, mode: str, max_results: int | None, providers: t
     """Run every capable provider on QUERY and compare coverage, overlap, speed and cost."""
     if report_path is not None and report_path.suffix.lower() not in (".html", ".htm"):
         raise click.BadParameter("use a .html file", param_hint="--report")
+    if out is not None and out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise click.BadParameter(f"use one of {', '.join(OUTPUT_SUFFIXES)}", param_hint="--out")
+    outputs = [(path, flag) for path, flag in ((report_path, "--report"), (out, "--out")) if path is not None]
     fields: dict[str, Any] = {"query": query, "mode": mode, "strategy": "all"}
     optional = {"max_results": max_results, "deadline_s": deadline_s}
     fields.update({k: v for k, v in optional.items() if v is not None})
@@ -62,7 +71,7 @@ def compare_command(query: str, mode: str, max_results: int | None, providers: t
         fields["providers"] = names
     try:
         settings = settings_for(config, sandbox, live, verbose)
-        report = asyncio.run(run_search(settings, fields, show_progress=not no_progress))
+        report = asyncio.run(run_search(settings, fields, show_progress=not no_progress, outputs=outputs))
     except ConfigError as exc:
         usage_error(exc)
     except Interrupted as stop:
@@ -74,9 +83,12 @@ def compare_command(query: str, mode: str, max_results: int | None, providers: t
         console = Console()
         for table in comparison_tables(comparison):
             console.print(table)
+    say_if_empty(report)
     if report_path is not None:
-        report_path.write_text(render_html(comparison), encoding="utf-8")
+        html = render_html(comparison)
+        write_output(report, report_path, "--report", lambda: report_path.write_text(html, encoding="utf-8"))
         err.print(f"wrote the HTML report to {report_path}", highlight=False)
     if out is not None:
-        write_report(report, out)
+        count = write_output(report, out, "--out", lambda: write_report(report, out))
+        err.print(f"wrote {counted(count, 'record')} to {out}", highlight=False)
     sys.exit(EXIT_OK if report.delivered else EXIT_ALL_FAILED)

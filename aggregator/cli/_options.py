@@ -6,22 +6,31 @@
 - :func:`journal_option`: ``--journal`` (every command that reads or writes the journal);
 - :func:`run_options`: all of the above plus providers, strategy, deadline and ``--explain``
   (``search``, ``filter``, ``lookup``).
+
+An option given where it cannot apply is refused with :func:`refuse_given` (a usage error naming the
+flag and why), never silently ignored; options documented as repeatable are ``multiple=True`` in every
+command that has them (``tests/test_cli_refusals.py`` checks both against the README).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
 import click
+from click.core import ParameterSource
+
+from aggregator.errors import ConfigError
 
 __all__ = [
     "deadline_option",
+    "flag_of",
     "journal_option",
     "output_options",
     "provider_names",
     "providers_option",
+    "refuse_given",
     "run_options",
     "settings_options",
     "target_options",
@@ -93,3 +102,23 @@ def provider_names(values: tuple[str, ...]) -> tuple[str, ...]:
     if values and not names:
         raise click.BadParameter("name at least one provider", param_hint="--provider")
     return names
+
+
+def flag_of(param: click.Parameter) -> str:
+    """The flag a user types for ``param`` (its first long option), e.g. ``--hedge-delay``."""
+    return next((o for o in param.opts if o.startswith("--")), param.opts[0] if param.opts else str(param.name))
+
+
+def refuse_given(names: Iterable[str], why: str) -> None:
+    """Refuse the options among ``names`` (parameter names) that the user gave to the running command:
+    they cannot apply, because ``why``. Options left at their default are fine.
+
+    Raises:
+        ConfigError: naming the first such option's flag (the caller turns it into exit 2).
+    """
+    ctx = click.get_current_context()
+    wanted = set(names)
+    for param in ctx.command.params:
+        if param.name in wanted and ctx.get_parameter_source(param.name) in (ParameterSource.COMMANDLINE,
+                                                                              ParameterSource.ENVIRONMENT):
+            raise ConfigError(flag_of(param), f"cannot apply here: {why}")

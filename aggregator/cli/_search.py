@@ -1,7 +1,14 @@
 """``deepsearch search``, ``filter`` and ``lookup``: run one request and print its report.
 
-Exit codes: 0 at least one provider delivered, 2 usage or configuration error, 3 every provider
-failed or was skipped, 130 interrupted.
+Exit codes: 0 at least one provider delivered (also with no record: "no results" is said on stderr),
+1 the run finished but ``--out`` could not be written (the run is in the journal), 2 usage or
+configuration error (nothing sent), 3 every provider failed or was skipped, 130 interrupted.
+
+Options that cannot apply are refused (exit 2, naming the flag and why), never ignored: with
+``--explain``, ``--out`` and ``--journal`` (nothing is written or recorded); with ``--policy``,
+``--strategy`` / ``--min-results`` / ``--hedge-delay`` (the policy sets them); a strategy setting its
+strategy does not use (the library refuses it: :func:`aggregator.pipelines.refuse_inapplicable`);
+``filter --fields`` / ``--values`` with the search-only options; ``--top-k`` without ``--values``.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
-from aggregator.cli._options import provider_names, run_options
+from aggregator.cli._options import provider_names, refuse_given, run_options
 from aggregator.cli._support import (
     EXIT_ALL_FAILED,
     EXIT_OK,
@@ -47,6 +54,14 @@ def _execute(fields: dict[str, Any], providers: tuple[str, ...], strategy: str |
     """Run one request from the CLI and exit with the documented code."""
     if out is not None and out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise click.BadParameter(f"use one of {', '.join(OUTPUT_SUFFIXES)}", param_hint="--out")
+    try:
+        if explain:
+            refuse_given(("out", "journal"), "--explain sends nothing, so no record is written or run recorded")
+        if policy_ref:
+            refuse_given(("strategy", "min_results", "hedge_delay_s"),
+                         "--policy sets the strategy and its settings; put them in the policy")
+    except ConfigError as exc:
+        usage_error(exc)
     optional = {"deadline_s": deadline_s, "strategy": strategy, "min_results": min_results,
                 "hedge_delay_s": hedge_delay_s}
     fields.update({k: v for k, v in optional.items() if v is not None})
@@ -129,11 +144,23 @@ def filter_command(mode: str, where: str | None, dsl: str | None, max_results: i
     """Filter an index (Sixtyfour filter search): exact, range, text and nested conditions."""
     try:
         simple_filters, filters = json_option(where, "--where"), json_option(dsl, "--dsl")
+        if not values_of:
+            refuse_given(("top_k",), "--top-k sets how many values --values shows")
         if list_fields or values_of:
+            listing = "--values" if values_of else "--fields"
+            if values_of:
+                refuse_given(("list_fields",), "--fields and --values each print one listing; give one")
+            else:
+                refuse_given(("where", "dsl"), "--fields lists every field (--where/--dsl scope --values)")
+            refuse_given(("max_results", "exclude", "strategy", "min_results", "hedge_delay_s", "policy_ref",
+                          "deadline_s", "out", "explain", "journal"),
+                         f"{listing} reads the index's metadata (free) and runs no search")
+            if len(provider_names(run["providers"])) > 1:
+                raise ConfigError("--provider", f"{listing} reads one provider's index; name one")
             settings = settings_for(run["config"], run["sandbox"], run["live"], run["verbose"])
             try:
                 asyncio.run(_show_filter_metadata(settings, mode, values_of, top_k, simple_filters, filters,
-                                                  run["providers"], run["as_json"]))
+                                                  provider_names(run["providers"]), run["as_json"]))
             except ProviderError as exc:
                 err.print(Text.assemble(("error: ", "red"), str(exc)), highlight=False)
                 sys.exit(EXIT_ALL_FAILED)
