@@ -11,15 +11,29 @@ paid job twice: a key without a job means "submit outcome unknown — replay wit
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from aggregator.contract import JobRef
 from aggregator.models import Hit, ProviderOutcome, SearchReport, SearchRequest
 
-__all__ = ["InMemoryJobStore", "JobRecord", "JobStore", "JobStoreState", "RunState", "RunSummary"]
+__all__ = [
+    "MIN_RUN_ID_PREFIX",
+    "SHORT_RUN_ID",
+    "InMemoryJobStore",
+    "JobRecord",
+    "JobStore",
+    "JobStoreState",
+    "RunIdError",
+    "RunState",
+    "RunSummary",
+    "match_run_id",
+    "merged_so_far",
+    "run_wall_s",
+    "short_run_ids",
+]
 
 JobStoreState = Literal["submitting", "submitted", "ready", "done", "failed"]
 
@@ -38,9 +52,24 @@ class JobRecord:
     history: tuple[str, ...] = field(default_factory=tuple)
 
 
+MIN_RUN_ID_PREFIX = 4
+"""The shortest run id prefix :meth:`SqliteJournal.resolve_run_id` accepts (a full id is always accepted)."""
+SHORT_RUN_ID = 8
+"""How many characters of a run id ``deepsearch runs`` shows at least (more when needed to be unique)."""
+
+
 @dataclass(frozen=True)
 class RunSummary:
-    """One line of ``deepsearch runs``."""
+    """One line of ``deepsearch runs``.
+
+    Times are real (wall-clock) UTC times: never the sandbox's sped-up clock. A run recorded by a
+    journal older than wall times has ``created_on="run clock"``: its ``created_at`` is then the time
+    on the run's clock (virtual on the sandbox), the only one that journal kept.
+
+    ``records`` is the number of merged records (people or companies, not provider hits): the
+    report's when the run has one (``records_final``), otherwise the hits recorded so far merged
+    (``records_final=False``; capped at the request's ``max_results``, as the report would be).
+    """
 
     run_id: str
     created_at: datetime
@@ -49,6 +78,101 @@ class RunSummary:
     mode: str
     providers: list[str]
     records: int
+    records_final: bool = False
+    hits: int = 0
+    """Provider hits recorded (every provider's, before merging)."""
+    finished_at: datetime | None = None
+    """Wall-clock time the run last finished or was interrupted."""
+    wall_s: float | None = None
+    """Real seconds the run took (see :func:`run_wall_s`); None when not known."""
+    virtual_s: float | None = None
+    """The report's ``elapsed_s`` when the run was on the sandbox: virtual seconds."""
+    sandbox: bool | None = None
+    """Whether the report says the run was on the sandbox; None without a report."""
+    created_on: Literal["wall clock", "run clock"] = "wall clock"
+    short_id: str = ""
+    """The shortest prefix of ``run_id`` (at least :data:`SHORT_RUN_ID` characters) that no other run
+    in the store shares: ``deepsearch show`` and ``resume`` accept it."""
+
+
+class RunIdError(LookupError):
+    """A run id (or prefix) matches no run, or several (``candidates``, at most 10 are listed)."""
+
+    def __init__(self, prefix: str, candidates: Sequence[str] = (), problem: str | None = None) -> None:
+        self.prefix = prefix
+        self.candidates = tuple(candidates)
+        if problem is None:
+            if not self.candidates:
+                problem = f"no run {prefix!r} in the journal; `deepsearch runs` lists them"
+            else:
+                shown = ", ".join(self.candidates[:10]) + (", ..." if len(self.candidates) > 10 else "")
+                problem = (f"run id prefix {prefix!r} is ambiguous: it starts {len(self.candidates)} runs "
+                           f"({shown}); give more characters")
+        self.problem = problem
+        super().__init__(problem)
+
+
+def match_run_id(prefix: str, run_ids: Iterable[str]) -> str:
+    """The run id ``prefix`` names among ``run_ids``: itself when it is one, else the only id it begins
+    (at least :data:`MIN_RUN_ID_PREFIX` characters, as git accepts a unique commit prefix).
+
+    Raises:
+        RunIdError: no run matches, several do (``candidates``), or the prefix is too short.
+    """
+    ids = sorted(set(run_ids))
+    if prefix in ids:
+        return prefix
+    matches = [run_id for run_id in ids if run_id.startswith(prefix)] if prefix else []
+    if matches and len(prefix) < MIN_RUN_ID_PREFIX:
+        raise RunIdError(prefix, matches, f"run id prefix {prefix!r} is too short: give at least "
+                                          f"{MIN_RUN_ID_PREFIX} characters (`deepsearch runs` lists the ids)")
+    if len(matches) != 1:
+        raise RunIdError(prefix, matches)
+    return matches[0]
+
+
+def short_run_ids(run_ids: Iterable[str], neighbours: Callable[[str], Iterable[str]]) -> dict[str, str]:
+    """Each id's shortest prefix of at least :data:`SHORT_RUN_ID` characters that ``neighbours(id)``
+    (the ids next to it in sorted order, among every run) do not share."""
+    shorts = {}
+    for run_id in run_ids:
+        length = SHORT_RUN_ID
+        for other in neighbours(run_id):
+            common = next((i for i, (a, b) in enumerate(zip(run_id, other, strict=False)) if a != b),
+                          min(len(run_id), len(other)))
+            length = max(length, common + 1)
+        shorts[run_id] = run_id[:length]
+    return shorts
+
+
+def merged_so_far(hits: Iterable[Hit], request: SearchRequest) -> int:
+    """How many merged records ``hits`` make, capped at ``request.max_results`` (as a report is)."""
+    from aggregator.merge import Resolver  # not at import: the CLI's start-up stays light
+
+    resolver = Resolver(request.mode)
+    resolver.add(hits)
+    return min(resolver.record_count, request.max_results)
+
+
+def run_wall_s(report: SearchReport | None, *, uninterrupted: bool, created: datetime | None,
+               finished: datetime) -> float | None:
+    """The real seconds a finished run took: the report's ``wall_s`` when it measured it; else its
+    ``elapsed_s`` off the sandbox (the system clock's seconds are real ones); else, for a sandbox run
+    never interrupted, the wall time between recording the run and finishing it. None otherwise (a
+    sandbox run resumed by a process that did not measure its wall time)."""
+    if report is None:
+        return None
+    if report.wall_s is not None:
+        return report.wall_s
+    if not report.sandbox:
+        return report.elapsed_s
+    if uninterrupted and created is not None:
+        return max(0.0, (finished - created).total_seconds())
+    return None
+
+
+def _wall_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -62,6 +186,12 @@ class RunState:
     hits: dict[str, list[Hit]]
     outcomes: list[ProviderOutcome]
     report: SearchReport | None
+    created_at: datetime | None = None
+    """Wall-clock time the run was recorded (None in journals older than wall times)."""
+    finished_at: datetime | None = None
+    """Wall-clock time the run last finished or was interrupted."""
+    wall_s: float | None = None
+    """Real seconds the run took (see :func:`run_wall_s`); None when not known."""
 
 
 class JobStore(Protocol):
@@ -98,12 +228,27 @@ class JobStore(Protocol):
     async def run(self, run_id: str) -> RunState | None: ...
 
 
-class InMemoryJobStore:
-    """A :class:`JobStore` in a dict. ``records`` is public for inspection in tests."""
+@dataclass
+class _Run:
+    request: SearchRequest
+    created_at: datetime  # on the run's clock, as given to record_run
+    created_wall: datetime
+    status: str = "running"
+    report: SearchReport | None = None
+    finished_wall: datetime | None = None
+    wall_s: float | None = None
 
-    def __init__(self) -> None:
+
+class InMemoryJobStore:
+    """A :class:`JobStore` in a dict. ``records`` is public for inspection in tests.
+
+    ``now`` is the wall clock that stamps runs (default the system's UTC time).
+    """
+
+    def __init__(self, *, now: Callable[[], datetime] = _wall_now) -> None:
         self.records: dict[tuple[str, str], JobRecord] = {}
-        self._runs: dict[str, tuple[SearchRequest, datetime, str, SearchReport | None]] = {}
+        self._now = now
+        self._runs: dict[str, _Run] = {}
         self._hits: dict[tuple[str, str], list[Hit]] = {}
         self._outcomes: dict[str, dict[str, ProviderOutcome]] = {}
 
@@ -132,7 +277,7 @@ class InMemoryJobStore:
         return self.records.get((run_id, provider))
 
     async def record_run(self, run_id: str, request: SearchRequest, created_at: datetime) -> None:
-        self._runs.setdefault(run_id, (request, created_at, "running", None))  # a run is recorded once
+        self._runs.setdefault(run_id, _Run(request, created_at, self._now()))  # a run is recorded once
 
     async def record_hits(self, run_id: str, provider: str, hits: Sequence[Hit]) -> None:
         self._hits.setdefault((run_id, provider), []).extend(hits)
@@ -144,21 +289,43 @@ class InMemoryJobStore:
         self._outcomes.setdefault(run_id, {})[outcome.provider] = outcome
 
     async def finish_run(self, run_id: str, status: str, report: SearchReport | None) -> None:
-        request, created, _, _ = self._runs[run_id]
-        self._runs[run_id] = (request, created, status, report)
+        run, finished = self._runs[run_id], self._now()
+        wall_s = run_wall_s(report, uninterrupted=run.status == "running", created=run.created_wall,
+                            finished=finished)
+        run.status, run.report, run.finished_wall = status, report, finished
+        run.wall_s = wall_s if report is not None else run.wall_s
 
     async def runs(self, limit: int = 50) -> list[RunSummary]:
+        """The latest ``limit`` runs, newest first (by wall-clock creation time)."""
+        newest = sorted(self._runs.items(), key=lambda item: item[1].created_wall, reverse=True)[:limit]
+        shorts = short_run_ids((run_id for run_id, _ in newest), self._neighbours)
         summaries = []
-        for run_id, (request, created, status, _) in self._runs.items():
+        for run_id, run in newest:
             providers = sorted(p for r, p in self.records if r == run_id)
-            count = sum(len(h) for (r, _), h in self._hits.items() if r == run_id)
-            summaries.append(RunSummary(run_id, created, status, request.query, request.mode, providers, count))
-        return sorted(summaries, key=lambda s: s.created_at, reverse=True)[:limit]
+            hits = [hit for (r, _), h in sorted(self._hits.items()) if r == run_id for hit in h]
+            report = run.report
+            summaries.append(RunSummary(
+                run_id, run.created_wall, run.status, run.request.query, run.request.mode, providers,
+                records=len(report.records) if report else merged_so_far(hits, run.request),
+                records_final=report is not None, hits=len(hits), finished_at=run.finished_wall,
+                wall_s=run.wall_s, virtual_s=report.elapsed_s if report and report.sandbox else None,
+                sandbox=report.sandbox if report else None, short_id=shorts[run_id]))
+        return summaries
+
+    def _neighbours(self, run_id: str) -> list[str]:
+        ids = sorted(self._runs)
+        i = ids.index(run_id)
+        return ids[max(0, i - 1):i] + ids[i + 1:i + 2]
+
+    async def resolve_run_id(self, prefix: str) -> str:
+        """The full id of the run ``prefix`` names (see :func:`match_run_id`). Raises :class:`RunIdError`."""
+        return match_run_id(prefix, self._runs)
 
     async def run(self, run_id: str) -> RunState | None:
         if run_id not in self._runs:
             return None
-        request, _, status, report = self._runs[run_id]
+        run = self._runs[run_id]
         jobs = {p: rec for (r, p), rec in self.records.items() if r == run_id}
         hits = {p: list(h) for (r, p), h in self._hits.items() if r == run_id}
-        return RunState(run_id, status, request, jobs, hits, list(self._outcomes.get(run_id, {}).values()), report)
+        return RunState(run_id, run.status, run.request, jobs, hits, list(self._outcomes.get(run_id, {}).values()),
+                        run.report, created_at=run.created_wall, finished_at=run.finished_wall, wall_s=run.wall_s)

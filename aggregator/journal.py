@@ -6,11 +6,18 @@ can be resumed without paying twice for a job and finished runs can be listed an
 
 Schema (created on open; times are ISO-8601 UTC strings, ``*_json`` columns are JSON text)::
 
-    runs(run_id TEXT PK, created_at TEXT, status TEXT, request_json TEXT, report_json TEXT NULL)
+    runs(run_id TEXT PK, created_at TEXT, status TEXT, request_json TEXT, report_json TEXT NULL,
+         created_wall TEXT NULL, finished_wall TEXT NULL, wall_s REAL NULL)
     jobs(run_id, provider, idempotency_key, state, request_json, job_json NULL, checkpoint_json NULL,
          history_json, PK(run_id, provider))
     hits(run_id, provider, seq, hit_json, PK(run_id, provider, seq))   -- seq: 0, 1, 2... per job
     outcomes(id INTEGER PK AUTOINCREMENT, run_id, provider, outcome_json)
+
+``runs.created_at`` is the time given to ``record_run``: the run's clock, which on the sandbox is
+virtual (it runs many times faster than real time, so it drifts into the future). ``created_wall``
+and ``finished_wall`` are the real times the journal recorded and finished the run, and ``wall_s``
+the real seconds it took (see :func:`~aggregator.jobstore.run_wall_s`); people read these. Journals
+written before those three columns existed get them (NULL for old runs) when first opened.
 
 ``jobs.request_json`` is the request given to ``record_submit_intent`` (it may differ per provider
 from the run's request), so :meth:`SqliteJournal.get` returns the same :class:`JobRecord` as
@@ -48,7 +55,7 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -57,10 +64,20 @@ from typing import Any, Literal, Self, cast
 import aiosqlite
 
 from aggregator.contract import JobRef
-from aggregator.jobstore import JobRecord, JobStoreState, RunState, RunSummary
+from aggregator.jobstore import (
+    JobRecord,
+    JobStoreState,
+    RunIdError,
+    RunState,
+    RunSummary,
+    match_run_id,
+    merged_so_far,
+    run_wall_s,
+    short_run_ids,
+)
 from aggregator.models import Hit, ProviderOutcome, SearchReport, SearchRequest
 
-__all__ = ["RunState", "RunSummary", "SqliteJournal", "default_journal_path"]
+__all__ = ["RunIdError", "RunState", "RunSummary", "SqliteJournal", "default_journal_path"]
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +87,10 @@ CREATE TABLE IF NOT EXISTS runs (
     created_at   TEXT NOT NULL,
     status       TEXT NOT NULL,
     request_json TEXT NOT NULL,
-    report_json  TEXT
+    report_json  TEXT,
+    created_wall TEXT,
+    finished_wall TEXT,
+    wall_s       REAL
 );
 CREATE INDEX IF NOT EXISTS runs_created_at ON runs (created_at);
 CREATE TABLE IF NOT EXISTS jobs (
@@ -99,6 +119,9 @@ CREATE TABLE IF NOT EXISTS outcomes (
 );
 CREATE INDEX IF NOT EXISTS outcomes_run ON outcomes (run_id);
 """
+
+RUN_COLUMNS_ADDED = {"created_wall": "TEXT", "finished_wall": "TEXT", "wall_s": "REAL"}
+"""Columns of ``runs`` newer than the first schema: added to an older journal when it is opened."""
 
 _INSERT_HIT = "INSERT INTO hits (run_id, provider, seq, hit_json) VALUES (?, ?, ?, ?)"
 _UPDATE_CHECKPOINT = (
@@ -137,6 +160,14 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def _from_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text is not None else None
+
+
+def _wall_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _job_to_json(job: JobRef) -> str:
     return json.dumps({"provider": job.provider, "job_id": job.job_id, "idempotency_key": job.idempotency_key,
                        "mode": job.mode, "submitted_at": job.submitted_at.isoformat(), "extra": dict(job.extra)})
@@ -166,13 +197,16 @@ class SqliteJournal:
     """A durable :class:`~aggregator.jobstore.JobStore` and run history in one SQLite file.
 
     Use as ``async with SqliteJournal(path) as journal: ...`` (or ``await open()`` / ``await close()``).
-    ``flush_interval_s`` bounds how long buffered hits and checkpoints wait (wall time).
+    ``flush_interval_s`` bounds how long buffered hits and checkpoints wait (wall time). ``now`` is
+    the wall clock that stamps runs (default the system's UTC time; never the sandbox's clock).
     See the module docstring for the schema and the durability rules.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, flush_interval_s: float = 0.2,
-                 max_buffered_hits: int = 5000, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> None:
+                 max_buffered_hits: int = 5000, synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+                 now: Callable[[], datetime] = _wall_now) -> None:
         self.path = Path(path)
+        self._now = now
         self.flush_interval_s = flush_interval_s
         self.max_buffered_hits = max_buffered_hits
         self.synchronous = synchronous
@@ -196,12 +230,34 @@ class SqliteJournal:
             await db.execute(f"PRAGMA synchronous={self.synchronous}")
             await db.execute("PRAGMA busy_timeout=5000")
             await db.executescript(SCHEMA)
+            await self._migrate(db)
         except BaseException:
             await db.close()
             raise
         self._db = db
         self._closing = False
         return self
+
+    @staticmethod
+    async def _migrate(db: aiosqlite.Connection) -> None:
+        """Add the columns of :data:`RUN_COLUMNS_ADDED` a journal written by an older version lacks
+        (in one write transaction, so two processes opening it at once do not both add them)."""
+        async def missing() -> list[str]:
+            rows = await db.execute_fetchall("PRAGMA table_info(runs)")
+            present = {row[1] for row in rows}
+            return [name for name in RUN_COLUMNS_ADDED if name not in present]
+
+        if not await missing():
+            return
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for name in await missing():
+                await db.execute(f"ALTER TABLE runs ADD COLUMN {name} {RUN_COLUMNS_ADDED[name]}")
+            await db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await db.execute("ROLLBACK")
+            raise
 
     async def close(self) -> None:
         """Flush what is buffered, stop the flush timer and close the connection (idempotent)."""
@@ -325,9 +381,13 @@ class SqliteJournal:
             await self._transaction()
 
     async def record_run(self, run_id: str, request: SearchRequest, created_at: datetime) -> None:
-        """Start a run (status ``running``); committed. Recording an existing ``run_id`` again is a no-op."""
-        await self._commit(("INSERT OR IGNORE INTO runs (run_id, created_at, status, request_json) VALUES (?, ?, ?, ?)",
-                            (run_id, _iso(created_at), "running", request.model_dump_json())))
+        """Start a run (status ``running``); committed. Recording an existing ``run_id`` again is a no-op.
+
+        ``created_at`` is the time on the run's clock; the journal also stamps the real time."""
+        await self._commit((
+            "INSERT OR IGNORE INTO runs (run_id, created_at, status, request_json, created_wall)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (run_id, _iso(created_at), "running", request.model_dump_json(), _iso(self._now()))))
 
     async def record_submit_intent(
         self, run_id: str, provider: str, idempotency_key: str, request: SearchRequest
@@ -390,13 +450,22 @@ class SqliteJournal:
 
     async def finish_run(self, run_id: str, status: str, report: SearchReport | None) -> None:
         """Set the run's final status (e.g. ``done``, ``failed``, ``cancelled``) and report; flushes,
-        committed. KeyError when the run was never recorded."""
+        committed. Stamps the real time and, with a report, the real seconds the run took
+        (:func:`~aggregator.jobstore.run_wall_s`). KeyError when the run was never recorded."""
         async with self._lock:
-            async with self._conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)) as cursor:
-                if await cursor.fetchone() is None:
-                    raise KeyError(run_id)
-            await self._transaction([("UPDATE runs SET status = ?, report_json = ? WHERE run_id = ?",
-                                      (status, report.model_dump_json() if report else None, run_id))])
+            async with self._conn.execute("SELECT status, created_wall FROM runs WHERE run_id = ?",
+                                          (run_id,)) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                raise KeyError(run_id)
+            finished = self._now()
+            wall_s = run_wall_s(report, uninterrupted=row[0] == "running", created=_from_iso(row[1]),
+                                finished=finished)
+            await self._transaction([(
+                "UPDATE runs SET status = ?, report_json = ?, finished_wall = ?,"
+                " wall_s = CASE WHEN ? THEN ? ELSE wall_s END WHERE run_id = ?",
+                (status, report.model_dump_json() if report else None, _iso(finished), report is not None,
+                 wall_s, run_id))])
 
     # -- reading (each read flushes first) ---------------------------------------------------------
     async def _fetchall(self, sql: str, params: Sequence[Any]) -> list[aiosqlite.Row]:
@@ -417,20 +486,55 @@ class SqliteJournal:
         return [Hit.model_validate_json(row[0]) for row in rows]
 
     async def runs(self, limit: int = 50) -> list[RunSummary]:
-        """The latest ``limit`` runs, newest first (by ``created_at``, then insertion)."""
-        rows = await self._fetchall(
-            "SELECT r.run_id, r.created_at, r.status, r.request_json,"
+        """The latest ``limit`` runs, newest first (by real creation time, then insertion).
+
+        ``records`` counts merged records: the report's, or for a run without one (running or
+        interrupted) its hits so far, merged (``records_final=False``). ``short_id`` is each id's
+        shortest unique prefix among every run of the journal (see :meth:`resolve_run_id`)."""
+        fetched = await self._fetchall(
+            "SELECT r.run_id, r.created_at, r.created_wall, r.finished_wall, r.wall_s, r.status, r.request_json,"
+            " r.report_json IS NOT NULL, json_extract(r.report_json, '$.sandbox'),"
+            " json_extract(r.report_json, '$.elapsed_s'), json_array_length(r.report_json, '$.records'),"
             " (SELECT COUNT(*) FROM hits h WHERE h.run_id = r.run_id),"
             " (SELECT json_group_array(provider) FROM (SELECT provider FROM jobs j WHERE j.run_id = r.run_id"
-            "   ORDER BY provider))"
-            " FROM runs r ORDER BY r.created_at DESC, r.rowid DESC LIMIT ?", (limit,))
+            "   ORDER BY provider)),"
+            " (SELECT MAX(o.run_id) FROM runs o WHERE o.run_id < r.run_id),"
+            " (SELECT MIN(o.run_id) FROM runs o WHERE o.run_id > r.run_id)"
+            " FROM runs r ORDER BY COALESCE(r.created_wall, r.created_at) DESC, r.rowid DESC LIMIT ?", (limit,))
+        rows = [tuple(row) for row in fetched]
+        neighbours = {row[0]: [other for other in row[-2:] if other is not None] for row in rows}
+        shorts = short_run_ids(neighbours, neighbours.__getitem__)
         summaries = []
-        for run_id, created_at, status, request_json, records, providers in (tuple(row) for row in rows):
+        for (run_id, created_at, created_wall, finished_wall, wall_s, status, request_json, has_report, sandbox,
+             elapsed_s, records, hits, providers, _, _) in rows:
             request = SearchRequest.model_validate_json(request_json)
-            summaries.append(RunSummary(run_id=run_id, created_at=datetime.fromisoformat(created_at), status=status,
-                                        query=request.query, mode=request.mode, providers=json.loads(providers),
-                                        records=int(records)))
+            if not has_report:
+                records = merged_so_far(await self.hits_of_run(run_id), request) if hits else 0
+            summaries.append(RunSummary(
+                run_id=run_id, created_at=datetime.fromisoformat(created_wall or created_at), status=status,
+                query=request.query, mode=request.mode, providers=json.loads(providers), records=int(records),
+                records_final=bool(has_report), hits=int(hits), finished_at=_from_iso(finished_wall), wall_s=wall_s,
+                virtual_s=elapsed_s if sandbox else None, sandbox=bool(sandbox) if has_report else None,
+                created_on="wall clock" if created_wall else "run clock", short_id=shorts[run_id]))
         return summaries
+
+    async def hits_of_run(self, run_id: str) -> list[Hit]:
+        """Every provider's hits of one run (by provider, in recorded order)."""
+        rows = await self._fetchall("SELECT hit_json FROM hits WHERE run_id = ? ORDER BY provider, seq", (run_id,))
+        return [Hit.model_validate_json(row[0]) for row in rows]
+
+    async def resolve_run_id(self, prefix: str) -> str:
+        """The full id of the run ``prefix`` names: itself when a run has that id, else the only run
+        whose id starts with it (at least :data:`~aggregator.jobstore.MIN_RUN_ID_PREFIX` characters,
+        as git accepts a unique commit prefix).
+
+        Raises:
+            RunIdError: no run matches, or several do (``candidates``), or the prefix is too short.
+        """
+        rows = await self._fetchall(
+            "SELECT run_id FROM runs WHERE run_id = ? OR (? <> '' AND substr(run_id, 1, length(?)) = ?)"
+            " ORDER BY run_id", (prefix, prefix, prefix, prefix))
+        return match_run_id(prefix, (row[0] for row in rows))
 
     async def run(self, run_id: str) -> RunState | None:
         """Everything about one run, or None when it was never recorded with :meth:`record_run`."""
@@ -441,7 +545,8 @@ class SqliteJournal:
             await db.execute("BEGIN")
             try:
                 run_rows = list(await db.execute_fetchall(
-                    "SELECT status, request_json, report_json FROM runs WHERE run_id = ?", (run_id,)))
+                    "SELECT status, request_json, report_json, created_wall, finished_wall, wall_s"
+                    " FROM runs WHERE run_id = ?", (run_id,)))
                 job_rows = list(await db.execute_fetchall(
                     f"SELECT {_JOB_COLUMNS} FROM jobs WHERE run_id = ? ORDER BY provider", (run_id,)))
                 hit_rows = list(await db.execute_fetchall(
@@ -452,7 +557,7 @@ class SqliteJournal:
                 await db.execute("COMMIT")
         if not run_rows:
             return None
-        status, request_json, report_json = tuple(run_rows[0])
+        status, request_json, report_json, created_wall, finished_wall, wall_s = tuple(run_rows[0])
         hits: dict[str, list[Hit]] = {}
         for provider, hit_json in (tuple(row) for row in hit_rows):
             hits.setdefault(provider, []).append(Hit.model_validate_json(hit_json))
@@ -460,7 +565,8 @@ class SqliteJournal:
             run_id=run_id, status=status, request=SearchRequest.model_validate_json(request_json),
             jobs={record.provider: record for record in map(_record_from_row, job_rows)}, hits=hits,
             outcomes=[ProviderOutcome.model_validate_json(row[0]) for row in outcome_rows],
-            report=SearchReport.model_validate_json(report_json) if report_json is not None else None)
+            report=SearchReport.model_validate_json(report_json) if report_json is not None else None,
+            created_at=_from_iso(created_wall), finished_at=_from_iso(finished_wall), wall_s=wall_s)
 
     async def journal_mode(self) -> str:
         """The connection's journal mode (``wal`` once open)."""

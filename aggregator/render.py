@@ -1,6 +1,8 @@
 """Rendering a :class:`~aggregator.models.SearchReport`: terminal tables and output files.
 
-- :func:`records_table` / :func:`outcomes_table` — rich tables for the terminal.
+- :func:`records_table` / :func:`outcomes_table` / :func:`runs_table` — rich tables for the terminal.
+  They stay readable at 80 columns: a table too wide for the terminal (a column would be cut to an
+  ellipsis or dropped) switches to a narrow layout (:class:`FittedTable`); nothing is cut.
 - :func:`write_report` — ``.json`` (the whole report), ``.jsonl`` (one merged record per line),
   ``.csv`` (one flattened row per merged record), chosen by the file's extension.
 """
@@ -9,20 +11,28 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from rich import box
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from aggregator.compare import Comparison
 from aggregator.errors import ConfigError
 from aggregator.models import Company, FieldValues, FilterCapabilities, MergedRecord, Person, SearchReport
 
+if TYPE_CHECKING:
+    from aggregator.jobstore import RunSummary
+
 __all__ = [
     "OUTPUT_SUFFIXES",
+    "FittedTable",
     "comparison_tables",
     "counted",
     "fields_table",
@@ -31,6 +41,7 @@ __all__ = [
     "profile_view",
     "records_table",
     "report_json",
+    "runs_table",
     "values_table",
     "write_report",
 ]
@@ -43,6 +54,39 @@ def counted(count: float, noun: str, plural: str | None = None) -> str:
     ``"1 person"`` (``plural="people"``), ``"1.5 credits"``. Whole floats print without ``.0``."""
     shown = f"{count:g}" if isinstance(count, float) else str(count)
     return f"{shown} {noun if count == 1 else plural or noun + 's'}"
+
+
+_UNBOUNDED = 100_000  # a width no terminal has: what each column needs when nothing squeezes it
+
+
+class FittedTable(Table):
+    """A table that renders :attr:`narrow` (a layout made for narrow terminals) instead of itself when
+    the console cannot give every column its longest word: rich would otherwise cut cells to an
+    ellipsis, break words or drop whole columns. Without ``narrow`` it is a plain :class:`Table`."""
+
+    narrow: RenderableType | None = None
+
+    def fits(self, console: Console, options: ConsoleOptions) -> bool:
+        """Whether every column gets at least its longest word at ``options.max_width``."""
+        natural = Table.__rich_measure__(self, console, options.update_width(_UNBOUNDED))
+        return natural.minimum <= options.max_width
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if self.narrow is not None and not self.fits(console, options):
+            yield self.narrow
+            return
+        yield from super().__rich_console__(console, options)
+
+
+def _compact(title: str | None = None, caption: str | None = None) -> FittedTable:
+    """A table for narrow terminals: a rule under the header, no vertical borders, one space between
+    columns (plus their separator), the caption left-aligned under it."""
+    return FittedTable(title=title, caption=caption, caption_justify="left", header_style="bold",
+                       box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+
+
+def _joined(*parts: Any, sep: str = " · ") -> str:
+    return sep.join(str(p) for p in parts if p not in (None, "", ()))
 
 
 def _cell(value: Any) -> str:
@@ -89,7 +133,7 @@ def records_table(report: SearchReport, limit: int | None = None) -> Table:
         e.kind == "criterion" for r in report.records for h in r.hits for e in h.evidence)
     found = (counted(len(report.records), "person", "people") if people
              else counted(len(report.records), "company", "companies"))
-    title = f"{found} for “{report.request.query}”"
+    title = escape(f"{found} for “{report.request.query}”")
     cols = (["Name", "Title", "Company", "Location", "LinkedIn"] if people
             else ["Name", "Domain", "Industry", "Employees", "HQ", "Stage"])
     if graded:
@@ -97,14 +141,42 @@ def records_table(report: SearchReport, limit: int | None = None) -> Table:
     records = report.records[:limit] if limit else report.records
     rows = [[_cell(v) for v in _record_row(record, graded)] for record in records]
     keep = [i for i in range(len(cols)) if any(row[i] for row in rows)] or list(range(len(cols)))
-    table = Table(title=title, show_lines=False, header_style="bold")
+    table = FittedTable(title=title, show_lines=False, header_style="bold")
     table.add_column("#", justify="right", style="dim")
     for i in keep:
         table.add_column(cols[i], overflow="fold")
-    table.add_column("Providers", style="cyan")
+    table.add_column("Providers", style="cyan", overflow="fold")
     for n, (record, row) in enumerate(zip(records, rows, strict=True), start=1):
-        table.add_row(str(n), *(row[i] for i in keep), ", ".join(record.providers))
+        table.add_row(str(n), *(escape(row[i]) for i in keep), ", ".join(record.providers))
+    table.narrow = _record_cards(title, records, rows, people, graded)
     return table
+
+
+def _record_cards(title: str, records: Sequence[MergedRecord], rows: list[list[str]], people: bool,
+                  graded: bool) -> Table:
+    """The records one under the other, a few lines each (the records table at a narrow width)."""
+    cards = Table.grid(padding=(0, 1, 1, 0), collapse_padding=False, expand=True)  # a blank line after each
+    cards.title = title
+    cards.add_column(justify="right", style="dim")
+    cards.add_column(overflow="fold")
+    for n, (record, row) in enumerate(zip(records, rows, strict=True), start=1):
+        card = Text()
+        if people:
+            name, role, company, location, linkedin = row
+            card.append(name or record.record_id, "bold")
+            card.append(("\n" + _joined(role, company)) if role or company else "")
+            details = _joined(location, linkedin)
+        else:
+            name, domain, industry, size, hq, stage = row[:6]
+            card.append(name or record.record_id, "bold")
+            card.append(f" · {domain}" if domain else "")
+            details = _joined(industry, f"{size} employees" if size else "", hq, stage)
+        card.append(("\n" + details) if details else "")
+        if graded and (row[6] or row[7]):
+            card.append("\n" + _joined(row[6], row[7], sep="\n"))
+        card.append("\n" + ", ".join(record.providers), "cyan")
+        cards.add_row(str(n), card)
+    return cards
 
 
 def profile_view(record: MergedRecord) -> Table:
@@ -150,6 +222,7 @@ def values_table(values: FieldValues) -> Table:
 
 
 STATUS_STYLES = {"found": "green", "partial": "yellow", "no_result": "yellow", "failed": "red", "skipped": "dim"}
+RUN_STYLES = {"done": "green", "running": "cyan", "interrupted": "yellow", "failed": "red"}
 
 
 def _comparison_notes(comparison: Comparison) -> str:
@@ -205,28 +278,77 @@ def comparison_tables(comparison: Comparison) -> tuple[Table, Table, Table]:
 def outcomes_table(report: SearchReport) -> Table:
     """One row per provider: status, records, pages, credits, retries, time, error or note.
 
+    The time column's header names its clock: ``virtual s`` on the sandbox, ``wall s`` otherwise. When
+    the terminal is too narrow for the Note column, the notes (why a provider was skipped or failed)
+    are printed under a compact table instead, with the clock.
+
     ``Recs`` counts the report's merged records the provider contributed to, i.e. people or
     companies, not hits: a lookup's partial and full profile of one person is 1. Where the provider's
     hits (``ProviderOutcome.records``) differ, they follow: ``1 (2 hits)``; so do hits the result
     left out (a strategy that kept another provider's answer, or the ``max_results`` cut).
     """
-    unit = "virtual s" if report.sandbox else "s"
+    unit = "virtual s" if report.sandbox else "wall s"
     merged = Counter(provider for record in report.records for provider in set(record.providers))
-    table = Table(title="Providers", header_style="bold")
+    clock = "virtual seconds (sandbox clock)" if report.sandbox else "wall-clock seconds"
+    notes = [f"{o.provider}: {o.status} — {o.error.message if o.error else o.note}"
+             for o in report.outcomes if o.error or o.note]
+    table = FittedTable(title="Providers", header_style="bold")
+    narrow = _compact("Providers", escape("\n".join([*notes, f"Times in {clock}."])))
+    cards = Table.grid(padding=(0, 1), expand=True)  # narrower still: a few lines per provider
+    cards.title = "Providers"
+    cards.add_column(style="bold", no_wrap=True)
+    cards.add_column(overflow="fold")
     numeric = ("Recs", "Pages", "Credits", "Retries", unit)
     for col in ("Provider", "Where", "Status", *numeric, "Note"):
         table.add_column(col, justify="right" if col in numeric else "left", no_wrap=col != "Note")
-    styles = {"found": "green", "partial": "yellow", "no_result": "yellow", "failed": "red", "skipped": "dim"}
+        if col != "Note":  # the compact table wraps "1 (2 hits)" and its time header rather than cut them
+            narrow.add_column(col, justify="right" if col in numeric else "left",
+                              no_wrap=col not in ("Recs", unit), overflow="fold")
     for o in report.outcomes:
         note = o.error.message if o.error else (o.note or "")
         recs = str(merged[o.provider])
         if merged[o.provider] != o.records:
             recs += f" ({counted(o.records, 'hit')})"
-        table.add_row(
-            o.provider, "sandbox" if o.sandbox else "live", f"[{styles[o.status]}]{o.status}[/]",
-            recs, str(o.pages), f"{o.credits:g}", str(o.retries),
-            f"{o.elapsed_s:.1f}" if o.elapsed_s is not None else "", note,
-        )
+        cells = (escape(o.provider), "sandbox" if o.sandbox else "live",
+                 f"[{STATUS_STYLES.get(o.status, '')}]{o.status}[/]", recs, str(o.pages), f"{o.credits:g}",
+                 str(o.retries), f"{o.elapsed_s:.1f}" if o.elapsed_s is not None else "")
+        table.add_row(*cells, escape(note))
+        narrow.add_row(*cells)
+        timing = f"{o.elapsed_s:.1f} {unit}" if o.elapsed_s is not None else ""
+        figures = _joined(f"{recs} {'record' if merged[o.provider] == 1 else 'records'}", counted(o.pages, "page"),
+                          counted(o.credits, "credit"), counted(o.retries, "retry", "retries"), timing)
+        cards.add_row(escape(o.provider), f"[{STATUS_STYLES.get(o.status, '')}]{o.status}[/] · "
+                      f"{'sandbox' if o.sandbox else 'live'}\n" + escape(figures + (f"\n{note}" if note else "")))
+    narrow.narrow = cards
+    table.narrow = narrow
+    return table
+
+
+def _local_time(moment: datetime) -> str:
+    """A UTC time as the reader's local wall-clock time, to the second."""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def runs_table(runs: Sequence[RunSummary], title: str | None = None) -> Table:
+    """``deepsearch runs``: one line per run, readable at 80 columns.
+
+    Run ids are shown by their shortest unique prefix (``show`` and ``resume`` accept it); creation
+    times are local wall-clock time; ``Records`` counts merged records (people or companies, not
+    provider hits), ``N so far`` for a run without a report yet (running or interrupted).
+    """
+    legend = ["Created: local wall-clock time. Records: merged records (\"so far\": the run has no report yet)."]
+    if any(run.created_on != "wall clock" for run in runs):
+        legend.append("* recorded before the journal kept wall-clock times: the run's own clock "
+                      "(virtual, and ahead of real time, on the sandbox).")
+    table = _compact(title, escape("\n".join(legend)))
+    for col in ("Run", "Created", "Status", "Mode", "Query", "Providers", "Records"):
+        table.add_column(col, justify="right" if col == "Records" else "left",
+                         no_wrap=col in ("Run", "Status", "Mode"), overflow="fold")
+    for run in runs:
+        created = _local_time(run.created_at) + ("*" if run.created_on != "wall clock" else "")
+        records = str(run.records) if run.records_final else f"{run.records} so far"
+        table.add_row(run.short_id or run.run_id, created, f"[{RUN_STYLES.get(run.status, '')}]{run.status}[/]",
+                      run.mode, escape(run.query), ", ".join(run.providers), records)
     return table
 
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shlex
 import signal
 import sys
+import tempfile
 import time
 import tomllib
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -33,11 +36,20 @@ from aggregator.events import Event, OutcomeEvent, ProgressEvent, RecordsEvent, 
 from aggregator.journal import SqliteJournal, default_journal_path
 from aggregator.models import MergedRecord, Person, SearchReport
 from aggregator.pipelines import Policy
-from aggregator.render import counted, outcomes_table, profile_view, records_table, report_json, write_report
+from aggregator.render import (
+    OUTPUT_SUFFIXES,
+    counted,
+    outcomes_table,
+    profile_view,
+    records_table,
+    report_json,
+    write_report,
+)
 
 __all__ = [
     "EXIT_ALL_FAILED",
     "EXIT_INTERRUPTED",
+    "EXIT_NOT_WRITTEN",
     "EXIT_OK",
     "EXIT_USAGE",
     "IDENTITY_FLAGS",
@@ -50,23 +62,30 @@ __all__ = [
     "json_option",
     "load_json_object",
     "load_policy",
+    "prepare_output",
     "print_report",
     "report_interrupted",
     "run_and_report",
     "run_search",
+    "say_if_empty",
     "settings_for",
     "usage_error",
+    "write_output",
 ]
 
-EXIT_OK, EXIT_USAGE, EXIT_ALL_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
+EXIT_OK, EXIT_NOT_WRITTEN, EXIT_USAGE, EXIT_ALL_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+"""0 at least one provider answered (also with no record: "no results" is said on stderr); 1 the run
+finished and is in the journal, but an output file could not be written (the message says how to get
+it); 2 usage or configuration error, nothing sent; 3 every provider failed or was skipped; 130 interrupted."""
 IDENTITY_FLAGS = {"linkedin_url": "--linkedin-url", "email": "--email", "phone_number": "--phone",
                   "profile_id": "--profile-id", "urls": "--url", "usernames": "--username"}
 LOOKUP_MAX_HITS = 10  # a lookup reads a partial and a full profile of one person: a few hits at most
 err = Console(stderr=True)
 OPTION_FLAGS = {"options.extruct.criteria": "--criteria", "options.extruct": "--criteria",
                 "options.orbit.structured_intent": "--intent", "options.orbit.run_shape": "--run-shape",
-                "options.orbit": "--intent/--run-shape"}
-"""The flag that sets each provider option, for usage errors (first matching prefix wins)."""
+                "options.orbit": "--intent/--run-shape", "strategy": "--strategy", "min_results": "--min-results",
+                "hedge_delay_s": "--hedge-delay", "policy": "--policy"}
+"""The flag that sets each provider option or strategy setting, for usage errors (first matching prefix wins)."""
 
 
 def configure_logging(verbosity: int) -> None:
@@ -84,9 +103,11 @@ def configure_logging(verbosity: int) -> None:
 
 
 class ProgressView:
-    """One status line per provider: phase, message, results so far, elapsed (virtual) seconds."""
+    """One status line per provider: phase, message, results so far, elapsed seconds (labelled
+    ``virtual s`` on the sandbox, whose clock runs faster than the wall)."""
 
-    def __init__(self, live: bool) -> None:
+    def __init__(self, live: bool, sandbox: bool = False) -> None:
+        self.unit = " virtual s" if sandbox else "s"
         self.rows: dict[str, ProgressEvent] = {}
         self.latest: dict[str, MergedRecord] = {}  # record id -> record, newest last
         self.total = 0
@@ -114,7 +135,7 @@ class ProgressView:
         table = Table.grid(padding=(0, 2))
         for event in self.rows.values():
             table.add_row(f"[bold]{event.provider}[/]", f"[cyan]{event.phase}[/]", escape(event.message or ""),
-                          counted(event.results_so_far, "result"), f"{event.elapsed_s:.0f}s")
+                          counted(event.results_so_far, "result"), f"{event.elapsed_s:.0f}{self.unit}")
         if self.latest:
             table.add_row(f"[bold]{self.total} merged[/]", "latest:", "", "", "")
             for record in list(self.latest.values())[-6:]:
@@ -169,10 +190,12 @@ def load_policy(ref: str, settings: Settings) -> Policy:
 
 
 class Interrupted(Exception):
-    """Ctrl-C or SIGTERM stopped a run; ``run_id`` can be resumed."""
+    """Ctrl-C or SIGTERM stopped a run ``run_id`` (None: before it started); ``resumable`` when
+    another process can resume it (not on an in-process sandbox, whose jobs end with this process)."""
 
-    def __init__(self, run_id: str | None) -> None:
+    def __init__(self, run_id: str | None, resumable: bool = True) -> None:
         self.run_id = run_id
+        self.resumable = resumable
         super().__init__(run_id)
 
 
@@ -188,10 +211,16 @@ def _stop_on_signals() -> list[signal.Signals]:
 
 
 def report_interrupted(error: Interrupted) -> None:
-    """Print how to continue an interrupted run, and exit 130."""
-    if error.run_id:
+    """Print how to continue an interrupted run (the resume command only where it can work), and exit 130."""
+    if error.run_id and error.resumable:
         err.print(f"interrupted; everything so far is in the journal. Resume with: deepsearch resume {error.run_id}",
                   highlight=False, markup=False, soft_wrap=True)  # one line: the command is copied as is
+    elif error.run_id:
+        err.print(f"interrupted; run {error.run_id} is in the journal as interrupted, but it cannot be resumed: it "
+                  "ran on the in-process sandbox, whose emulators and jobs ended with this process. Run the command "
+                  "again; to make sandbox runs resumable, start a standalone sandbox (deepsearch sandbox serve "
+                  "--connection-file sb.json) and set DEEPSEARCH_SANDBOX=sb.json for the run and its resume.",
+                  highlight=False, markup=False, soft_wrap=True)
     else:
         err.print("interrupted before the run started", highlight=False)
     sys.exit(EXIT_INTERRUPTED)
@@ -199,36 +228,44 @@ def report_interrupted(error: Interrupted) -> None:
 
 async def run_search(settings: Settings, fields: dict[str, Any], show_progress: bool,
                      policy: Policy | None = None, journal: Path | None = None,
-                     resume: str | None = None) -> SearchReport:
+                     resume: str | None = None, outputs: Sequence[tuple[Path, str]] = ()) -> SearchReport:
     """Run (or ``resume``) one search with live progress, journaled to ``journal``.
 
+    ``outputs`` (path, flag) are the files the command writes afterwards: checked (and their folders
+    created) once the request is validated, before anything is sent (see :func:`prepare_output`).
+
     Raises:
+        ConfigError: an invalid request, or an output that cannot be written; nothing was sent.
         Interrupted: SIGINT/SIGTERM stopped it; everything done so far is in the journal.
     """
     installed = _stop_on_signals()
     try:
-        return await _run_search(settings, fields, show_progress, policy, journal, resume)
+        return await _run_search(settings, fields, show_progress, policy, journal, resume, outputs)
     except asyncio.CancelledError:
-        raise Interrupted(_last_run_id.get() or resume) from None
+        raise Interrupted(_last_run_id.get() or resume, _resumable.get()) from None
     finally:
         for sig in installed:
             asyncio.get_running_loop().remove_signal_handler(sig)
 
 
 _last_run_id: ContextVar[str | None] = ContextVar("_last_run_id", default=None)  # the run being shown
+_resumable: ContextVar[bool] = ContextVar("_resumable", default=True)  # can another process resume it?
 
 
 async def _run_search(settings: Settings, fields: dict[str, Any], show_progress: bool, policy: Policy | None,
-                      journal: Path | None, resume: str | None) -> SearchReport:
+                      journal: Path | None, resume: str | None, outputs: Sequence[tuple[Path, str]]) -> SearchReport:
     async with SqliteJournal(journal or default_journal_path()) as store, Aggregator(settings, job_store=store) as agg:
+        _resumable.set(not agg.on_ephemeral_sandbox)
         # planned and validated once, before anything is printed or sent (a resume on a fresh
         # in-process sandbox is refused there too)
         if resume is not None:
             run = agg.start(await agg.recorded_request(resume), policy=policy, run_id=resume)
         else:
             run = agg.start(policy=policy, **fields)
+        for path, flag in outputs:  # a request that is refused creates no folder
+            prepare_output(path, flag)
         announce(agg)
-        view = ProgressView(live=show_progress and err.is_terminal)
+        view = ProgressView(live=show_progress and err.is_terminal, sandbox=agg.on_sandbox)
         report: SearchReport | None = None
         with Live(view, console=err, refresh_per_second=8, transient=True,
                   auto_refresh=view.live) if view.live else contextlib.nullcontext():
@@ -286,7 +323,72 @@ def json_option(value: str | None, flag: str) -> dict[str, Any] | None:
     return data
 
 
-def print_report(report: SearchReport, as_json: bool, out: Path | None, wall_s: float) -> None:
+def prepare_output(path: Path, flag: str) -> None:
+    """Check that ``path`` can be written before anything is paid for: a known extension (``--out``),
+    not a folder, its folder created if missing, and a file can be created there (a real probe:
+    permission bits say nothing for root, ACLs or read-only mounts) or the existing file opened.
+
+    Raises:
+        ConfigError: naming ``flag`` and what is wrong with the path.
+    """
+    if flag == "--out" and path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ConfigError(flag, f"use one of {', '.join(OUTPUT_SUFFIXES)} (got {path.name!r})")
+    if path.is_dir():
+        raise ConfigError(flag, f"{path} is a folder; name a file")
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(flag, f"cannot create the folder {folder}: a file has that name") from None
+    except OSError as exc:
+        raise ConfigError(flag, f"cannot create the folder {folder}: {exc.strerror or exc}") from exc
+    try:
+        if path.exists():
+            with path.open("ab"):  # writable as it is (not truncated, not changed)
+                pass
+        else:
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".deepsearch-check-"):
+                pass
+    except OSError as exc:
+        raise ConfigError(flag, f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def write_output(report: SearchReport, path: Path, flag: str, write: Callable[[], Any],
+                 journal: Path | None = None) -> Any:
+    """``write()`` the file of ``flag``; when it fails (after the run), say that the run is kept in the
+    journal and how to get it (``deepsearch show RUN_ID --out FILE``), and exit 1."""
+    try:
+        prepare_output(path, flag)
+        return write()
+    except (OSError, ConfigError) as exc:
+        reason = exc.problem if isinstance(exc, ConfigError) else (exc.strerror or str(exc))
+        where = f" --journal {shlex.quote(str(journal))}" if journal is not None else ""
+        records = path if flag == "--out" else path.with_suffix(".json")
+        command = f"deepsearch show {report.run_id}{where} --out {shlex.quote(str(records))}"
+        then = ("once the problem is fixed, write its records with" if flag == "--out"
+                else f"the journal has its report and records (not this {flag} file), e.g.")
+        err.print(f"error: {flag}: could not write {path}: {reason}. The run is kept in the journal; {then}: "
+                  f"{command}", highlight=False, markup=False, soft_wrap=True)  # one line: the command copies as is
+        sys.exit(EXIT_NOT_WRITTEN)
+
+
+def say_if_empty(report: SearchReport) -> None:
+    """Say plainly on stderr when a report has no record (stdout stays the data)."""
+    if report.records:
+        return
+    answered = [o.provider for o in report.outcomes if o.status in ("found", "partial", "no_result")]
+    if answered:
+        err.print(f"no results: the search ran ({', '.join(answered)} answered) and returned no record",
+                  highlight=False, markup=False, soft_wrap=True)
+    else:
+        err.print("no results: every provider failed or was skipped (see the outcomes)", highlight=False,
+                  markup=False, soft_wrap=True)
+
+
+def print_report(report: SearchReport, as_json: bool, out: Path | None, wall_s: float | None,
+                 journal: Path | None = None) -> None:
+    """The report (or its JSON) on stdout; ``wall_s``: the real seconds the run took (None: not recorded).
+    On the sandbox the footer also gives the run's virtual seconds, labelled as such."""
     if as_json:
         sys.stdout.buffer.write(report_json(report) + b"\n")
         sys.stdout.flush()
@@ -298,10 +400,14 @@ def print_report(report: SearchReport, as_json: bool, out: Path | None, wall_s: 
                 console.print(profile_view(record))
         console.print(outcomes_table(report))
         answered = f", answered by {', '.join(report.answered_by)}" if report.answered_by else ""
+        took = f"{wall_s:.1f} s wall time" if wall_s is not None else "wall time not recorded"
+        if report.sandbox:
+            took += f" ({report.elapsed_s:.1f} virtual s on the sandbox clock)"
         console.print(f"run {report.run_id}: {counted(len(report.records), 'record')}{answered}, "
-                      f"{counted(float(report.total_credits), 'credit')}, {wall_s:.1f} s wall time", highlight=False)
+                      f"{counted(float(report.total_credits), 'credit')}, {took}", highlight=False)
+    say_if_empty(report)
     if out is not None:
-        count = write_report(report, out)
+        count = write_output(report, out, "--out", lambda: write_report(report, out), journal)
         err.print(f"wrote {counted(count, 'record')} to {out}", highlight=False)
 
 
@@ -312,12 +418,12 @@ def run_and_report(settings: Settings, fields: dict[str, Any], *, as_json: bool,
     started = time.perf_counter()
     try:
         report = asyncio.run(run_search(settings, fields, show_progress=not no_progress, policy=policy,
-                                        journal=journal, resume=resume))
+                                        journal=journal, resume=resume, outputs=[(out, "--out")] if out else []))
     except ConfigError as exc:
         usage_error(exc)
     except Interrupted as stop:
         report_interrupted(stop)
     except KeyboardInterrupt:  # Ctrl-C before run_search took over the signals (asyncio.run's own handler)
         report_interrupted(Interrupted(resume))
-    print_report(report, as_json, out, time.perf_counter() - started)
+    print_report(report, as_json, out, time.perf_counter() - started, journal)
     sys.exit(EXIT_OK if report.delivered else EXIT_ALL_FAILED)

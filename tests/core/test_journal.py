@@ -296,24 +296,30 @@ async def test_killed_writer_leaves_checkpoint_consistent_with_hits(tmp_path: Pa
 
 
 # -- history -----------------------------------------------------------------------------------------
-async def test_runs_newest_first_with_counts(journal: SqliteJournal) -> None:
-    company = SearchRequest(query="fintechs in Lisbon", mode="company")
-    await journal.record_run("old", REQUEST, NOW - timedelta(days=1))
-    await journal.record_run("new", company, NOW + timedelta(hours=1))
-    await journal.record_run("mid", REQUEST, NOW)
-    for provider, count in (("sixtyfour", 3), ("extruct", 2)):
-        await journal.record_submit_intent("new", provider, f"k-{provider}", company)
-        await journal.record_hits("new", provider, [hit(i, provider) for i in range(count)])
-    await journal.record_submit_intent("mid", "orbit", "k", REQUEST)
-    await journal.finish_run("old", "done", None)
+async def test_runs_newest_first_with_counts(tmp_path: Path) -> None:
+    wall = [NOW]  # the journal's wall clock, which orders the runs (the run's own clock may be virtual)
+    async with SqliteJournal(tmp_path / "journal.sqlite", now=lambda: wall[0]) as journal:
+        company = SearchRequest(query="fintechs in Lisbon", mode="company")
+        for run_id, request, created in (("old", REQUEST, NOW - timedelta(days=1)),
+                                         ("new", company, NOW + timedelta(hours=1)), ("mid", REQUEST, NOW)):
+            wall[0] = created
+            await journal.record_run(run_id, request, NOW + timedelta(days=365))  # a sandbox clock far ahead
+        for provider, count in (("sixtyfour", 3), ("extruct", 2)):
+            await journal.record_submit_intent("new", provider, f"k-{provider}", company)
+            await journal.record_hits("new", provider, [hit(i, provider) for i in range(count)])
+        await journal.record_submit_intent("mid", "orbit", "k", REQUEST)
+        wall[0] = NOW + timedelta(minutes=5)
+        await journal.finish_run("old", "done", None)
 
-    runs = await journal.runs()
-    assert [r.run_id for r in runs] == ["new", "mid", "old"]
-    assert runs[0] == RunSummary(run_id="new", created_at=NOW + timedelta(hours=1), status="running",
-                                 query="fintechs in Lisbon", mode="company", providers=["extruct", "sixtyfour"],
-                                 records=5)
-    assert (runs[1].providers, runs[1].records, runs[2].providers, runs[2].status) == (["orbit"], 0, [], "done")
-    assert [r.run_id for r in await journal.runs(limit=2)] == ["new", "mid"]
+        runs = await journal.runs()
+        assert [r.run_id for r in runs] == ["new", "mid", "old"]
+        # no report yet: the records are the hits merged so far (each person from both providers: 3, of 5 hits)
+        assert runs[0] == RunSummary(run_id="new", created_at=NOW + timedelta(hours=1), status="running",
+                                     query="fintechs in Lisbon", mode="company", providers=["extruct", "sixtyfour"],
+                                     records=3, records_final=False, hits=5, short_id="new")
+        assert (runs[1].providers, runs[1].records, runs[2].providers, runs[2].status) == (["orbit"], 0, [], "done")
+        assert runs[2].finished_at == NOW + timedelta(minutes=5)  # the wall clock when it was finished
+        assert [r.run_id for r in await journal.runs(limit=2)] == ["new", "mid"]
 
 
 async def test_wal_mode_is_on(tmp_path: Path) -> None:
@@ -348,7 +354,7 @@ async def test_ten_thousand_hits_round_trip(tmp_path: Path) -> None:
     assert len(hits) == 10_000 and [h.rank for h in hits] == list(range(1, 10_001))
     assert hits[1234] == hit(1234)
     assert record is not None and record.checkpoint == {"offset": 10_000} and len(record.history) == 101
-    assert summary.records == 10_000
+    assert summary.hits == 10_000 and (summary.records, summary.records_final) == (50, False)  # merged, capped
     assert json.loads(hits[-1].model_dump_json())["raw"] == {"i": 9999, "tags": ["a", "b"]}
 
 
