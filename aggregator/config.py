@@ -11,24 +11,34 @@ live must have an ``https://`` base URL (loopback hosts excepted) unless
 ``http.allow_insecure_base_urls`` is set; :func:`aggregator.targets.resolve_targets` enforces it.
 
 Errors: every invalid file, value or variable raises :class:`~aggregator.errors.ConfigError`
-naming the setting (e.g. ``providers.sixtyfour.page_size``).
+naming the setting (e.g. ``providers.sixtyfour.page_size``). Every key is checked, whichever layer
+it comes from: an unknown section, key, provider table, provider key (a provider accepts the common
+keys of :class:`ProviderSettings` and the adapter-specific ones its
+:attr:`~providers.spec.ProviderSpec.settings` declares), ``rate_limits`` row key or ``[policies]``
+key is refused with the closest known name (``providers.sixtyfour.poll_intervall_s: unknown field;
+did you mean 'poll_interval_s'?``).
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
 
-from aggregator.contract import specs_from_settings
+from aggregator.contract import RateLimitRow, specs_from_settings
 from aggregator.errors import ConfigError
 from aggregator.models import Criterion
+
+if TYPE_CHECKING:
+    from providers.spec import ProviderSpec
 
 __all__ = [
     "HttpSettings",
@@ -136,12 +146,98 @@ def default_config_path() -> Path:
     return Path(str(resource))
 
 
+def _registry() -> Mapping[str, ProviderSpec]:
+    from providers import REGISTRY  # the registry is the one wiring point into providers
+
+    return REGISTRY
+
+
 def _registered_defaults() -> dict[str, Any]:
     """``{"providers": {name: section}}`` of every registered provider that brings its own defaults
     (:attr:`providers.spec.ProviderSpec.defaults`; the packaged ``default.toml`` layers over them)."""
-    from providers import REGISTRY  # the registry is the one wiring point into providers
+    return {"providers": {name: dict(spec.defaults) for name, spec in _registry().items() if spec.defaults}}
 
-    return {"providers": {name: dict(spec.defaults) for name, spec in REGISTRY.items() if spec.defaults}}
+
+def _packaged_defaults() -> dict[str, Any]:
+    """The packaged ``default.toml``, without the sections of built-in providers that were unregistered."""
+    packaged = _read_toml(default_config_path(), "config")
+    registry = _registry()
+    tables = packaged.get("providers")
+    if isinstance(tables, dict):
+        packaged["providers"] = {name: table for name, table in tables.items() if name in registry}
+    return packaged
+
+
+# -- every key is a known one ----------------------------------------------------------------------
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation holds (``Policy`` in ``tuple[str | Policy, ...]``); a mapping's
+    keys are data (provider or policy names), so a ``dict[...]`` holds none."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if typing.get_origin(annotation) in (dict, Mapping):
+        return []
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, tuple, list, typing.Annotated):
+        return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
+    return []
+
+
+def _check_table(table: Mapping[str, Any], known: Iterable[str], where: str) -> None:
+    known = set(known)
+    for key in table:
+        if key not in known:
+            raise ConfigError.unknown(where, str(key), "field", known)
+
+
+def _check_model_keys(data: Mapping[str, Any], model: type[BaseModel], where: str) -> None:
+    """Every key of ``data`` (recursively into nested models' tables and rows) is a field of ``model``."""
+    fields = model.model_fields
+    _check_table(data, fields, where)
+    for key, value in data.items():
+        models = _models_in(fields[key].annotation)
+        if not models:
+            continue
+        here = f"{where}.{key}" if where else key
+        if isinstance(value, Mapping):
+            _check_model_keys(value, models[0], here)
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    _check_model_keys(item, models[0], f"{here}[{index}]")
+
+
+def _check_keys(data: Mapping[str, Any]) -> None:
+    """Refuse any key of merged settings data (the layers of :func:`load_settings`) that no setting
+    has: a section or key of :class:`Settings`, a provider that is not registered, a key of a provider
+    table that is neither common (:class:`ProviderSettings`) nor declared by its provider
+    (:attr:`~providers.spec.ProviderSpec.settings`), a key of a ``rate_limits`` row or of a
+    ``[policies.NAME]`` table. Values are not checked here (they are validated after).
+
+    Raises:
+        ConfigError: naming the key and the closest known name, e.g. ``providers.sixtyfor: unknown
+            provider; did you mean 'sixtyfour'? (known: extruct, orbit, sixtyfour)``.
+    """
+    _check_model_keys(data, Settings, "")
+    registry = _registry()
+    providers = data.get("providers")
+    for name, table in (providers.items() if isinstance(providers, Mapping) else ()):
+        spec = registry.get(name)
+        if spec is None:
+            raise ConfigError.unknown("providers", str(name), "provider", registry)
+        if not isinstance(table, Mapping):
+            continue  # validation names the wrong type
+        where = f"providers.{name}"
+        _check_table(table, {*ProviderSettings.model_fields, *spec.settings}, where)
+        rows = table.get("rate_limits")
+        for index, row in enumerate(rows if isinstance(rows, list | tuple) else ()):
+            if isinstance(row, Mapping):
+                _check_model_keys(row, RateLimitRow, f"{where}.rate_limits[{index}]")
+    policies = data.get("policies")
+    if isinstance(policies, Mapping) and any(isinstance(t, Mapping) for t in policies.values()):
+        from aggregator.pipelines import Policy  # only when the settings hold policies
+
+        for name, table in policies.items():
+            if isinstance(table, Mapping):
+                _check_model_keys(table, Policy, f"policies.{name}")
 
 
 def _read_toml(path: Path, what: str) -> dict[str, Any]:
@@ -226,11 +322,12 @@ def load_settings(
         overrides: a nested mapping applied last (the CLI's flags).
 
     Raises:
-        ConfigError: unreadable file, invalid TOML, or a value out of range (names the setting, e.g.
+        ConfigError: unreadable file, invalid TOML, an unknown key (with the closest known one, see
+            :func:`_check_keys`), or a value out of range (names the setting, e.g.
             ``providers.orbit.rate_limits[0].limit``).
     """
     env = os.environ if env is None else env
-    data = _deep_merge(_registered_defaults(), _read_toml(default_config_path(), "config"))
+    data = _deep_merge(_registered_defaults(), _packaged_defaults())
     user_file = config_file or env.get("DEEPSEARCH_CONFIG")
     if user_file:
         data = _deep_merge(data, _read_toml(Path(user_file), "--config"))
@@ -239,6 +336,7 @@ def load_settings(
         data = _deep_merge(data, {"sandbox": {"connection_file": env["DEEPSEARCH_SANDBOX"].strip()}})
     if overrides:
         data = _deep_merge(data, overrides)
+    _check_keys(data)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:

@@ -26,7 +26,8 @@ normally recorded in its :class:`~aggregator.models.ProviderOutcome`, not raised
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -50,10 +51,18 @@ __all__ = [
     "ProviderTimeoutError",
     "RateLimitedError",
     "SearchFailedError",
+    "did_you_mean",
 ]
 
 BODY_EXCERPT_CHARS = 300
 INPUT_REPR_CHARS = 80  # an invalid value quoted in a ConfigError message
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str | None:
+    """The one of ``known`` that ``name`` most likely misspells (case aside), or None."""
+    by_folded = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(name.lower(), list(by_folded), n=1, cutoff=0.6)
+    return by_folded[close[0]] if close else None
 
 
 class AggregatorError(Exception):
@@ -71,6 +80,18 @@ class ConfigError(AggregatorError, ValueError):
         self.field = field
         self.problem = problem
         super().__init__(f"{field}: {problem}")
+
+    @classmethod
+    def unknown(cls, where: str, name: str, what: str, known: Iterable[str]) -> ConfigError:
+        """``name`` (inside ``where``, e.g. ``providers``) is no known ``what`` (``"provider"``,
+        ``"field"``): says so, suggests the closest of ``known`` and lists them, e.g.
+        ``providers.sixtyfor: unknown provider; did you mean 'sixtyfour'? (known: extruct, orbit, sixtyfour)``.
+        """
+        names = sorted(known)
+        guess = did_you_mean(name, names)
+        hint = f"did you mean {guess!r}?" if guess else "check its spelling or remove it"
+        listed = f" (known: {', '.join(names)})" if names else ""
+        return cls(f"{where}.{name}" if where else name, f"unknown {what}; {hint}{listed}")
 
     @classmethod
     def from_validation(cls, exc: Any, prefix: str = "", default: str = "request") -> ConfigError:

@@ -9,7 +9,8 @@ needs a provider reads the declaration instead of keeping its own table:
 - the entity-resolution ground truth reads a hit's hidden id through ``truth``;
 - the soak counts paid starts on ``start_route``;
 - settings take ``defaults`` as the provider's built-in ``[providers.<name>]`` section when the
-  packaged ``default.toml`` has none (a provider added outside this repository).
+  packaged ``default.toml`` has none (a provider added outside this repository), and refuse any key
+  of that section that is neither a common provider setting nor one of its ``settings`` (a typo).
 
 Adding a provider: its package (adapter, wire models, ``emulator/`` subpackage, ``CONTRACT.md``,
 ``SPEC``), one row in :mod:`providers` (or :func:`providers.register` at run time), its tests.
@@ -38,6 +39,10 @@ class ProviderSpec:
             (``(hit, world) -> str | None``; see :mod:`providers.sandbox.truth`), or None.
         start_route: the route key of its paid job start (``"POST /search/start-deep-search"``).
         defaults: its built-in settings section, used when the packaged defaults have none.
+        settings: the adapter-specific keys its ``[providers.<name>]`` section may hold, besides the
+            common ones of :class:`~aggregator.config.ProviderSettings` (``page_size``...): each one
+            its adapter reads with :meth:`~aggregator.contract.ProviderAdapter.setting`. Settings
+            refuse any other key, naming the closest of these.
     """
 
     name: str
@@ -47,6 +52,7 @@ class ProviderSpec:
     truth: str | None = None
     start_route: str | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    settings: tuple[str, ...] = ()
 
 
 def resolve(target: str) -> Any:

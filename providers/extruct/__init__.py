@@ -9,4 +9,5 @@ SPEC = ProviderSpec(
     coverage=0.8,
     truth="providers.extruct.emulator.truth:true_id",
     start_route="POST /v1/discovery_tasks",
+    settings=("page_size", "credits_per_result"),
 )

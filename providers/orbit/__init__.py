@@ -9,4 +9,5 @@ SPEC = ProviderSpec(
     coverage=0.75,
     truth="providers.orbit.emulator.truth:true_id",
     start_route="POST /v2/developer/deep-search",
+    settings=("credits_per_run", "credits_per_profile_read", "profile_batch"),
 )

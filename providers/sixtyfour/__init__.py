@@ -9,4 +9,5 @@ SPEC = ProviderSpec(
     coverage=0.9,
     truth="providers.sixtyfour.emulator.truth:true_id",
     start_route="POST /search/start-deep-search",
+    settings=("page_size", "fetch_via", "credits_per_search", "credits_per_result"),
 )

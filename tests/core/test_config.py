@@ -36,6 +36,9 @@ def test_api_keys_come_from_the_environment_and_never_show_in_reprs() -> None:
         ("[sandbox]\ntime_scale = 2\n", "sandbox.time_scale"),
         ("[retry]\nmax_attempts = 'many'\n", "retry.max_attempts"),
         ("[run\n", "--config"),
+        ("[providers.sixtyfor]\npage_size = 5\n", "providers.sixtyfor"),  # was providers.sixtyfor.base_url
+        ("[providers.sixtyfour]\npoll_intervall_s = 5\n", "providers.sixtyfour.poll_intervall_s"),  # was accepted
+        ("[providers.orbit]\ncredits_per_profil = 2\n", "providers.orbit.credits_per_profil"),  # was accepted
     ],
 )
 def test_invalid_settings_name_the_setting(tmp_path: Path, content: str, field: str) -> None:
@@ -44,6 +47,18 @@ def test_invalid_settings_name_the_setting(tmp_path: Path, content: str, field: 
     with pytest.raises(ConfigError) as info:
         load_settings(user, env={})
     assert info.value.field == field
+
+
+def test_unknown_keys_and_providers_suggest_the_closest_known_name(tmp_path: Path) -> None:
+    user = tmp_path / "typo.toml"
+    user.write_text("[providers.sixtyfor]\npage_size = 5\n")
+    with pytest.raises(ConfigError, match=r"^providers\.sixtyfor: unknown provider; did you mean 'sixtyfour'\? "
+                                          r"\(known: extruct, orbit, sixtyfour\)$"):
+        load_settings(user, env={})
+    user.write_text("[providers.sixtyfour]\npoll_intervall_s = 5\n")
+    with pytest.raises(ConfigError, match=r"^providers\.sixtyfour\.poll_intervall_s: unknown field; "
+                                          r"did you mean 'poll_interval_s'\? \(known: "):
+        load_settings(user, env={})
 
 
 def test_a_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
