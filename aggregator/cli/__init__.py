@@ -5,8 +5,10 @@ Each command lives in its own private module (``_search``, ``_compare``, ``_jour
 with its one-line help, so ``deepsearch --help`` imports none of them (nor aiohttp, pydantic
 models, the sandbox or Faker) and starts in well under 0.3 s (``deepsearch bench --only startup``).
 
-Exit codes: 0 at least one provider delivered, 2 usage or configuration error, 3 every provider
-failed or was skipped, 130 interrupted.
+Exit codes: 0 at least one provider answered (also with no results, which is said on stderr), 1 the
+run finished but an output file could not be written (``deepsearch show RUN_ID --out`` gets it from
+the journal), 2 usage or configuration error (nothing was sent), 3 every provider failed or was
+skipped, 130 interrupted.
 """
 
 from __future__ import annotations
