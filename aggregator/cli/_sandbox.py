@@ -24,12 +24,12 @@ import click
 import orjson
 
 from aggregator.cli._support import configure_logging, err, usage_error
-from aggregator.config import ProviderSettings, load_settings
+from aggregator.config import ProviderSettings, SandboxSettings, load_settings
 from aggregator.errors import ConfigError
 
 if TYPE_CHECKING:
     from providers.sandbox.faults import FaultRule
-    from providers.sandbox.runner import SandboxConnection
+    from providers.sandbox.runner import SandboxConfig, SandboxConnection
 
 __all__ = ["STOP_SIGNALS", "client_environment", "load_faults", "remove_connection_file", "sandbox"]
 
@@ -79,7 +79,6 @@ def sandbox() -> None:
 def serve(time_scale: float | None, seed: int | None, ports: tuple[str, ...], connection_file: Path | None,
           faults_file: Path | None, verbose: int) -> None:
     """Run the emulators standalone until Ctrl-C (or SIGTERM) and print their base URLs and keys."""
-    from providers.sandbox.runner import SandboxConfig, emulated
     from providers.sandbox.runner import serve as serve_sandbox
 
     configure_logging(verbose)
@@ -87,41 +86,10 @@ def serve(time_scale: float | None, seed: int | None, ports: tuple[str, ...], co
         all_settings = load_settings()
     except ConfigError as exc:
         usage_error(exc)
-    settings = all_settings.sandbox
-    port_map: dict[str, int] = {}
-    for item in ports:
-        name, _, port = item.partition("=")
-        if name not in emulated() or not port.isdigit():
-            raise click.BadParameter(f"expected PROVIDER=PORT with PROVIDER in {sorted(emulated())}",
-                                     param_hint="--port")
-        port_map[name] = int(port)
-    scale = time_scale if time_scale is not None else settings.time_scale
-    if not 0 < scale <= 1:
-        raise click.BadParameter("must be in (0, 1]", param_hint="--time-scale")
-    try:
-        faults = load_faults(faults_file) if faults_file is not None else ()
-    except ConfigError as exc:
-        usage_error(exc)
-    config = SandboxConfig(time_scale=scale, seed=settings.seed if seed is None else seed,
-                           n_companies=settings.n_companies, faults=faults,
-                           providers=emulated(), ports=port_map)
+    config = _config(all_settings.sandbox, time_scale, seed, ports, faults_file)
 
     def ready(connection: SandboxConnection) -> None:
-        for name, url in connection.base_urls.items():
-            click.echo(f"{name}\t{url}", nl=True)
-        if connection_file is not None:
-            try:
-                connection.write(connection_file)
-            except OSError as exc:
-                raise ConfigError("--connection-file",
-                                  f"cannot write {connection_file}: {exc.strerror or exc}") from exc
-            err.print(f"connection file: {connection_file} (attach with DEEPSEARCH_SANDBOX={connection_file})",
-                      highlight=False, markup=False, soft_wrap=True)
-        err.print("sandbox keys (synthetic, valid only here); any HTTP client can call the emulators with:",
-                  highlight=False, markup=False, soft_wrap=True)
-        for line in client_environment(connection, all_settings.providers):
-            err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
-        err.print(f"sandbox ready (time scale {scale:g}); Ctrl-C to stop", highlight=False)
+        _announce(connection, connection_file, all_settings.providers, config.time_scale)
 
     stopped_by = None
     try:
@@ -137,6 +105,49 @@ def serve(time_scale: float | None, seed: int | None, ports: tuple[str, ...], co
         if connection_file is not None:
             remove_connection_file(connection_file)
     err.print(f"sandbox stopped ({stopped_by.name if stopped_by else 'interrupted'})", highlight=False)
+
+
+def _config(settings: SandboxSettings, time_scale: float | None, seed: int | None, ports: tuple[str, ...],
+            faults_file: Path | None) -> SandboxConfig:
+    """The sandbox ``serve`` runs: the flags over the ``[sandbox]`` settings. Exits 2 on a bad flag."""
+    from providers.sandbox.runner import SandboxConfig, emulated
+
+    port_map: dict[str, int] = {}
+    for item in ports:
+        name, _, port = item.partition("=")
+        if name not in emulated() or not port.isdigit():
+            raise click.BadParameter(f"expected PROVIDER=PORT with PROVIDER in {sorted(emulated())}",
+                                     param_hint="--port")
+        port_map[name] = int(port)
+    scale = time_scale if time_scale is not None else settings.time_scale
+    if not 0 < scale <= 1:
+        raise click.BadParameter("must be in (0, 1]", param_hint="--time-scale")
+    try:
+        faults = load_faults(faults_file) if faults_file is not None else ()
+    except ConfigError as exc:
+        usage_error(exc)
+    return SandboxConfig(time_scale=scale, seed=settings.seed if seed is None else seed,
+                         n_companies=settings.n_companies, faults=faults, providers=emulated(), ports=port_map)
+
+
+def _announce(connection: SandboxConnection, connection_file: Path | None,
+              providers: Mapping[str, ProviderSettings], scale: float) -> None:
+    """Print where each emulator listens (stdout) and how any client reaches it (stderr); write the
+    connection file. Raises ConfigError when the file cannot be written."""
+    for name, url in connection.base_urls.items():
+        click.echo(f"{name}\t{url}", nl=True)
+    if connection_file is not None:
+        try:
+            connection.write(connection_file)
+        except OSError as exc:
+            raise ConfigError("--connection-file", f"cannot write {connection_file}: {exc.strerror or exc}") from exc
+        err.print(f"connection file: {connection_file} (attach with DEEPSEARCH_SANDBOX={connection_file})",
+                  highlight=False, markup=False, soft_wrap=True)
+    err.print("sandbox keys (synthetic, valid only here); any HTTP client can call the emulators with:",
+              highlight=False, markup=False, soft_wrap=True)
+    for line in client_environment(connection, providers):
+        err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+    err.print(f"sandbox ready (time scale {scale:g}); Ctrl-C to stop", highlight=False)
 
 
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
