@@ -88,7 +88,12 @@ async def test_a_short_soak_with_faults_loses_duplicates_pays_twice_and_leaks_no
     assert {"http_5xx", "http_429", "reset", "slow", "malformed_json"} <= kinds
     assert any(kind.endswith("_after") for kind in kinds)  # a job started and its answer was lost
     assert set(faulty.search_status) <= {"found", "partial", "failed"}
-    assert faulty.records > 0 and faulty.jobs_started["sixtyfour"] >= 24
+    # every search whose start was answered has its job (a start that failed all its attempts has none; the
+    # soak reports that search partial or failed, with its reason)
+    answered = [q for q, attempts in starts_by_query(faulty_box, "sixtyfour").items()
+                if any(a["_status"] in (200, 201, 202) for a in attempts)]
+    assert len(answered) >= 20  # faults are a few percent per call: most starts go through
+    assert faulty.records > 0 and faulty.jobs_started["sixtyfour"] >= len(answered)
     assert report.deadline is not None and report.deadline.deadline_s == DEADLINE_PASS_S
     assert "DeadlineExceededError" in " ".join(report.explained)  # searches were cut off...
     assert report.deadline.max_deadline_overrun_s <= report.deadline_tolerance_s  # ...at their deadline
