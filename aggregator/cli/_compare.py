@@ -37,7 +37,7 @@ from aggregator.cli._support import (
 )
 from aggregator.compare import compare
 from aggregator.errors import ConfigError
-from aggregator.render import OUTPUT_SUFFIXES, comparison_tables, counted, write_report
+from aggregator.render import comparison_tables, counted, write_report
 from aggregator.report_html import render_html
 
 __all__ = ["compare_command"]
@@ -60,8 +60,6 @@ def compare_command(query: str, mode: str, max_results: int | None, providers: t
     """Run every capable provider on QUERY and compare coverage, overlap, speed and cost."""
     if report_path is not None and report_path.suffix.lower() not in (".html", ".htm"):
         raise click.BadParameter("use a .html file", param_hint="--report")
-    if out is not None and out.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise click.BadParameter(f"use one of {', '.join(OUTPUT_SUFFIXES)}", param_hint="--out")
     outputs = [(path, flag) for path, flag in ((report_path, "--report"), (out, "--out")) if path is not None]
     fields: dict[str, Any] = {"query": query, "mode": mode, "strategy": "all"}
     optional = {"max_results": max_results, "deadline_s": deadline_s}

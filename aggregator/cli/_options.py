@@ -50,6 +50,15 @@ def _compose(*options: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
+def _records_file(path: Path | None) -> Path | None:
+    """``--out`` names a format we write (by its extension), checked when the flag is parsed, for every command."""
+    from aggregator.render import OUTPUT_SUFFIXES
+
+    if path is not None and path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise click.BadParameter(f"use one of {', '.join(OUTPUT_SUFFIXES)}")
+    return path
+
+
 providers_option = click.option(
     "--provider", "--providers", "providers", multiple=True,
     help="Provider(s) to use: repeatable or comma-separated, in order; default: every capable one.")
@@ -60,7 +69,7 @@ journal_option = click.option(
     help="Journal file (SQLite) of runs; default $DEEPSEARCH_JOURNAL or the user data dir.")
 output_options = _compose(
     click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON document."),
-    click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+    click.option("--out", type=click.Path(dir_okay=False, path_type=Path), callback=lambda _c, _p, v: _records_file(v),
                  help="Also write the records: .json, .jsonl or .csv."),
 )
 target_options = _compose(

@@ -43,7 +43,7 @@ from aggregator.config import Settings, load_criteria
 from aggregator.core import Aggregator
 from aggregator.errors import ConfigError, ProviderError
 from aggregator.models import FieldValues, FilterCapabilities, PersonIdentity
-from aggregator.render import OUTPUT_SUFFIXES, fields_table, values_table
+from aggregator.render import fields_table, values_table
 
 __all__ = ["filter_command", "lookup", "search"]
 
@@ -52,8 +52,6 @@ def _execute(fields: dict[str, Any], providers: tuple[str, ...], strategy: str |
              out: Path | None, sandbox: bool, live: bool, config: str | None, explain: bool,
              no_progress: bool, verbose: int, journal: Path | None = None) -> None:
     """Run one request from the CLI and exit with the documented code."""
-    if out is not None and out.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise click.BadParameter(f"use one of {', '.join(OUTPUT_SUFFIXES)}", param_hint="--out")
     try:
         if explain:
             refuse_given(("out", "journal"), "--explain sends nothing, so no record is written or run recorded")

@@ -37,7 +37,6 @@ from aggregator.journal import SqliteJournal, default_journal_path
 from aggregator.models import MergedRecord, Person, SearchReport
 from aggregator.pipelines import Policy
 from aggregator.render import (
-    OUTPUT_SUFFIXES,
     counted,
     outcomes_table,
     profile_view,
@@ -324,15 +323,13 @@ def json_option(value: str | None, flag: str) -> dict[str, Any] | None:
 
 
 def prepare_output(path: Path, flag: str) -> None:
-    """Check that ``path`` can be written before anything is paid for: a known extension (``--out``),
-    not a folder, its folder created if missing, and a file can be created there (a real probe:
-    permission bits say nothing for root, ACLs or read-only mounts) or the existing file opened.
+    """Check that ``path`` can be written before anything is paid for (``--out``'s extension is checked
+    when the flag is parsed): not a folder, its folder created if missing, and a file can be created there
+    (a real probe: permission bits say nothing for root, ACLs or read-only mounts) or the existing file opened.
 
     Raises:
         ConfigError: naming ``flag`` and what is wrong with the path.
     """
-    if flag == "--out" and path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise ConfigError(flag, f"use one of {', '.join(OUTPUT_SUFFIXES)} (got {path.name!r})")
     if path.is_dir():
         raise ConfigError(flag, f"{path} is a folder; name a file")
     folder = path.parent
