@@ -3,7 +3,9 @@
 The context bundles the shared, injectable pieces so that emulators stay pure HTTP contracts
 over a world: the clock (virtual seconds; the only source of time), the synthetic world, the
 emulator's own :class:`StatsRecorder`, the sandbox-wide :class:`FaultInjector`, the API-key
-registry (key -> org id) and a seeded RNG for deterministic ids.
+registry (key -> org id), a seeded RNG for deterministic draws, and the source of ids and the
+signing secret, which are unique per sandbox instance (as at a real service, an id saved from one
+sandbox is unknown to the next); tests that need repeatable ids inject :func:`seeded_ids`.
 
 Emulators live in ``providers/<name>/emulator/`` (a subpackage) and expose
 ``create_emulator(ctx, settings) -> EmulatorApp`` (named by the provider spec's ``emulator``).
@@ -14,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -26,7 +30,7 @@ from providers.sandbox.world import World
 if TYPE_CHECKING:
     from aiohttp import web
 
-__all__ = ["EmulatorApp", "KeyRegistry", "SandboxContext"]
+__all__ = ["EmulatorApp", "KeyRegistry", "SandboxContext", "random_ids", "seeded_ids"]
 
 
 class EmulatorApp(Protocol):
@@ -70,6 +74,21 @@ class KeyRegistry:
         return None
 
 
+def random_ids() -> str:
+    """A fresh random version-4 UUID string (the default id source: never repeats across sandboxes)."""
+    return str(uuid.uuid4())
+
+
+def seeded_ids(seed: str) -> Callable[[], str]:
+    """A repeatable id source for tests: the same ``seed`` gives the same sequence of v4 UUIDs."""
+    rng = random.Random(seed)
+
+    def draw() -> str:
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    return draw
+
+
 @dataclass
 class SandboxContext:
     """Shared machinery handed to one provider's emulator.
@@ -81,8 +100,9 @@ class SandboxContext:
         stats: this provider's statistics recorder.
         faults: the sandbox-wide fault injector.
         keys: API-key registry.
-        rng: seeded RNG for ids and draws of this provider.
-        secret: per-sandbox secret for signed URLs.
+        rng: seeded RNG for this provider's draws (never for ids: they must not repeat).
+        ids: source of job, run, task, search and cursor ids (:func:`random_ids` by default).
+        secret: signing secret for signed URLs, random per instance by default.
     """
 
     provider: str
@@ -92,11 +112,12 @@ class SandboxContext:
     faults: FaultInjector
     keys: KeyRegistry
     rng: random.Random
-    secret: bytes = field(default=b"sandbox-secret", repr=False)
+    ids: Callable[[], str] = field(default=random_ids, repr=False)
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
     def new_uuid(self) -> str:
-        """A deterministic (seeded) version-4 UUID string."""
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        """A new id (a version-4 UUID string) from :attr:`ids`."""
+        return self.ids()
 
     def sign(self, message: str) -> str:
         """Hex HMAC-SHA256 of ``message`` under the sandbox secret (for signed URLs)."""

@@ -33,7 +33,7 @@ from aiohttp import web
 
 from aggregator.clock import Clock, ScaledClock
 from aggregator.log import get_logger
-from providers.sandbox.context import EmulatorApp, KeyRegistry, SandboxContext
+from providers.sandbox.context import EmulatorApp, KeyRegistry, SandboxContext, seeded_ids
 from providers.sandbox.faults import FaultInjector, FaultRule
 from providers.sandbox.stats import RecordedRequest, StatsRecorder
 from providers.sandbox.world import World, build_world
@@ -63,6 +63,8 @@ class SandboxConfig:
         settings: per-provider emulator setting overrides, ``{"sixtyfour": {"queue_s": 1}}``.
         host: interface to bind.
         ports: fixed port per provider; 0 or absent = ephemeral.
+        id_seed: None (default) gives every instance its own random ids and signing secret, as a
+            real service's are never reused; a string makes them repeatable (tests only).
     """
 
     time_scale: float = 0.02
@@ -73,6 +75,7 @@ class SandboxConfig:
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     host: str = "127.0.0.1"
     ports: dict[str, int] = field(default_factory=dict)
+    id_seed: str | None = None
 
 
 def _load_factory(provider: str) -> Callable[[SandboxContext, Mapping[str, Any]], EmulatorApp]:
@@ -253,8 +256,10 @@ class Sandbox:
             faults=self.faults,
             keys=self.keys,
             rng=random.Random(f"{cfg.seed}:{provider}"),
-            secret=f"sandbox-secret:{cfg.seed}:{provider}".encode(),
         )
+        if cfg.id_seed is not None:
+            ctx.ids = seeded_ids(f"{cfg.id_seed}:{provider}")
+            ctx.secret = f"sandbox-secret:{cfg.id_seed}:{provider}".encode()
         emulator = _load_factory(provider)(ctx, cfg.settings.get(provider, {}))
         runner = web.AppRunner(emulator.app, access_log=None)
         await runner.setup()
