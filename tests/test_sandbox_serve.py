@@ -94,6 +94,15 @@ def test_serve_prints_each_emulators_url_key_and_client_variables(served: Served
     refused.value.close()
 
 
+def test_serve_runs_in_real_time_unless_told_otherwise(served: Served, tmp_path: Path) -> None:
+    """Issue 15, item 1: a client that is not ours knows nothing of a virtual clock."""
+    assert SandboxConnection.read(tmp_path / "sb.json").time_scale == 1.0
+    assert served.stderr[-1].startswith("sandbox ready (time scale 1, real time)")
+    faster = subprocess.run([sys.executable, "-m", "aggregator", "sandbox", "serve", "--help"], capture_output=True,
+                            text=True, env=clean_env(tmp_path), cwd=ROOT, check=True)
+    assert "default: 1.0" in faster.stdout and "--connection-file" in faster.stdout
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_a_stop_signal_stops_serve_cleanly_and_removes_the_connection_file(
         served: Served, sig: signal.Signals, tmp_path: Path) -> None:

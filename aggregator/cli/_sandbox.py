@@ -68,7 +68,11 @@ def sandbox() -> None:
 
 
 @sandbox.command("serve")
-@click.option("--time-scale", type=float, default=None, help="Wall seconds per virtual second (0-1].")
+@click.option("--time-scale", type=float, default=1.0, show_default=True,
+              help="Wall seconds per provider second, in (0, 1]. 1 is real time: every duration, TTL, "
+                   "Retry-After and timestamp is what the providers document, for any HTTP client. A smaller "
+                   "scale runs faster, but only clients that share the sandbox clock through "
+                   "--connection-file (deepsearch itself, its tests) see those values in their units.")
 @click.option("--seed", type=int, default=None)
 @click.option("--port", "ports", multiple=True, help="PROVIDER=PORT (repeatable); default ephemeral.")
 @click.option("--connection-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -76,7 +80,7 @@ def sandbox() -> None:
 @click.option("--faults", "faults_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Inject faults: a JSON/TOML list of rules {provider, endpoint, kind, rate|first_n, ...}.")
 @click.option("-v", "--verbose", count=True)
-def serve(time_scale: float | None, seed: int | None, ports: tuple[str, ...], connection_file: Path | None,
+def serve(time_scale: float, seed: int | None, ports: tuple[str, ...], connection_file: Path | None,
           faults_file: Path | None, verbose: int) -> None:
     """Run the emulators standalone until Ctrl-C (or SIGTERM) and print their base URLs and keys."""
     from providers.sandbox.runner import serve as serve_sandbox
@@ -107,9 +111,13 @@ def serve(time_scale: float | None, seed: int | None, ports: tuple[str, ...], co
     err.print(f"sandbox stopped ({stopped_by.name if stopped_by else 'interrupted'})", highlight=False)
 
 
-def _config(settings: SandboxSettings, time_scale: float | None, seed: int | None, ports: tuple[str, ...],
+def _config(settings: SandboxSettings, time_scale: float, seed: int | None, ports: tuple[str, ...],
             faults_file: Path | None) -> SandboxConfig:
-    """The sandbox ``serve`` runs: the flags over the ``[sandbox]`` settings. Exits 2 on a bad flag."""
+    """The sandbox ``serve`` runs: the flags over the ``[sandbox]`` settings. Exits 2 on a bad flag.
+
+    ``[sandbox] time_scale`` is the in-process sandbox's (its only client shares its clock); a
+    standalone sandbox is for any client, so it runs in real time unless ``--time-scale`` says otherwise.
+    """
     from providers.sandbox.runner import SandboxConfig, emulated
 
     port_map: dict[str, int] = {}
@@ -119,7 +127,7 @@ def _config(settings: SandboxSettings, time_scale: float | None, seed: int | Non
             raise click.BadParameter(f"expected PROVIDER=PORT with PROVIDER in {sorted(emulated())}",
                                      param_hint="--port")
         port_map[name] = int(port)
-    scale = time_scale if time_scale is not None else settings.time_scale
+    scale = time_scale
     if not 0 < scale <= 1:
         raise click.BadParameter("must be in (0, 1]", param_hint="--time-scale")
     try:
@@ -147,7 +155,9 @@ def _announce(connection: SandboxConnection, connection_file: Path | None,
               highlight=False, markup=False, soft_wrap=True)
     for line in client_environment(connection, providers):
         err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
-    err.print(f"sandbox ready (time scale {scale:g}); Ctrl-C to stop", highlight=False)
+    pace = ("real time" if scale == 1 else
+            f"{1 / scale:g}x real time: durations, TTLs and Retry-After hold only for clients on its clock")
+    err.print(f"sandbox ready (time scale {scale:g}, {pace}); Ctrl-C to stop", highlight=False)
 
 
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
