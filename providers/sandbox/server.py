@@ -3,14 +3,17 @@
 :func:`new_app` returns a ``web.Application`` whose outermost middleware (design §4):
 
 1. counts the call under its route key (method + route template, from
-   ``request.match_info.route.resource.canonical``; ``"<unmatched>"`` for 404s of unknown paths),
+   ``request.match_info.route.resource.canonical``; ``"<unmatched>"`` for unknown paths), and
+   answers a path the API does not have with a 404 (a wrong method with a 405 and ``Allow``) in the
+   provider's own JSON error shape, before authentication, as the providers' frameworks do,
 2. applies the first firing :class:`FaultRule` (``http_5xx``/``http_429`` with ``Retry-After``,
    ``reset`` = abort the transport so the client sees a disconnect, ``slow`` = ``clock.sleep`` then
    continue, ``malformed_json`` = run the handler and truncate its body mid-JSON),
 3. runs the emulator's own middlewares (auth, per-key limits) and the handler (a raised
    :class:`Reply` is its response: helpers can answer early without aiohttp's HTTPException),
 4. records the response status, and logs every request (route, query, headers without
-   credentials, body, arrival time on the sandbox clock) for tests: ``Sandbox.requests()``.
+   credentials, body, arrival time on the sandbox clock) for tests: ``Sandbox.requests()``,
+5. shows the response to the observers of :func:`observe_responses` (conformance tests).
 
 It also serves ``GET /_sandbox/stats`` (no auth). Internal routes (``/_sandbox/...``) are neither
 counted nor faulted. Error bodies of injected faults use the emulator's ``error_body`` so each
@@ -20,6 +23,7 @@ provider keeps its documented error shape (Sixtyfour: ``{"detail": "..."}``, con
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -33,10 +37,13 @@ from providers.sandbox.ratelimit import retry_after_header
 __all__ = [
     "ErrorBody",
     "Handler",
+    "ObservedResponse",
     "Reply",
+    "ResponseObserver",
     "default_error_body",
     "json_response",
     "new_app",
+    "observe_responses",
     "route_key",
 ]
 
@@ -48,6 +55,57 @@ ROUTE_KEY = web.RequestKey("sandbox.route_key", str)
 _STATS_PATH = "/_sandbox/stats"
 _FAULT_MESSAGES = {429: "Rate limit exceeded", 500: "Internal server error", 502: "Bad gateway",
                    503: "Service unavailable", 504: "Gateway timeout"}
+
+
+@dataclass(frozen=True)
+class ObservedResponse:
+    """One response an emulator sent, as a :func:`observe_responses` observer sees it.
+
+    Attributes:
+        provider: the emulator's provider name (``"sixtyfour"``).
+        route: the route key, e.g. ``"GET /search/status/{task_id}"`` (``"<unmatched>"`` for unknown paths).
+        method: the request method.
+        path: the request path.
+        status: the response status.
+        content_type: the response's content type (None when unset).
+        body: the body as sent (``b""`` for a streamed response).
+        injected: a fault rule produced or altered the response (it is not the emulator's own).
+    """
+
+    provider: str
+    route: str
+    method: str
+    path: str
+    status: int
+    content_type: str | None
+    body: bytes
+    injected: bool
+
+
+ResponseObserver = Callable[[ObservedResponse], None]
+_OBSERVERS: list[ResponseObserver] = []
+
+
+def observe_responses(observer: ResponseObserver) -> Callable[[], None]:
+    """Call ``observer`` with every response of every in-process emulator from now on (internal
+    ``/_sandbox/`` routes excepted); the conformance tests validate them against the providers'
+    published schemas. Returns the function that unsubscribes it."""
+    _OBSERVERS.append(observer)
+
+    def unsubscribe() -> None:
+        if observer in _OBSERVERS:
+            _OBSERVERS.remove(observer)
+
+    return unsubscribe
+
+
+def _notify(provider: str, request: web.Request, key: str, response: web.StreamResponse, injected: bool) -> None:
+    body = response.body if isinstance(response, web.Response) else b""
+    observed = ObservedResponse(provider=provider, route=key, method=request.method, path=request.path,
+                                status=response.status, content_type=response.content_type or None,
+                                body=body if isinstance(body, bytes) else b"", injected=injected)
+    for observer in tuple(_OBSERVERS):
+        observer(observed)
 
 
 class Reply(Exception):
@@ -119,24 +177,40 @@ def _sandbox_middleware(ctx: SandboxContext, error_body: ErrorBody) -> Any:
         body = await request.read() if request.body_exists else b""
         entry = ctx.stats.record_request(key, request.method, request.path, request.query, request.headers,
                                          body, ctx.clock.monotonic())
-        rule = ctx.faults.draw_http(ctx.provider, key)
+        unrouted = _unrouted(request, error_body)
+        rule = ctx.faults.draw_http(ctx.provider, key) if unrouted is None else None
         if rule is not None:
             ctx.stats.count_fault(key)
             log.info("sandbox.fault_injected", provider=ctx.provider, endpoint=key, kind=rule.kind)
         try:
-            response = await _respond(ctx, request, handler, rule, error_body)
+            response = unrouted or await _respond(ctx, request, handler, rule, error_body)
         except web.HTTPException as exc:
             ctx.stats.count_status(key, exc.status)
             entry.status = exc.status
             raise
         entry.status = "reset" if response.get(_RESET, False) else response.status
         ctx.stats.count_status(key, entry.status)
+        if _OBSERVERS:
+            _notify(ctx.provider, request, key, response, injected=rule is not None)
         return response
 
     return middleware
 
 
 _RESET = web.ResponseKey("sandbox.reset", bool)  # marker: the connection was aborted
+_ROUTING_MESSAGES = {404: "Not Found", 405: "Method Not Allowed"}  # Starlette's texts (FastAPI services)
+
+
+def _unrouted(request: web.Request, error_body: ErrorBody) -> web.Response | None:
+    """The provider's own JSON error for a path the API does not have (404) or a method it does not
+    allow there (405, with ``Allow``), answered before authentication as a routed framework does;
+    None when the request matched a route. Unrouted requests are never faulted."""
+    exc = request.match_info.http_exception
+    if exc is None:
+        return None
+    message = _ROUTING_MESSAGES.get(exc.status, exc.reason)
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+    return json_response(error_body(exc.status, message), status=exc.status, headers=headers)
 
 
 async def _respond(
