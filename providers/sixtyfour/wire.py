@@ -198,18 +198,49 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(text for text in map(_str, value) if text)
 
 
+def _primary_office(src: dict[str, Any]) -> dict[str, Any]:
+    """The ``company_locations_full`` entry marked ``is_primary`` (the HQ), else ``{}``."""
+    offices = src.get("company_locations_full")
+    if not isinstance(offices, list):
+        return {}
+    return next((o for o in offices if isinstance(o, dict) and o.get("is_primary") is True), {})
+
+
+def _first_text(*values: Any) -> str | None:
+    """The first value that is text (see :func:`_str`), or the first text item of a list value."""
+    for value in values:
+        texts = _strings(value) if isinstance(value, list) else (_str(value),)
+        text = next((t for t in texts if t), None)
+        if text:
+            return text
+    return None
+
+
 def company_from_source(source: dict[str, Any]) -> Company:
-    """A company ``raw_source`` document (§3.1) as a :class:`Company`."""
+    """A company ``raw_source`` document (§3.1) as a :class:`Company` (``{"element": X}`` unwrapped).
+
+    Fallbacks for empty fields: name <- ``company_legal_name`` <- first ``company_name_alias``;
+    ``linkedin_url`` is ``canonical_linkedin_url`` (the clean form) or ``linkedin_url``; description
+    <- ``description_enriched``; ``employee_count`` <- ``employees_count_inferred`` when the count is
+    missing (0 stays 0: a showcase page, §3.1); ``hq_city``/``hq_region`` <- the primary entry of
+    ``company_locations_full``. Offices, breakdowns, revenue, emails and phones have no place in
+    :class:`Company`; they stay in the hit's ``raw``.
+    """
     src = _dict(unwrap_elements(source))
     stage, amount = _last_round(src)
+    primary = _primary_office(src)
+    count = _int(src.get("employees_count"))
     return Company(
-        name=_str(src.get("company_name")), domain=_str(src.get("website_domain")),
-        website=_str(src.get("website")),
-        linkedin_url=_str(src.get("linkedin_url") or src.get("canonical_linkedin_url")),
-        description=_str(src.get("description")), industry=_str(src.get("industry")),
+        name=_first_text(src.get("company_name"), src.get("company_legal_name"), src.get("company_name_alias")),
+        domain=_str(src.get("website_domain")), website=_str(src.get("website")),
+        linkedin_url=_first_text(src.get("canonical_linkedin_url"), src.get("linkedin_url")),
+        description=_first_text(src.get("description"), src.get("description_enriched")),
+        industry=_str(src.get("industry")),
         categories=_strings(src.get("categories_and_keywords")), founded_year=_int(src.get("founded_year")),
-        employee_count=_int(src.get("employees_count")), employee_range=_str(src.get("size_range")),
-        hq_city=_str(src.get("hq_city")), hq_region=_str(src.get("hq_state")),
+        employee_count=count if count is not None else _int(src.get("employees_count_inferred")),
+        employee_range=_str(src.get("size_range")),
+        hq_city=_first_text(src.get("hq_city"), primary.get("city")),
+        hq_region=_first_text(src.get("hq_state"), primary.get("state")),
         hq_country=_str(src.get("hq_country")), hq_country_iso2=_str(src.get("hq_country_iso2")),
         funding_stage=stage, last_funding_amount_usd=amount,
     )
@@ -241,14 +272,17 @@ def person_from_csv(row: dict[str, str]) -> Person:
 
 
 def company_from_csv(row: dict[str, str]) -> Company:
-    """A company CSV row (§3.3, INF columns) as a :class:`Company`."""
+    """A company CSV row (§3.3, INF columns) as a :class:`Company`, with the fallbacks of
+    :func:`company_from_source` for the columns it has (canonical LinkedIn URL, inferred count)."""
     def get(key: str) -> str | None:
         return _str(row.get(key))
 
+    count = _int(row.get("employees_count"))
     return Company(
         name=get("company_name"), website=get("website"), domain=get("website_domain"),
-        linkedin_url=get("linkedin_url"), industry=get("industry"),
-        employee_count=_int(row.get("employees_count")), hq_city=get("hq_city"), hq_region=get("hq_state"),
+        linkedin_url=get("canonical_linkedin_url") or get("linkedin_url"), industry=get("industry"),
+        employee_count=count if count is not None else _int(row.get("employees_count_inferred")),
+        hq_city=get("hq_city"), hq_region=get("hq_state"),
         hq_country=get("hq_country"), hq_country_iso2=get("hq_country_iso2"),
         founded_year=_int(row.get("founded_year")), description=get("description"),
         funding_stage=get("last_funding_type"), last_funding_amount_usd=_int(row.get("last_funding_amount")),

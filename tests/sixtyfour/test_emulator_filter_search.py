@@ -81,7 +81,8 @@ async def test_capabilities_describe_each_mode_and_are_cached_until_refresh(api:
     assert fields["hq_country_iso2"]["preferred_for_exact_match"]
     assert fields["funding_rounds.name"]["field_type"] == "keyword"
     assert fields["funding_rounds.name"]["nested_path"] == "funding_rounds"
-    assert doc["nested_paths"] == ["company_updates", "funding_rounds"]
+    assert doc["nested_paths"] == ["company_locations_full", "company_updates", "employees_count_by_country",
+                                   "funding_rounds"]
     assert len(doc["simple_query_operators"]) == 19 and doc["cache_ttl_seconds"] == 3600
     assert doc["limits"] == {"max_query_depth": 8, "max_clause_count": 100,
                              "max_terms_per_clause": 500, "max_sort_clauses": 3,
@@ -97,7 +98,7 @@ async def test_capabilities_describe_each_mode_and_are_cached_until_refresh(api:
     company_id = next(f for f in people["fields"] if f["field"] == "currentCompanies.company.companyId")
     assert company_id["nested_path"] == "currentCompanies" and company_id["field_type"] == "long"
     bad = await api.get(CAPS, params={"mode": "robots"})
-    assert bad.status == 400 and bad.json()["detail"]["code"] == "unsupported_mode"
+    assert bad.status == 400 and bad.json()["code"] == "unsupported_mode"
 
 
 # -- field values -----------------------------------------------------------------------------
@@ -162,7 +163,7 @@ async def test_field_values_errors_carry_the_documented_codes(api: Api) -> None:
     for body, code in cases:
         answer = await api.post(VALUES, body)
         assert answer.status == 400, body
-        assert answer.json()["detail"]["code"] == code and answer.json()["detail"]["message"]
+        assert answer.json()["code"] == code and isinstance(answer.json()["detail"], str)
     for body in ({"field": "industry", "top_k": 0}, {"field": "industry", "top_k": 101}, {}):
         assert (await api.post(VALUES, body)).status == 422
 

@@ -9,6 +9,9 @@ Routes (base URL root; every non-``/_`` route needs ``x-api-key``, contract §0)
 - ``POST /search/query`` -- cursor paging (§2.3, §5), 200/min/org, over a completed deep search
   (``search_id``) or a fresh filter search (``simple_filters``/``filters``/``parsed_query``/
   people ``query``; saved under a new ``search_id``).
+- ``POST /search/start-filter-search`` -- the legacy filter search (§2.4): the ``/search/query``
+  first page of its filters plus ``task_id``/``status: "completed"`` of a finished task, so both a
+  synchronous client and one that polls ``/search/status`` and downloads the CSV work.
 - ``GET /search/filter-capabilities`` and ``POST /search/filter-field-values`` (§2.1, §2.2;
   20/min/org) -- field discovery over the filter-search documents.
 - ``POST /search/export`` -- CSV export of a search as a task (§1.4; 409 while one runs).
@@ -19,7 +22,7 @@ Every tenant-visible object (tasks, searches, cursors, limits) is scoped to the 
 Error bodies are ``{"detail": "..."}`` (INF choice, §0). Tunables: :class:`EmulatorSettings`.
 Rows come from :mod:`providers.sandbox.matching` over the world (``provider="sixtyfour"``) and are
 rendered by :mod:`.rows`; task lifecycle lives in :mod:`.jobs`, paging in
-:mod:`.query`, the route handlers in :mod:`.handlers` (deep search, query),
+:mod:`.query`, the route handlers in :mod:`.handlers` (deep search, query), :mod:`.legacy`,
 :mod:`.discovery` (capabilities, field values), :mod:`.export` and
 :mod:`.storage` (download, signed storage). Filter search: documents in
 :mod:`.documents`, field catalogue in :mod:`.capabilities`, query engines in

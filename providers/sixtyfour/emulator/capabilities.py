@@ -10,7 +10,8 @@ camelCase fields (§3.2). Field types follow an OpenSearch mapping (INF; only th
   values.
 - ``keyword``/``long``/``double``/``date``/``boolean`` fields sort and aggregate on themselves;
   numbers and dates are rangeable.
-- fields under a nested path (``funding_rounds``, ``company_updates``, ``currentCompanies``) carry
+- fields under a nested path (``funding_rounds``, ``company_updates``, ``company_locations_full``,
+  ``employees_count_by_country``, ``currentCompanies``) carry
   ``nested_path``, do not sort (INF: a nested sort clause would be needed) and are counted per
   document in top values; their snippets are wrapped in ``nested`` (DOC). ``funding_rounds.name``
   is a keyword field (per our brief) that aggregates as ``funding_rounds.name.keyword``, the name
@@ -56,15 +57,31 @@ def _field(
 
 
 _FR, _CU = "funding_rounds", "company_updates"
+_LOC, _BYC = "company_locations_full", "employees_count_by_country"
 COMPANY_FIELDS = (
+    _field("canonical_linkedin_url", "keyword", related=("linkedin_url",)),
     _field("categories_and_keywords", "text", keyword=True, sortable=False),
+    _field("company_emails", "keyword", sortable=False),
+    _field(_LOC, "nested"),
+    _field(f"{_LOC}.city", "keyword", nested=_LOC, related=("hq_city",)),
+    _field(f"{_LOC}.is_primary", "boolean", nested=_LOC),
+    _field(f"{_LOC}.location_address", "text", nested=_LOC),
+    _field(f"{_LOC}.state", "keyword", nested=_LOC, related=("hq_state",)),
+    _field("company_name_alias", "text", keyword=True, sortable=False, related=("company_name",)),
+    _field("company_phone_numbers", "keyword", sortable=False),
     _field("company_legal_name", "text", keyword=True, related=("company_name",)),
     _field("company_name", "text", keyword=True, related=("company_legal_name",)),
     _field(_CU, "nested"),
     _field(f"{_CU}.date", "date", nested=_CU),
     _field(f"{_CU}.description", "text", nested=_CU),
     _field("description", "text"),
+    _field("description_enriched", "text", related=("description",)),
     _field("employees_count", "long"),
+    _field(_BYC, "nested"),
+    _field(f"{_BYC}.country", "keyword", nested=_BYC),
+    _field(f"{_BYC}.employee_count", "long", nested=_BYC),
+    _field("employees_count_change.change_yearly_percentage", "double"),
+    _field("employees_count_inferred", "long", related=("employees_count",)),
     _field("founded_year", "long"),
     _field(_FR, "nested"),
     _field(f"{_FR}.amount_raised", "long", nested=_FR),
@@ -74,6 +91,7 @@ COMPANY_FIELDS = (
     _field("hq_city", "keyword"),
     _field("hq_country", "keyword"),
     _field("hq_country_iso2", "keyword", preferred=True),
+    _field("hq_full_address", "text"),
     _field("hq_location", "text", keyword=True),
     _field("hq_state", "keyword"),
     _field("industry", "keyword"),

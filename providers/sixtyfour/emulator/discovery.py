@@ -8,7 +8,7 @@
 - ``POST /search/filter-field-values`` -> top values of one field, globally or in a scope
   (exactly one of ``simple_filters`` / ``filters`` with only ``filters.query``). 20 requests/min
   per org (DOC; setting ``field_values_rate_limit``) -> 429 + ``Retry-After``. Errors (DOC codes,
-  INF body ``{"detail": {"code", "message"}}``): ``unsupported_mode``, ``invalid_request`` (empty
+  INF body ``{"detail": "<message>", "code": ...}``): ``unsupported_mode``, ``invalid_request`` (empty
   field name), ``unsupported_field``, ``top_values_not_supported``, ``invalid_scoped_filters``;
   ``top_k`` outside 1..100 or a missing ``field`` -> FastAPI 422.
 """

@@ -1,5 +1,8 @@
 """Route handlers of the Sixtyfour emulator: start, status, query (contract §1.1, §1.2, §2.3).
 
+The legacy ``/search/start-filter-search`` (§2.4, :mod:`.legacy`) reuses :meth:`DeepSearchHandlers.open_flow`,
+``serve_first`` and ``next_page``.
+
 ``/search/query`` first requests name exactly one source (400 otherwise); the source is
 resolved by :class:`~.search.FilterSearch` (deep-search ``search_id``, saved or fresh
 filter search) and paged by :mod:`.query` under the effective cap.
@@ -26,6 +29,8 @@ from providers.sixtyfour.emulator.http import ORG, read_json, validate
 from providers.sixtyfour.emulator.http import detail_error as _detail
 from providers.sixtyfour.emulator.http import ok as _ok
 from providers.sixtyfour.emulator.jobs import FAILURE_MESSAGE, Task, draw_lifecycle
+from providers.sixtyfour.emulator.legacy import PATH as LEGACY_FILTER_PATH
+from providers.sixtyfour.emulator.legacy import LegacyFilterSearch
 from providers.sixtyfour.emulator.models import QueryBody, StartDeepSearchBody
 from providers.sixtyfour.emulator.query import CursorError, Flow, Page, compute_page, page_doc
 from providers.sixtyfour.emulator.rows import Exclusions, Row, render_company, render_person
@@ -54,6 +59,7 @@ def add_routes(em: SixtyfourEmulator) -> None:
     router.add_get("/search/status/{task_id}", deep.status)
     router.add_get("/search/deep-search-status/{task_id}", deep.legacy_status)
     router.add_post("/search/query", deep.query)
+    router.add_post(LEGACY_FILTER_PATH, LegacyFilterSearch(em, deep).start)
     router.add_get("/search/download", storage.download)
     router.add_get("/_storage/{path:.+}", storage.fetch)
     router.add_get("/search/filter-capabilities", discovery.capabilities)
@@ -153,14 +159,17 @@ class DeepSearchHandlers:
         started = em.now()
         raw = await read_json(request)
         if isinstance(raw, dict) and "cursor" in raw:
-            doc = await self._next_page(request[ORG], raw, started)
+            doc = await self.next_page(request[ORG], raw, started)
         else:
             doc = await self._first_page(request[ORG], raw, started)
         return _ok(doc)
 
     async def _first_page(self, org: int, raw: Any, started: float) -> dict[str, Any]:
+        return await self.serve_first(self.open_flow(org, validate(QueryBody, raw)), started)
+
+    def open_flow(self, org: int, body: QueryBody) -> Flow:
+        """The cursor flow a first request opens: its search, cap and exclusions (400/404 replies)."""
         em = self.em
-        body = validate(QueryBody, raw)
         if len(body.sources()) != 1:
             raise _detail(400, "Exactly one query source is required: search_id, "
                                "simple_filters, filters, parsed_query or query.")
@@ -172,8 +181,13 @@ class DeepSearchHandlers:
                             resolved.query_cap, ceiling)
         exclusions = Exclusions.build(resolved.mode, body.exclude_public_ids,
                                       body.exclude_entity_ids)
-        flow = Flow(org, resolved.search_id, resolved.rows[:cap], body.page_size, exclusions,
-                    resolved.extras or {})
+        wrap = em.settings.wrap_company_list_items and resolved.mode == "company"
+        return Flow(org, resolved.search_id, resolved.rows[:cap], body.page_size, exclusions,
+                    resolved.extras or {}, wrap_lists=wrap)
+
+    async def serve_first(self, flow: Flow, started: float) -> dict[str, Any]:
+        """Page 1 of ``flow``, with the cursor of page 2 while rows remain."""
+        em = self.em
         await em.ctx.clock.sleep(em.settings.page_latency_s)
         page = compute_page(flow, 0, 0)
         token = None
@@ -182,7 +196,8 @@ class DeepSearchHandlers:
                                      cumulative=page.cumulative)
         return self._page_doc(flow, page, 1, token, started)
 
-    async def _next_page(self, org: int, raw: dict[str, Any], started: float) -> dict[str, Any]:
+    async def next_page(self, org: int, raw: dict[str, Any], started: float) -> dict[str, Any]:
+        """The page of a cursor-only request (400 for other fields or a bad cursor, 404, 409)."""
         em = self.em
         if set(raw) != {"cursor"}:
             raise _detail(400, "Cursor requests must contain only the cursor field.")

@@ -2,7 +2,8 @@
 
 Sixtyfour's backend is FastAPI: endpoint errors are ``{"detail": "<string>"}`` and schema
 violations (including malformed JSON) are 422 with a ``detail`` array (contract §0, §4.2).
-Filter-field-values errors carry a documented ``code`` (§2.2): ``{"detail": {"code", "message"}}``.
+Filter-field-values errors carry a documented ``code`` (§2.2): ``{"detail": "<message>", "code": ...}``
+(``detail`` stays a string, as the published schema of every search error says).
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ def detail_error(status: int, detail: str, *, retry_after_s: float | None = None
 
 
 def code_error(status: int, code: str, message: str) -> Reply:
-    """A ``{"detail": {"code": ..., "message": ...}}`` reply: the documented error codes of
-    ``/search/filter-field-values`` (§2.2) with our guess of where they sit (INF)."""
-    return Reply.json({"detail": {"code": code, "message": message}}, status=status)
+    """A ``{"detail": message, "code": code}`` reply: the documented error codes of
+    ``/search/filter-field-values`` (§2.2) with our guess of where they sit (INF: beside the
+    string ``detail`` the spec publishes, where clients read a top-level ``code``)."""
+    return Reply.json({"detail": message, "code": code}, status=status)
 
 
 def ok(doc: Any) -> web.Response:

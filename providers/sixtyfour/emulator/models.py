@@ -27,6 +27,7 @@ __all__ = [
     "FieldValuesBody",
     "QueryBody",
     "StartDeepSearchBody",
+    "StartFilterSearchBody",
 ]
 
 Mode = Literal["people", "company"]
@@ -56,6 +57,8 @@ class EmulatorSettings:
     credits_per_search: float = 0.0  # INF: search pricing is unpublished (§4.4)
     credits_per_row: float = 0.0  # INF: charged for the rows a deep search delivers
     positions_missing_rate: float = 0.05  # DOC quirk: "positions is missing on some profiles"
+    wrap_company_list_items: bool = False  # REPO quirk (§3.1): company list items as {"element": X}
+    # in served rows; off by default since whether API rows carry the wrapper is UNK (§9)
     # -- filter search (§2) --
     field_values_rate_limit: int = 20  # DOC: /search/filter-field-values 20 requests/min per org
     field_values_window_s: float = 60.0
@@ -133,6 +136,28 @@ class QueryBody(_Body):
         """Names of the query sources present (exactly one is allowed)."""
         names = ("search_id", "simple_filters", "filters", "parsed_query", "query")
         return [name for name in names if getattr(self, name) is not None]
+
+
+class StartFilterSearchBody(_Body):
+    """First request of the legacy ``POST /search/start-filter-search`` (contract §2.4).
+
+    The OpenAPI body: ``filters``, ``simple_filters``, ``mode`` (default ``company``),
+    ``max_results`` (1000; 1..5000 checked by the handler, 400), ``page_size`` (1..100, 422),
+    ``save_json`` and ``cursor`` (a continuation is cursor-only, as on ``/search/query``).
+    """
+
+    simple_filters: dict[str, Any] | None = None
+    filters: dict[str, Any] | None = None
+    mode: Mode = "company"
+    max_results: int = 1000
+    page_size: int = Field(10, ge=1, le=100)
+    save_json: bool = False
+    output_shape: Any = None  # undocumented, as on /search/query: accepted and ignored
+
+    def as_query(self) -> QueryBody:
+        """The equivalent ``/search/query`` first request (unset fields stay unset)."""
+        fields = self.model_dump(exclude_unset=True, exclude={"save_json"})
+        return QueryBody.model_validate({**fields, "mode": self.mode})
 
 
 class ExportBody(_Body):

@@ -54,6 +54,7 @@ class Flow:
     page_size: int
     exclusions: Exclusions
     extras: dict[str, Any] = field(default_factory=dict)  # extra fields of every page
+    wrap_lists: bool = False  # serve list items as {"element": X} (company rows, §3.1)
 
     @property
     def cap(self) -> int:
@@ -109,7 +110,7 @@ def page_doc(
         "max_pages": max(1, math.ceil(flow.cap / flow.page_size)),
         "remaining_results": flow.cap - page.end_offset,
         "total_results": page.cumulative,
-        "results": [row.to_doc() for row in page.results],
+        "results": [row.to_doc(wrap_lists=flow.wrap_lists) for row in page.results],
     }
     if not has_more:
         doc["total_pages"] = page_number

@@ -7,8 +7,13 @@
 - Company ``raw_source`` (§3.1, DOC field names): flat snake_case, with the nested lists
   ``funding_rounds[] {name, amount_raised, announced_date}`` and ``company_updates[]
   {description, date}`` (0-3 posts per company, drawn deterministically; young companies may
-  announce their YC batch, e.g. "(YC X25)", as in the filter-search docs' example).
-- CSV columns (§3.3) are INF: no real header has been published.
+  announce their YC batch, e.g. "(YC X25)", as in the filter-search docs' example), plus the
+  firmographics of :mod:`.firmographics` (offices, headcount breakdowns, revenue, aliases,
+  emails, phones), consistent with the world's values.
+- CSV columns (§3.3) are INF: no real header has been published. Lists are JSON in their cell.
+- ``{"element": X}`` list wrappers (§3.1, REPO NB-fast: "the index wraps every list item"):
+  :func:`wrap_list_items` applies them to served company rows when the emulator setting
+  ``wrap_company_list_items`` is on (off by default: whether API rows carry them is UNK, §9).
 
 Quirks are deterministic per entity (a hash of seed + true id), so a run is reproducible:
 ``locationName`` variants ("City, State, Country", "Greater X Area", "City, Country",
@@ -27,8 +32,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import orjson
+
 from providers.sandbox.entities import CompanyEntity, PersonEntity
 from providers.sandbox.vocab import REGION_NAMES
+from providers.sixtyfour.emulator.firmographics import firmographics
 
 __all__ = [
     "COMPANY_CSV_COLUMNS",
@@ -39,13 +47,16 @@ __all__ = [
     "render_company",
     "render_csv",
     "render_person",
+    "wrap_list_items",
 ]
 
 PEOPLE_CSV_COLUMNS = ("full_name", "first_name", "last_name", "title", "headline", "company_name",
                       "company_domain", "linkedin", "location", "seniority", "job_function")
 COMPANY_CSV_COLUMNS = ("company_name", "website", "website_domain", "linkedin_url", "industry",
                        "employees_count", "hq_city", "hq_state", "hq_country", "hq_country_iso2",
-                       "founded_year", "description", "last_funding_type", "last_funding_amount")
+                       "founded_year", "description", "last_funding_type", "last_funding_amount",
+                       "canonical_linkedin_url", "hq_full_address", "employees_count_inferred",
+                       "company_name_alias", "company_emails", "company_phone_numbers")
 _UPDATES_TODAY = date(2025, 6, 30).toordinal()  # the world's fixed "today" (sandbox.world)
 _SIZE_RANGES = ((10, "1-10"), (50, "11-50"), (200, "51-200"), (500, "201-500"),
                 (1000, "501-1000"), (5000, "1001-5000"), (10000, "5001-10000"))
@@ -60,8 +71,19 @@ class Row:
     csv_record: dict[str, Any]
     match_keys: frozenset[str]  # normalized ids an exclusion may name
 
-    def to_doc(self) -> dict[str, Any]:
-        return {"raw_document_id": self.raw_document_id, "raw_source": self.raw_source}
+    def to_doc(self, *, wrap_lists: bool = False) -> dict[str, Any]:
+        """The ``/search/query`` result row; ``wrap_lists``: list items as ``{"element": X}``."""
+        source = wrap_list_items(self.raw_source) if wrap_lists else self.raw_source
+        return {"raw_document_id": self.raw_document_id, "raw_source": source}
+
+
+def wrap_list_items(value: Any) -> Any:
+    """``value`` with every list item, at any depth, wrapped as ``{"element": item}`` (§3.1)."""
+    if isinstance(value, dict):
+        return {key: wrap_list_items(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [{"element": wrap_list_items(item)} for item in value]
+    return value
 
 
 def _frac(seed: int, *parts: str) -> float:
@@ -137,6 +159,11 @@ def _hq_location(company: CompanyEntity) -> str:
     return ", ".join(part for part in parts if part)
 
 
+def _cell(value: Any) -> Any:
+    """A CSV cell: lists and objects as JSON (§3.3), scalars as they are."""
+    return orjson.dumps(value).decode() if isinstance(value, list | dict) else value
+
+
 def render_company(seed: int, company: CompanyEntity) -> Row:
     """The company row of ``company``."""
     bare = _frac(seed, company.true_id, "web") < 0.08
@@ -158,8 +185,9 @@ def render_company(seed: int, company: CompanyEntity) -> Row:
         "ownership_status": "public" if company.is_public else "private",
         "categories_and_keywords": list(company.categories),
         "company_updates": company_updates(seed, company),
+        **firmographics(seed, company),
     }
-    record = {name: source.get(name) for name in COMPANY_CSV_COLUMNS}
+    record = {name: _cell(source.get(name)) for name in COMPANY_CSV_COLUMNS}
     record["last_funding_type"] = last["type"] if last else None
     record["last_funding_amount"] = last["amount_raised"] if last else None
     keys = {company.linkedin_slug.lower(), str(company.linkedin_id), company.domain.lower()}
