@@ -48,7 +48,7 @@ def _company(api: Api, row: dict[str, Any]) -> Any:
 def _check_rows(doc: dict[str, Any]) -> None:
     """Every result is complete, qualified (>= 75 % of grades 4-5) and relevance-ordered."""
     rows, keys = doc["results"], {c["key"] for c in doc["criteria"]}
-    assert [(-r["relevance"], r["id"]) for r in rows] == sorted((-r["relevance"], r["id"]) for r in rows)
+    assert [r["relevance"] for r in rows] == sorted((r["relevance"] for r in rows), reverse=True)
     for row in rows:
         assert set(row) == RESULT_FIELDS and row["task_id"] == doc["id"]
         assert set(row["scores"]) == keys and row["employee_count"] in BUCKETS
@@ -268,13 +268,22 @@ async def test_table_and_data_sources_are_echoed(api: Api) -> None:
 
 async def test_missing_or_bad_bearer_token_is_401(api: Api) -> None:
     token = api.token
-    for auth in (None, f"bearer {token}", f"Token {token}", "Bearer nope", f"Bearer  {token}", token):
+    for auth in (None, "", "Bearer", "Bearer ", f"Token {token}", f"Basic {token}", "Bearer nope",
+                 f"Bearer  {token}", f"Bearer{token}", token):
         answer = await api.post(TASKS, {"query": FREIGHT}, auth=auth)
         assert answer.status == 401, auth
         assert answer.json() == {"detail": "Could not validate credentials"}
     assert (await api.get("/v1/user", auth=None)).status == 401
     assert (await api.get("/v1/healthcheck", auth=None)).status == 200
     assert api.stats()["jobs_started"] == 0
+
+
+async def test_the_bearer_scheme_is_case_insensitive_as_in_fastapi_httpbearer(api: Api) -> None:
+    for scheme in ("Bearer", "bearer", "BEARER", "bEaReR"):
+        answer = await api.post(TASKS, {"query": FREIGHT}, auth=f"{scheme} {api.token}")
+        assert answer.status == 200, scheme
+        assert (await api.get("/v1/billing", auth=f"{scheme} {api.token}")).status == 200
+    assert api.stats()["jobs_started"] == 4
 
 
 async def test_another_orgs_task_is_404_everywhere(api: Api) -> None:
@@ -360,6 +369,28 @@ async def test_credits_are_charged_once_per_match_and_shown_on_user(api: Api) ->
     assert after["available_credits"] == 10_000 - done["num_results"]
 
 
+async def test_billing_is_the_user_and_its_subscription_as_the_first_party_cli_reads_it(api: Api) -> None:
+    answer = await api.get("/v1/billing")
+    assert answer.status == 200
+    billing = answer.json()
+    assert billing == {"user": (await api.get("/v1/user")).json(),
+                       "subscription": {"requires_subscription": False, "plan_tier": "pro"}}
+    done = await api.done(desired_num_results=10)
+    after = (await api.get("/v1/billing")).json()
+    assert after["user"]["available_credits"] == 10_000 - done["num_results"]  # the same balance as /v1/user
+    assert (await api.as_org(2).get("/v1/billing")).json()["user"]["available_credits"] == 10_000
+    assert (await api.get("/v1/billing", auth=None)).status == 401
+    assert (await api.get("/v1/billing", auth="Bearer nope")).json() == {"detail": "Could not validate credentials"}
+
+
+async def test_billing_reports_the_plan_gate_that_makes_creates_402(make_api: MakeApi) -> None:
+    gated = await make_api({"plan_required": True})
+    billing = (await gated.get("/v1/billing")).json()
+    assert billing["subscription"] == {"requires_subscription": True, "plan_tier": "free"}
+    assert billing["user"]["organization_is_active"] is False
+    assert (await gated.post(TASKS, {"query": FREIGHT})).status == 402
+
+
 async def test_plan_gate_and_empty_balance_are_402(make_api: MakeApi) -> None:
     gated = await make_api({"plan_required": True})
     answer = await gated.post(TASKS, {"query": FREIGHT})
@@ -381,6 +412,26 @@ async def test_job_failure_fault_fails_the_task_without_an_error_field(make_api:
     assert failed["status"] == "failed" and set(failed) == TASK_FIELDS
     assert (await api.task(fine))["status"] == "done"
     assert (await api.post(f"{TASKS}/{failing}/resume", {})).status == 400
+
+
+async def test_failure_draws_repeat_for_the_same_requests_on_the_same_seed_whatever_the_ids(
+    make_api: MakeApi,
+) -> None:
+    queries = [f"{FREIGHT} {i}" for i in range(4)] * 2 + [BROAD] * 4  # repeats draw afresh (their ordinal)
+
+    async def outcomes(api: Api) -> tuple[list[str], list[list[tuple[str, str]]]]:
+        ids = [(await api.create(q, desired_num_results=5))["id"] for q in queries]
+        for task_id in ids:
+            api.emulator.force_complete(task_id)
+        docs = [await api.results(task_id) for task_id in ids]
+        return [d["status"] for d in docs], [[(r["company_website"], r["source"]) for r in d["results"]]
+                                             for d in docs]  # in the served order: it repeats too  # fmt: skip
+
+    first, first_sources = await outcomes(await make_api({"failure_rate": 0.5}))
+    second, second_sources = await outcomes(await make_api({"failure_rate": 0.5}))
+    assert first == second and {"done", "failed"} == set(first)
+    assert first_sources == second_sources  # each result's source is drawn without the task id too
+    assert first[:4] != first[4:8] or first[8:] != first[:4]  # the same query can draw differently
 
 
 async def test_optional_rate_limit_is_429_with_retry_after(make_api: MakeApi) -> None:

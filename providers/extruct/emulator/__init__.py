@@ -11,7 +11,8 @@ Routes (every one but the health check needs ``Authorization: Bearer <token>``, 
 - ``POST /v1/discovery_tasks/{task_id}/resume`` -- raise the target by ``desired_new_results``
   within the 250 cap (§7). Counted as ``resumes``.
 - ``GET /v1/discovery_tasks?offset=&limit=`` -- the org's tasks, a bare array, newest first (§8).
-- ``GET /v1/user`` -- user/org/credits (§8); ``GET /v1/healthcheck`` -- no auth (REPO, §1).
+- ``GET /v1/user`` -- user/org/credits (§8); ``GET /v1/billing`` -- ``{user, subscription}``, the
+  first-party CLI's ``auth user`` probe (REPO, §8, §14); ``GET /v1/healthcheck`` -- no auth (REPO, §1).
 
 Tasks are per org (the org of the token in the sandbox key registry); another org's task is a
 404. The pipeline (``created -> in_progress -> done | failed``) runs on the virtual clock, see
@@ -43,12 +44,20 @@ from providers.sandbox.context import SandboxContext
 from providers.sandbox.ratelimit import SlidingWindowLog, retry_after_header
 from providers.sandbox.server import Handler, new_app, route_key
 
-__all__ = ["ORG", "ExtructEmulator", "create_emulator"]
+__all__ = ["ORG", "ExtructEmulator", "bearer_token", "create_emulator"]
 
 log = get_logger(__name__)
 
 HEALTHCHECK_PATH = "/v1/healthcheck"
 AUTH_DETAIL = "Could not validate credentials"  # INF wording (FastAPI security default, §1)
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The token of ``Authorization: <scheme> <token>`` when the scheme is ``Bearer`` in any case
+    (as FastAPI's ``HTTPBearer``: ``scheme.lower() == "bearer"``, the rest after the first space
+    is the token, §1, §14); None without a header, a token or that scheme."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
 
 
 def create_emulator(ctx: SandboxContext, settings: Mapping[str, Any]) -> ExtructEmulator:
@@ -134,9 +143,7 @@ class ExtructEmulator:
         async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
             if request.path.startswith("/_") or request.path == HEALTHCHECK_PATH:
                 return await handler(request)
-            header = request.headers.get("Authorization", "")
-            token = header[len("Bearer "):] if header.startswith("Bearer ") else None
-            org = self.ctx.keys.org_for(self.ctx.provider, token)
+            org = self.ctx.keys.org_for(self.ctx.provider, bearer_token(request))
             if org is None:
                 raise detail_error(401, AUTH_DETAIL, headers={"WWW-Authenticate": "Bearer"})
             self._check_rate(request, org)

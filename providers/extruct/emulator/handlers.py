@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -50,6 +50,7 @@ def add_routes(em: ExtructEmulator) -> None:
     router.add_get(TASKS_PATH + "/{task_id}/results", h.results)
     router.add_post(TASKS_PATH + "/{task_id}/resume", h.resume)
     router.add_get("/v1/user", h.user)
+    router.add_get("/v1/billing", h.billing)
     router.add_get("/v1/healthcheck", h.healthcheck)
 
 
@@ -117,12 +118,13 @@ class Handlers:
         )  # fmt: skip
         # INF (§4): auto mode uses every source; echo the given list, else all sources.
         sources = list(body.data_sources or DATA_SOURCES)
+        draw_key = self._draw_key(org, body.query)
         discovery_key = (f"{org}|{body.query}|{criteria}|{excluded}" if cfg.repeatable_discovery
-                         else task_id)  # fmt: skip
+                         else draw_key)  # fmt: skip
         pool = build_pool(ctx.world, body.query, task_key=discovery_key, excluded=frozenset(excluded),
                           max_size=cfg.max_pool_size, noise_share=cfg.noise_share,
                           noise_pass_rate=cfg.noise_pass_rate)  # fmt: skip
-        schedule = build_schedule(ctx.world, pool, criteria, task_id=task_id,
+        schedule = build_schedule(ctx.world, pool, criteria, task_id=task_id, draw_key=discovery_key,
                                   sources=DATA_SOURCES if body.auto_data_sources else sources,
                                   settings=cfg)  # fmt: skip
         task = Task(
@@ -133,10 +135,22 @@ class Handlers:
             schedule=schedule, fail_tau=None, paid_limit=em.affordable_results(org),
             segments=[(now + cfg.created_s, 0.0)],
         )  # fmt: skip
-        fails = ctx.faults.job_fails(ctx.provider, route_key(request))
-        if fails or random.Random(f"extruct:fail:{task_id}").random() < cfg.failure_rate:
+        if self._fails(request, draw_key):
             task.fail_tau = cfg.fail_at * schedule.stop_at(task.target)
         return task
+
+    def _draw_key(self, org: int, query: str) -> str:
+        """The deterministic key of the org's next task (§13): world seed, org, the task's ordinal
+        among the org's tasks and its query; never the task id (a random UUID)."""
+        return f"{self.em.ctx.world.seed}:{org}:{self.em.tasks.count(org)}:{query}"
+
+    def _fails(self, request: web.Request, draw_key: str) -> bool:
+        """Whether the new task is drawn to fail: a ``job_failure`` fault, or ``failure_rate``
+        drawn from ``draw_key`` (the same requests on the same seed fail alike, §10.4)."""
+        ctx = self.em.ctx
+        if ctx.faults.job_fails(ctx.provider, route_key(request)):
+            return True
+        return random.Random(f"extruct:fail:{draw_key}").random() < self.em.settings.failure_rate
 
     # -- read ---------------------------------------------------------------------------------
 
@@ -204,19 +218,33 @@ class Handlers:
 
     # -- account ------------------------------------------------------------------------------
 
-    async def user(self, request: web.Request) -> web.Response:
-        """``GET /v1/user`` (DOC AUTH/USER example, §8)."""
-        org, seed = request[ORG], self.em.ctx.world.seed
-        balance = self.em.balance(org)
-        return ok({
+    def _user_doc(self, org: int) -> dict[str, Any]:
+        """The account of ``org``'s token: ``/v1/user``, and ``user`` of ``/v1/billing`` (§8).
+        The org counts as active unless ``plan_required`` gates it (REPO §9: paid work needs a
+        Pro/legacy plan or an active organization)."""
+        seed, balance = self.em.ctx.world.seed, self.em.balance(org)
+        return {
             "user_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"extruct-sandbox:{seed}:user:{org}")),
             "email": f"sandbox-user-{org}@example.com",
             "available_credits": int(balance) if float(balance).is_integer() else balance,
             "organization_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"extruct-sandbox:{seed}:org:{org}")),
             "organization_name": f"Sandbox Org {org}",
             "organization_slug": f"sandbox-org-{org}",
-            "organization_is_active": True,
-        })
+            "organization_is_active": not self.em.settings.plan_required,
+        }
+
+    async def user(self, request: web.Request) -> web.Response:
+        """``GET /v1/user`` (DOC AUTH/USER example, §8)."""
+        return ok(self._user_doc(request[ORG]))
+
+    async def billing(self, request: web.Request) -> web.Response:
+        """``GET /v1/billing`` -> ``{"user": <the /v1/user object>, "subscription":
+        {"requires_subscription": bool, "plan_tier": "pro" | "free"}}`` (REPO CLI/SKILL, §8, §14):
+        the first-party CLI's ``auth user`` probe. ``plan_required`` turns the plan gate on
+        (``requires_subscription: true``, tier ``free``, INF); otherwise the org is on ``pro``."""
+        gated = self.em.settings.plan_required
+        return ok({"user": self._user_doc(request[ORG]),
+                   "subscription": {"requires_subscription": gated, "plan_tier": "free" if gated else "pro"}})
 
     async def healthcheck(self, request: web.Request) -> web.Response:
         """``GET /v1/healthcheck`` without auth (REPO, §1); INF body."""

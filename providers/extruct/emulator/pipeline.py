@@ -27,12 +27,13 @@ __all__ = ["build_schedule", "evaluate"]
 
 def evaluate(
     world: World, company: CompanyEntity, criteria: Sequence[Criterion], *, task_id: str,
-    sources: Sequence[str], finished_at: float,
+    draw_key: str, sources: Sequence[str], finished_at: float,
 ) -> Evaluation:  # fmt: skip
-    """Grade ``company`` on every criterion; ``source`` is one of the task's data sources."""
+    """Grade ``company`` on every criterion; ``source`` is one of the task's data sources, drawn
+    from ``draw_key`` (never from the task id, which is random); ``task_id`` names the result."""
     scores = {key: grade(world, key, text, company) for key, _, text in criteria}
     grades = [s.grade for s in scores.values()]
-    pick = int(stable_fraction(task_id, company.true_id, "source") * len(sources))
+    pick = int(stable_fraction(draw_key, company.true_id, "source") * len(sources))
     return Evaluation(
         company_id=company.true_id, result_id=result_id(task_id, company.true_id),
         source=sources[pick], scores=scores, relevance=relevance(grades),
@@ -42,9 +43,10 @@ def evaluate(
 
 def build_schedule(
     world: World, pool: Sequence[Candidate], criteria: Sequence[Criterion], *, task_id: str,
-    sources: Sequence[str], settings: EmulatorSettings,
+    draw_key: str, sources: Sequence[str], settings: EmulatorSettings,
 ) -> Schedule:  # fmt: skip
-    """The stage timing and grades of a task whose discovery will find ``pool`` in order."""
+    """The stage timing and grades of a task whose discovery will find ``pool`` in order
+    (``draw_key``: the task's deterministic key, see :func:`evaluate`)."""
     discover_per_s = settings.discover_rate_per_min / 60.0
     screen_per_s = min(discover_per_s, settings.enrich_rate_per_min / 60.0)
     evaluate_s = 60.0 / settings.evaluate_rate_per_min
@@ -57,6 +59,6 @@ def build_schedule(
         at = (position + 1) / screen_per_s
         enriched_at.append(at)
         finished = max(finished, at) + evaluate_s
-        evaluations.append(evaluate(world, candidate.company, criteria, task_id=task_id,
+        evaluations.append(evaluate(world, candidate.company, criteria, task_id=task_id, draw_key=draw_key,
                                     sources=sources, finished_at=finished))
     return Schedule(len(pool), discover_per_s, screen_per_s, tuple(enriched_at), tuple(evaluations))

@@ -167,10 +167,11 @@ class Task:
                 "num_results_evaluated": s.evaluated(tau), "num_results": s.qualified(tau)}  # fmt: skip
 
     def results(self, now: float) -> list[Evaluation]:
-        """Qualified candidates so far, relevance descending then result id (§6)."""
+        """Qualified candidates so far, relevance descending, ties by company (§6): the same order on
+        every sandbox of a seed (result ids derive from the task id, which is random per sandbox)."""
         tau = self.tau(now)
         done = [e for e in self.schedule.evaluations if e.qualified and e.finished_at <= tau + _EPS]
-        return sorted(done, key=lambda e: (-e.relevance, e.result_id))
+        return sorted(done, key=lambda e: (-e.relevance, e.company_id))
 
     def outcome(self) -> int:
         """Results the task will have delivered when it stops (what it is charged for)."""
@@ -199,6 +200,10 @@ class TaskStore:
 
     def next_seq(self) -> int:
         return len(self.tasks)
+
+    def count(self, org: int) -> int:
+        """Tasks ``org`` created so far (the ordinal of its next task)."""
+        return sum(1 for t in self.tasks.values() if t.org == org)
 
     def add(self, task: Task) -> None:
         self.tasks[task.task_id] = task
