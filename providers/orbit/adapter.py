@@ -6,8 +6,10 @@ Follows contract ``orbit.md``:
   once, journaled before the call, the same bytes on every retry). A search sends
   ``runShape: candidate_discovery`` with the ``structuredIntent`` of :mod:`providers.orbit.intent`;
   a lookup sends the identity signals and the chosen run shape. One logical start costs 10
-  credits, whether the answer is 202 ``started`` or 200 ``already_running`` (our retry after a
-  lost 202: charged once); 200 ``completed`` (a ``profileId`` already generated) is refunded.
+  credits, whether the answer is 202 ``started``, 200 ``already_running`` (our retry after a
+  lost 202: charged once) or 200 with the run already ended (``completed`` / ``failed`` with a
+  ``run_id``: a retry or resume that found our run finished, §3.3; polled like any run); 200
+  ``completed`` with ``run_id: null`` (a ``profileId`` already generated) is refunded.
   A 409 ``developer_api_idempotency_key_conflict`` is an
   :class:`~aggregator.errors.InvalidRequestError` with that ``code``: never retried, never a
   second run.
@@ -173,7 +175,8 @@ class OrbitAdapter(ProviderAdapter):
                                              charged=self._start_charge)
         start = parse(StartResponse, response.data, START)
         extra: dict[str, Any] = {"run_shape": body["runShape"], "credits": response.credits_charged,
-                                 "credits_remaining": self._remaining(response), "status": start.status}
+                                 "credits_remaining": self._remaining(response), "status": start.status,
+                                 "run_id": start.run_id}
         if request.exclude:  # fetch skips excluded candidates unread (kept with the job, so a resume does too)
             extra["exclude"] = list(request.exclude)
         if start.status == "completed" and start.result and start.result.get("id"):
@@ -190,8 +193,14 @@ class OrbitAdapter(ProviderAdapter):
             self._latest[job.job_id] = status.result
         return status
 
+    @staticmethod
+    def _immediate(status: Any, run_id: Any) -> bool:
+        """A ``profileId`` start that completed at once: no run (``run_id: null``), refunded (§3.3, §3.4).
+        A ``completed`` answer with a ``run_id`` is our own run, found finished by a re-sent ``requestId``."""
+        return status == "completed" and run_id is None
+
     async def poll(self, job: JobRef) -> JobState:
-        if job.extra.get("status") == "completed":  # immediate completion: no run to poll
+        if self._immediate(job.extra.get("status"), job.extra.get("run_id")):  # no run to poll
             return Ready(total_results=1, job=job)
         status = await self._status(job)
         result = status.result or StatusResult()
@@ -219,11 +228,11 @@ class OrbitAdapter(ProviderAdapter):
     # -- credits (§3.4, §8) -----------------------------------------------------------------
     def _start_charge(self, response: Response) -> float:
         """What a start cost: the balance header's drop (capped at the price), but 0 for an immediate
-        completion, which §3.4 refunds. ``already_running`` answers our own retry after a lost 202;
-        that 202 was charged once, and the header shows it."""
+        completion, which §3.4 refunds. ``already_running`` (or a run found already ended) answers our
+        own retry after a lost 202; that 202 was charged once, and the header shows it."""
         charge = self._ledger.charge(self._remaining(response), self.credits_per_run)
-        status = response.data.get("status") if isinstance(response.data, dict) else None
-        return 0.0 if status == "completed" else charge
+        data = response.data if isinstance(response.data, dict) else {}
+        return 0.0 if self._immediate(data.get("status"), data.get("run_id")) else charge
 
     def _read_charge(self, response: Response) -> float:
         """What a successful profile read cost this run: the balance header's drop (capped at the price);

@@ -1,8 +1,9 @@
 """Orbit's developer Deep Search wire format (private) and the pure functions that normalize it.
 
 Follows contract ``orbit.md``: §3.3 start responses (flat; ``started`` / ``already_running`` /
-``completed``), §4 status (``running`` / ``generating_sections`` / ``completed`` / ``failed``;
-``result`` with ``id`` + ``section_generation`` for single-profile shapes, or the growing
+``completed``, or a re-sent ``requestId``'s finished run in the status vocabulary), §4 status
+(``running`` / ``generating_sections`` / ``completed`` / ``failed``; ``result`` with ``id`` +
+``section_generation`` for single-profile shapes, or the growing
 ``candidate_profile_ids`` of ``candidate_discovery``; ``failure.code``), §5 the profile read
 payload (``{"status": "success", "payload": {...}}`` with ``headline``, ``location``, ``sections``).
 Wire models ignore unknown fields; payloads that do not fit raise

@@ -214,3 +214,72 @@ async def test_charges_follow_the_credits_header_and_the_budget_settles_at_them(
     assert outcome.records == 3 and outcome.credits == 10 + 1 + 1 + 1 and outcome.credits_remaining == 988
     assert budget.spent == 13 and budget.reserved == 0 and budget.by_provider == {"orbit": 13}
     assert order == [POST_START, POLL, read("p-a"), read("p-b"), read("p-c")]
+
+
+def finished(status: str, **extra: Any) -> dict[str, Any]:
+    """A re-sent requestId whose run has ended: its status document plus links (contract §3.3, INF)."""
+    return {**state(status), **extra, "links": {"status": "/v2/developer/deep-search/req-1"}}
+
+
+async def test_a_resent_request_id_that_finds_the_run_completed_is_polled_read_and_charged_once(
+    harness: Harness,
+) -> None:
+    balance = [990]
+    with aioresponses() as mock:
+        order = in_order(mock, BASE)
+        mock.post(START, exception=aiohttp.ServerDisconnectedError())  # the 202 never arrived
+        mock.post(START, status=200, headers={CREDITS: "990"},  # the run ended before the retry
+                  payload=finished("completed", result={"candidate_profile_ids": ["p-a", "p-b"]}))
+        mock.get(STATUS, payload=state("completed", candidate_profile_ids=["p-a", "p-b"]), repeat=True)
+        mock.get(PROFILE, callback=profile_callback(balance), repeat=True)
+        outcome = await harness.runner(SearchRequest(query=QUERY, max_results=10)).run()
+        sent = bodies(mock, "POST", START)
+
+    assert len(sent) == 2 and sent[0] == sent[1]  # the same requestId: never a second run
+    assert outcome.status == "found" and outcome.records == 2
+    assert outcome.credits == 10 + 2 and outcome.credits_remaining == 988  # the start counted once, not refunded
+    assert order[:3] == [POST_START, POST_START, POLL] and sorted(order[3:]) == [read("p-a"), read("p-b")]
+
+
+async def test_a_resent_request_id_that_finds_the_run_failed_reports_the_failure(harness: Harness) -> None:
+    failure = {"code": "identity_not_corroborated", "message": "Not verified."}
+    with aioresponses() as mock:
+        order = in_order(mock, BASE)
+        mock.post(START, exception=aiohttp.ServerDisconnectedError())
+        mock.post(START, status=200, payload=finished("failed", failure=failure), headers={CREDITS: "990"})
+        mock.get(STATUS, payload={**state("failed"), "failure": failure}, repeat=True)
+        outcome = await harness.runner(SearchRequest(query="lookup", max_results=5,
+                                                     identity=PersonIdentity(email="x@y.io"))).run()
+
+    assert outcome.status == "failed" and outcome.error is not None
+    assert outcome.error.type == "JobFailedError" and "identity_not_corroborated" in outcome.error.message
+    assert outcome.credits == 10 and order == [POST_START, POST_START, POLL]
+
+
+async def test_a_resent_lookup_that_finds_the_run_completed_reads_the_full_profile_once(harness: Harness) -> None:
+    identity = PersonIdentity(linkedin_url="https://www.linkedin.com/in/jane-doe")
+    result = {"id": "p-jane", "section_generation": {"sections_ready": True, "materialized_section_count": 9}}
+    with aioresponses() as mock:
+        order = in_order(mock, BASE)
+        mock.post(START, exception=aiohttp.ServerDisconnectedError())
+        mock.post(START, status=200, payload=finished("completed", result=result))
+        mock.get(STATUS, payload=state("completed", **result), repeat=True)
+        mock.get(PROFILE, payload=profile("p-jane", "Founder & CEO"))
+        outcome = await harness.runner(SearchRequest(query="lookup", identity=identity, max_results=5)).run()
+
+    assert outcome.status == "found" and outcome.records == 1 and outcome.credits == 10 + 1
+    assert order == [POST_START, POST_START, POLL, read("p-jane")]
+
+
+async def test_an_immediately_completed_profile_id_is_free_and_never_polled(harness: Harness) -> None:
+    identity = PersonIdentity(profile_id="p-jane")
+    immediate = {"request_id": "req-1", "run_id": None, "status": "completed", "result": {"id": "p-jane"},
+                 "links": {"profile": "/v2/developer/profiles/p-jane"}}
+    with aioresponses() as mock:
+        order = in_order(mock, BASE)
+        mock.post(START, status=200, payload=immediate, headers={CREDITS: "1000"})
+        mock.get(PROFILE, payload=profile("p-jane", "Founder & CEO"), headers={CREDITS: "999"})
+        outcome = await harness.runner(SearchRequest(query="lookup", identity=identity, max_results=5)).run()
+
+    assert outcome.status == "found" and outcome.credits == 0 + 1
+    assert order == [POST_START, read("p-jane")]

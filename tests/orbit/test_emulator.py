@@ -29,16 +29,23 @@ def _person(api: Api, *, github: bool = False, school: bool = False) -> Any:
                 if (p.github_username or not github) and (p.school or not school))
 
 
-def _demo_truth(world: World) -> set[str]:
-    """Hidden ids of every covered VP of Engineering in New York at a Series B SaaS startup."""
+def _structured_truth(world: World) -> set[str]:
+    """Hidden ids of every covered VP of Engineering in New York (the demo intent without its phrase)."""
     def covered(true_id: str) -> bool:
         return world.visible("orbit", true_id)
 
-    return {p.true_id for p in world.people
-            if p.title == "VP of Engineering" and p.city == "New York" and covered(p.true_id)
-            and covered(p.company_id) and world.company(p.company_id).funding_stage == "Series B"
-            and "saas" in world.company(p.company_id).categories
-            and world.company(p.company_id).employees_count <= 500}  # fmt: skip
+    return {p.true_id for p in world.people if p.title == "VP of Engineering" and p.city == "New York"
+            and covered(p.true_id) and covered(p.company_id)}  # fmt: skip
+
+
+def _demo_truth(world: World) -> set[str]:
+    """Hidden ids of every covered VP of Engineering in New York at a Series B SaaS startup."""
+    def series_b_saas(company_id: str) -> bool:
+        company = world.company(company_id)
+        return (company.funding_stage == "Series B" and "saas" in company.categories
+                and company.employees_count <= 500)  # fmt: skip
+
+    return {t for t in _structured_truth(world) if series_b_saas(world.person(t).company_id)}
 
 
 # -- start, idempotency, credits ----------------------------------------------------------------
@@ -63,12 +70,54 @@ async def test_same_request_id_and_body_replays_already_running_and_charges_once
     again = await api.post({"runShape": "partial_plus_full", **body})  # key order does not matter
     assert again.status == 200 and again.headers[CREDITS] == "9990"
     assert again.json() == {**first, "status": "already_running"}
-    api.emulator.force_complete("same")
-    assert (await api.status("same"))["status"] == "completed"
-    late = await api.post(body)  # INF §3.3: still already_running after the run ended
-    assert late.status == 200 and late.json()["status"] == "already_running"
     stats = api.stats()
-    assert stats["jobs_started"] == 1 and stats["credits_charged"] == 10 and stats["idempotent_replays"] == 2
+    assert stats["jobs_started"] == 1 and stats["credits_charged"] == 10 and stats["idempotent_replays"] == 1
+
+
+async def test_a_replay_after_the_run_completed_answers_the_finished_run_and_charges_nothing(api: Api) -> None:
+    body = {"requestId": "done", "email": _person(api).email, "runShape": "partial_plus_full"}
+    first = (await api.post(body)).json()
+    api.emulator.force_complete("done")
+    status = await api.status("done")
+    late = await api.post(body)  # INF §3.3: the status document in the start response's shape
+    profile_id = status["result"]["id"]
+    assert late.status == 200 and late.headers[CREDITS] == "9990"
+    assert late.json() == {**status, "links": {"status": f"{START}/done",
+                                               "profile": f"/v2/developer/profiles/{profile_id}"}}
+    assert late.json()["run_id"] == first["run_id"] and late.json()["status"] == "completed"
+    stats = api.stats()
+    assert stats["jobs_started"] == 1 and stats["credits_charged"] == 10 and stats["idempotent_replays"] == 1
+
+
+async def test_a_replay_after_the_run_failed_answers_the_failure(make_api: MakeApi) -> None:
+    api = await make_api({"identity_check_s": 1.0})
+    body = {"requestId": "lost", "email": "nobody@nowhere.example"}
+    await api.start(**body)
+    await api.sandbox.clock.sleep(2)
+    late = await api.post(body)
+    assert late.status == 200 and late.json() == {**await api.status("lost"), "links": {"status": f"{START}/lost"}}
+    assert late.json()["failure"]["code"] == "identity_not_corroborated" and late.json()["result"] is None
+    assert api.stats()["credits_charged"] == 10
+
+
+async def test_a_finished_discovery_replays_its_candidates(api: Api) -> None:
+    body = {"requestId": "disc", "runShape": "candidate_discovery", "structuredIntent": DEMO_INTENT}
+    await api.start(**body)
+    api.emulator.force_complete("disc")
+    late = await api.post(body)
+    assert late.status == 200 and late.json() == {**await api.status("disc"), "links": {"status": f"{START}/disc"}}
+    assert late.json()["result"]["candidate_profile_ids"] and api.stats()["jobs_started"] == 1
+
+
+async def test_after_the_run_ended_another_body_still_conflicts_and_another_key_starts_afresh(api: Api) -> None:
+    email = _person(api).email
+    await api.start(requestId="ended", email=email)
+    api.emulator.force_complete("ended")
+    conflict = await api.post({"requestId": "ended", "email": email, "runShape": "partial_plus_full"})
+    assert conflict.status == 409 and conflict.code == "developer_api_idempotency_key_conflict"
+    other = api.with_key(api.emulator.create_key(1))  # INF §1: requestIds are per API key
+    assert (await other.post({"requestId": "ended", "email": email})).status == 202
+    assert api.stats()["jobs_started"] == 2 and api.stats()["credits_charged"] == 20
 
 
 async def test_same_request_id_with_a_different_body_is_409_conflict(api: Api) -> None:
@@ -363,7 +412,7 @@ async def test_candidate_ids_grow_while_running_and_are_readable_before_completi
         seen.append(await api.status(run["request_id"]))
     now = seen[-1]
     assert now["status"] == "running" and now["result"]["current_phase"] == "generating_candidates"
-    assert now["result"]["candidate_count"] == now["result"]["dispatched_candidate_count"] > 2
+    assert now["result"]["candidate_count"] >= now["result"]["dispatched_candidate_count"] > 2
     ids = now["result"]["candidate_profile_ids"]
     assert len(ids) == now["result"]["persisted_candidate_count"] >= 2
     for before, after in itertools.pairwise(seen):
@@ -384,7 +433,12 @@ async def test_demo_intent_candidates_really_are_new_york_vps_at_series_b_saas(a
     people = {api.emulator.profile_id(p): p for p in api.emulator.index.people}
     found = {people[i].true_id for i in ids}
     assert found == _demo_truth(api.sandbox.world) and len(found) >= 5
-    assert doc["result"]["candidate_count"] == len(ids) == doc["result"]["persisted_candidate_count"]
+    # every New York VP of Engineering is a discovered cluster; those matching no semantic phrase are
+    # skipped, never generated (INF §11), because some clusters do match it
+    result = doc["result"]
+    assert result["candidate_count"] == len(_structured_truth(api.sandbox.world)) > len(ids)
+    assert len(ids) == result["persisted_candidate_count"] == result["dispatched_candidate_count"]
+    assert result["skipped_candidate_count"] == result["candidate_count"] - len(ids)
     synonyms = {**DEMO_INTENT, "experiences": [{"title": "Vice President of Engineering"}]}
     again = await api.finished(runShape="candidate_discovery", structuredIntent=synonyms)
     assert again["result"]["candidate_profile_ids"] == ids
@@ -405,6 +459,75 @@ async def test_structured_intent_single_profile_resolves_by_name_and_organizatio
               "experiences": [{"organization": company.domain}]}
     doc = await api.finished(structuredIntent=intent)
     assert doc["result"]["id"] == api.emulator.profile_id(person)
+
+
+# -- semantic clauses are signals, not filters (DOC §7; INF §11) ----------------------------------
+
+
+def _employer(api: Api, person: Any) -> Any:
+    return api.sandbox.world.company(person.company_id)
+
+
+async def test_the_docs_structured_intent_sample_finds_the_person_despite_its_semantic_clause(api: Api) -> None:
+    # SEED "Start a run from a structured intent seed": names + organization + "writes about developer tools"
+    person = next(p for p in api.emulator.index.people if "devtools" not in _employer(api, p).categories)
+    intent = {"version": "v1", "names": [person.full_name],
+              "experiences": [{"organization": _employer(api, person).name}],
+              "semanticClauses": [{"text": "writes about developer tools"}]}
+    doc = await api.finished(structuredIntent=intent)
+    assert doc["status"] == "completed" and doc["result"]["id"] == api.emulator.profile_id(person)
+    without = await api.finished(structuredIntent={k: v for k, v in intent.items() if k != "semanticClauses"})
+    assert without["result"]["id"] == doc["result"]["id"]
+
+
+async def test_a_semantic_phrase_picks_among_people_the_structured_clauses_cannot_tell_apart(api: Api) -> None:
+    people = sorted(api.emulator.index.people, key=lambda p: p.true_id)
+    first, other = next((a, b) for a in people for b in people if a.full_name == b.full_name
+                        and a.true_id < b.true_id and a.title != b.title)  # fmt: skip
+    named = {"version": "v1", "names": [first.full_name]}
+    plain = await api.finished(structuredIntent=named)
+    assert plain["result"]["id"] == api.emulator.profile_id(first)  # a tie: the first hidden id
+    ranked = await api.finished(structuredIntent={**named, "semanticClauses": [{"text": other.title}]})
+    assert ranked["result"]["id"] == api.emulator.profile_id(other)
+
+
+async def test_a_semantic_clause_reorders_discovery_but_removes_no_candidate(make_api: MakeApi) -> None:
+    api = await make_api({"discovery_skip_unmatched": False, "max_candidates": 200})
+    world, people = api.sandbox.world, {api.emulator.profile_id(p): p.true_id for p in api.emulator.index.people}
+    plain = {k: v for k, v in DEMO_INTENT.items() if k != "semanticClauses"}
+    base = [people[i] for i in (await api.finished(runShape="candidate_discovery", structuredIntent=plain))
+            ["result"]["candidate_profile_ids"]]  # fmt: skip
+    ranked = [people[i] for i in (await api.finished(runShape="candidate_discovery", structuredIntent=DEMO_INTENT))
+              ["result"]["candidate_profile_ids"]]  # fmt: skip
+    truth = _demo_truth(world)
+    assert base == sorted(base) and set(ranked) == set(base) == _structured_truth(world)
+    assert set(ranked[: len(truth)]) == truth and ranked != base  # the matching ones first, then the rest
+
+
+async def test_each_phrase_of_a_clause_is_a_separate_signal(api: Api) -> None:
+    intent = {**DEMO_INTENT, "semanticClauses": [{"text": "Series B SaaS startups", "anyOf": ["fintech"]}]}
+    doc = await api.finished(runShape="candidate_discovery", structuredIntent=intent)
+    world, people = api.sandbox.world, {api.emulator.profile_id(p): p for p in api.emulator.index.people}
+    found = [people[i] for i in doc["result"]["candidate_profile_ids"]]
+
+    def score(p: Any) -> int:
+        return (p.true_id in _demo_truth(world)) + ("fintech" in world.company(p.company_id).categories)
+
+    assert found == sorted(found, key=lambda p: (-score(p), p.true_id)) and all(score(p) > 0 for p in found)
+    assert {p.true_id for p in found} >= _demo_truth(world)  # both aliases count (Search would OR them)
+
+
+async def test_an_intent_of_semantic_clauses_only_matches_people_who_match_a_phrase(api: Api) -> None:
+    world, people = api.sandbox.world, {api.emulator.profile_id(p): p for p in api.emulator.index.people}
+    semantic = {"version": "v1", "semanticClauses": [{"text": "Series B SaaS startups"}]}
+    doc = await api.finished(runShape="candidate_discovery", structuredIntent=semantic)
+    found = [people[i] for i in doc["result"]["candidate_profile_ids"]]
+    assert found and all(world.company(p.company_id).funding_stage == "Series B" for p in found)
+    single = await api.finished(structuredIntent=semantic)  # INF §11: the best match, as for any intent
+    assert single["status"] == "completed" and single["result"]["id"] == api.emulator.profile_id(found[0])
+    nothing = await api.finished(runShape="candidate_discovery",
+                                 structuredIntent={"version": "v1", "semanticClauses": [{"text": "zzqx blorft"}]})
+    assert nothing["status"] == "completed" and nothing["result"]["candidate_profile_ids"] == []
 
 
 # -- profile read --------------------------------------------------------------------------------

@@ -127,3 +127,23 @@ async def test_an_unknown_identity_fails_with_the_provider_code(make_aggregator:
     outcome = report.outcome("orbit")
     assert outcome.status == "failed" and outcome.error is not None
     assert "identity_not_corroborated" in outcome.error.message
+
+
+async def test_a_lost_202_whose_run_ended_before_the_retry_is_adopted_and_charged_once(make_aggregator: Any) -> None:
+    lost = FaultRule(provider="orbit", endpoint=START, kind="reset", first_n=1, after_handler=True)
+    agg = await orbit(make_aggregator, faults=(lost,), n_companies=1000,
+                      emulators={"orbit": {"partial_s": 0.01, "full_s": 0.02}})  # ends long before any retry
+    world = agg.sandbox.world
+    person = next(p for p in world.people if world.visible("orbit", p.true_id)
+                  and world.visible("orbit", p.company_id))
+    identity = PersonIdentity(linkedin_url=f"https://www.linkedin.com/in/{person.linkedin_slug}")
+    report = await agg.search("lookup", identity=identity, max_results=5, providers=("orbit",),
+                              options={"orbit": {"run_shape": "partial_only"}})
+
+    outcome = report.outcome("orbit")
+    (run,) = agg.sandbox.emulator("orbit").list_runs()
+    _first, retry = agg.sandbox.requests("orbit", START)
+    assert retry.received_at_s >= run.created_at + run.end_s  # the replay found the run completed
+    assert outcome.status == "found" and outcome.records == 1 and outcome.retries >= 1
+    assert stats(agg)["jobs_started"] == 1 and stats(agg)["idempotent_replays"] == 1
+    assert stats(agg)["credits_charged"] == 10 + 1 == outcome.credits

@@ -9,6 +9,7 @@ Start responses (§3.3, flat)::
     202 {"request_id", "run_id": "run_<uuid>", "status": "started",
          "links": {"status": "/v2/developer/deep-search/<request_id>"}}
     200 {... same ids ..., "status": "already_running", "links": {...}}     same requestId + body
+    200 {... the status document ..., "links": {"status", "profile"?}}     ... once the run ended
     200 {"request_id", "run_id": null, "status": "completed", "result": {"id"},
          "links": {"profile": "/v2/developer/profiles/<id>"}}                 profileId already full
 
@@ -33,7 +34,7 @@ from providers.sandbox.server import route_key
 if TYPE_CHECKING:
     from providers.orbit.emulator import OrbitEmulator
 
-__all__ = ["KEY", "ORG", "ROUTES", "add_routes", "status_doc"]
+__all__ = ["KEY", "ORG", "ROUTES", "add_routes", "finished_doc", "status_doc"]
 
 log = get_logger(__name__)
 
@@ -73,6 +74,18 @@ def _start_doc(run: Run, status: str) -> dict[str, Any]:
 def _completed_doc(request_id: str, profile_id: str) -> dict[str, Any]:
     return {"request_id": request_id, "run_id": None, "status": "completed",
             "result": {"id": profile_id}, "links": {"profile": f"/v2/developer/profiles/{profile_id}"}}
+
+
+def finished_doc(em: OrbitEmulator, run: Run, now: float) -> dict[str, Any]:
+    """The start answer to a re-sent ``requestId`` whose run has ended (INF §3.3, §11): what the
+    status call answers (``completed`` / ``failed``, ``result``, ``failure``) plus ``links``
+    (``status``, and ``profile`` when the result names one)."""
+    doc = status_doc(em, run, now)
+    links = _links(run.request_id)
+    profile_id = (doc.get("result") or {}).get("id")
+    if profile_id:
+        links["profile"] = f"/v2/developer/profiles/{profile_id}"
+    return {**doc, "links": links}
 
 
 def status_doc(em: OrbitEmulator, run: Run, now: float) -> dict[str, Any]:
@@ -132,8 +145,9 @@ class Handlers:
         return ok(_start_doc(run, "started"), status=202, credits=em.balance(org))
 
     def _replay(self, key: str, org: int, request_id: str, body: StartRequest) -> web.Response | None:
-        """§3.4: refunded id -> 409; same body -> 200 ``already_running`` (also after the run
-        ended, INF §3.3); different body -> 409 conflict; unknown id -> None."""
+        """§3.4: refunded id -> 409; different body -> 409 conflict (also after the run ended);
+        same body -> 200 ``already_running`` while the run goes on, 200 :func:`finished_doc` once it
+        ended (INF §3.3); never charged; unknown id -> None."""
         em = self.em
         if (key, request_id) in em.refunded:
             raise api_error(409, "developer_api_idempotency_key_refunded",
@@ -145,6 +159,9 @@ class Handlers:
             raise api_error(409, "developer_api_idempotency_key_conflict",
                             f"requestId {request_id!r} was already used with different parameters.")
         em.ctx.stats.add("idempotent_replays")
+        now = em.now()
+        if run.status(now) in ("completed", "failed"):
+            return ok(finished_doc(em, run, now), credits=em.balance(org))
         return ok(_start_doc(run, "already_running"), credits=em.balance(org))
 
     def _immediate(self, key: str, org: int, request_id: str, body: StartRequest) -> web.Response | None:
@@ -167,8 +184,8 @@ class Handlers:
         candidates: tuple[tuple[PersonEntity, str], ...] = ()
         clusters = 0
         if shape == "candidate_discovery":
-            people = candidates_for(em.index, body, em.settings.max_clusters)
-            clusters = len(people)
+            clusters, people = candidates_for(em.index, body, em.settings.max_clusters,
+                                              skip_unmatched=em.settings.discovery_skip_unmatched)
             candidates = tuple((p, em.index.profile_id(p)) for p in people[: em.settings.max_candidates])
         else:
             person = resolve_person(em.index, body)

@@ -39,7 +39,8 @@ SEARCH_READ = "search:read"  # DOC §1: deep-search start + status
 PROFILE_READ = "profile:read"  # DOC §1, §5: profile read
 CREDITS_HEADER = "X-Developer-API-Credits-Remaining"  # DOC §8
 
-_FAULT_CODES = {429: "developer_api_key_rate_limited", 500: "internal_error",
+_FAULT_CODES = {404: "not_found", 405: "method_not_allowed",  # INF: unknown route / wrong method
+                429: "developer_api_key_rate_limited", 500: "internal_error",
                 502: "developer_deep_search_request_failed",
                 503: "developer_deep_search_unavailable", 504: "gateway_timeout"}  # fmt: skip
 
@@ -66,6 +67,9 @@ class EmulatorSettings:
     candidate_interval_s: float = 3.0  # INF §4.3: one candidate profile persisted every 3 s
     max_candidates: int = 50  # INF §4.3: candidates generated per run (the rest are "skipped")
     max_clusters: int = 200  # INF §4.3: clusters discovered per run at most
+    # INF §11: candidate_discovery skips clusters matching none of the semantic phrases when some
+    # cluster matches one (False: every cluster passing the structured clauses is generated, ranked)
+    discovery_skip_unmatched: bool = True
     default_key_scopes: tuple[str, ...] = (SEARCH_READ, PROFILE_READ)  # INF §1: sandbox keys
 
     @classmethod
@@ -103,8 +107,9 @@ def api_error(
 
 
 def error_body(status: int, message: str) -> Any:
-    """Envelope of an injected HTTP fault (``new_app(error_body=...)``): 429 carries the
-    documented rate-limit code, 502/503 the documented Deep Search codes (§3.5)."""
+    """Envelope of an injected HTTP fault or a route the API does not have (``new_app(error_body=...)``):
+    429 carries the documented rate-limit code, 502/503 the documented Deep Search codes (§3.5);
+    an unknown path is 404 ``not_found`` and a wrong method 405 ``method_not_allowed`` (INF)."""
     return envelope(_FAULT_CODES.get(status, "internal_error"), message)
 
 

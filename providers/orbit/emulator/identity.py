@@ -5,14 +5,22 @@ in this order: ``profileId``, ``linkedinUrl``, ``email``, ``phoneNumber``, ``url
 ``usernames``. Signals that match nobody are ignored (the docs' own example pairs a LinkedIn URL
 with a throwaway email). The run is about the one person the matching signals agree on; when
 they point at different people the identity is not corroborated (INF). Only when no explicit
-signal matched does ``structuredIntent`` decide, by its best single match (:mod:`.match`).
+signal matched does ``structuredIntent`` decide, by its best single match (:mod:`.match`): its
+structured clauses (names, experiences, schools, geo) must hold, its semantic phrases only rank
+(DOC §7: each phrase is a separate matching signal, never a requirement).
 No person -> the run ends ``failed`` with ``identity_not_corroborated`` (§4.4).
+
+``candidate_discovery`` (§4.3, INF §11): every person passing the structured clauses is a
+discovered cluster; Deep Search generates the clusters that match the semantic phrases, best
+first, and skips (reports, never generates) those matching none of them, unless no cluster
+matches any phrase (a phrase never empties a discovery). ``skip_unmatched=False`` generates every
+cluster, best first.
 """
 
 from __future__ import annotations
 
 from providers.orbit.emulator.index import PeopleIndex
-from providers.orbit.emulator.match import compile_intent, match_intent
+from providers.orbit.emulator.match import compile_intent, match_intent, ranked_matches
 from providers.orbit.emulator.request import StartRequest
 from providers.sandbox.entities import PersonEntity
 
@@ -47,8 +55,14 @@ def resolve_person(index: PeopleIndex, request: StartRequest) -> PersonEntity | 
     return best[0] if best else None
 
 
-def candidates_for(index: PeopleIndex, request: StartRequest, limit: int) -> list[PersonEntity]:
-    """Every covered person matching the run's ``structuredIntent`` (at most ``limit``), best first."""
+def candidates_for(
+    index: PeopleIndex, request: StartRequest, limit: int, *, skip_unmatched: bool = True,
+) -> tuple[int, list[PersonEntity]]:  # fmt: skip
+    """``(clusters discovered, people to generate best first)`` for the run's ``structuredIntent``
+    (at most ``limit`` clusters; see the module docstring for which are generated)."""
     if request.structured_intent is None:
-        return []
-    return match_intent(index, compile_intent(index, request.structured_intent), limit=limit)
+        return 0, []
+    ranked = ranked_matches(index, compile_intent(index, request.structured_intent), limit=limit)
+    if skip_unmatched and any(score > 0 for score, _ in ranked):
+        return len(ranked), [p for score, p in ranked if score > 0]
+    return len(ranked), [p for _, p in ranked]

@@ -1,6 +1,6 @@
-"""Matching a validated ``structuredIntent`` v1 against the sandbox world (contract §7, §4.3).
+"""Matching a validated ``structuredIntent`` v1 against the sandbox world (contract §7, §4.3, §11).
 
-Every clause is a hard filter on the person (AND across clauses; aliases inside a clause OR-ed):
+Structured clauses are hard filters on the person (AND across clauses; aliases inside a clause OR-ed):
 
 - ``experiences[]``: ``title``/``titleAnyOf`` are parsed with
   :func:`providers.sandbox.matching.parse_query` (``"people"``) into canonical titles, so "VP
@@ -14,15 +14,22 @@ Every clause is a hard filter on the person (AND across clauses; aliases inside 
 - ``geo.place``: parsed into cities/states/countries; an unparsed place must equal the city or
   country name. ``distance``/``isHistorical`` are ignored (INF).
 - ``names``: any of them equals the full name (case/accent-insensitive).
-- ``semanticClauses[]``: each phrase (``text`` and its ``anyOf`` aliases) is parsed with
-  ``parse_query(phrase, "company")``; its firmographic constraints (industries, categories,
-  funding stage, head count) must hold for the current employer, its role and place constraints
-  for the person. A clause whose phrases yield no constraint is a *soft* keyword clause: it only
-  ranks (share of its words found in headline, title, skills, company name/description). When an
-  intent has nothing but soft clauses, people with no keyword hit are dropped.
 - ``demographics``: accepted and ignored (INF: the world has no ages or genders).
 
-Results are ranked by keyword score, then hidden id (deterministic).
+``semanticClauses[]`` are *signals*, never filters (DOC §7: Deep Search treats each phrase as a
+separate matching signal; the docs' own sample pairs names and an organization with "writes about
+developer tools"). Each phrase (``text`` and every ``anyOf`` alias) scores on its own:
+
+- a phrase that :func:`parse_query` (``"company"``) turns into constraints (industries,
+  categories, funding stage, head count, role, place) scores 1 when they hold for the person and
+  the current employer, else 0;
+- any other phrase scores the share of its words (longer than 2 letters) found in the person's
+  headline, title and skills or the employer's name, description and categories.
+
+A person's signal score is the sum over every phrase. People who pass the structured clauses are
+ranked by that score, then by hidden id (deterministic); a phrase never removes anyone. Only an
+intent with no structured clause at all (semantic clauses only) keeps just the people who match at
+least one phrase, since otherwise every covered person would match (INF, §11).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from providers.orbit.emulator.index import PeopleIndex, fold, words
 from providers.sandbox.entities import CompanyEntity, PersonEntity
 from providers.sandbox.matching import QuerySpec, parse_query
 
-__all__ = ["CompiledIntent", "compile_intent", "match_intent"]
+__all__ = ["CompiledIntent", "compile_intent", "match_intent", "ranked_matches", "signal_score"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,14 @@ class _Experience:
 
 
 @dataclass(frozen=True)
+class _Phrase:
+    """One semantic phrase: its constraints (None: none recognised) or its keywords."""
+
+    spec: QuerySpec | None
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CompiledIntent:
     """A ``structuredIntent`` ready to test people against (see the module docstring)."""
 
@@ -71,13 +86,12 @@ class CompiledIntent:
     schools: tuple[tuple[str, ...], ...]
     place: QuerySpec | None
     place_literal: str
-    hard_clauses: tuple[tuple[QuerySpec, ...], ...]
-    soft_words: tuple[tuple[str, ...], ...]
+    phrases: tuple[_Phrase, ...]
 
     @property
-    def has_hard(self) -> bool:
-        return bool(self.names or self.experiences or self.schools or self.place_literal
-                    or self.hard_clauses)  # fmt: skip
+    def has_structured(self) -> bool:
+        """Whether any clause besides ``semanticClauses`` filters people."""
+        return bool(self.names or self.experiences or self.schools or self.place_literal)
 
 
 def _role(text: str) -> _Role:
@@ -95,19 +109,20 @@ def _experience(index: PeopleIndex, item: dict[str, Any]) -> _Experience:
                        item.get("temporalScope", "current"))  # fmt: skip
 
 
-def _clauses(items: Iterable[dict[str, Any]]) -> tuple[list[tuple[QuerySpec, ...]], list[tuple[str, ...]]]:
-    hard: list[tuple[QuerySpec, ...]] = []
-    soft: list[tuple[str, ...]] = []
+def _phrases(items: Iterable[dict[str, Any]]) -> tuple[_Phrase, ...]:
+    """Every phrase of every clause, each a signal of its own (DOC §7)."""
+    phrases: list[_Phrase] = []
     for item in items:
-        phrases = [item["text"], *item.get("anyOf", ())] if "text" in item else list(item.get("anyOf", ()))
-        specs = tuple(parse_query(phrase, "company") for phrase in phrases)
-        constrained = tuple(s for s in specs if s.has_constraints)
-        if constrained:
-            hard.append(constrained)
-        else:
-            found = {w for phrase in phrases for w in words(phrase)}
-            soft.append(tuple(sorted(w for w in found if len(w) > 2)))
-    return hard, soft
+        for text in (item.get("text"), *item.get("anyOf", ())):
+            if not text:
+                continue
+            spec = parse_query(text, "company")
+            keywords = tuple(sorted({w for w in words(text) if len(w) > 2}))
+            if spec.has_constraints:
+                phrases.append(_Phrase(spec, ()))
+            elif keywords:
+                phrases.append(_Phrase(None, keywords))
+    return tuple(phrases)
 
 
 def compile_intent(index: PeopleIndex, intent: dict[str, Any]) -> CompiledIntent:
@@ -118,12 +133,11 @@ def compile_intent(index: PeopleIndex, intent: dict[str, Any]) -> CompiledIntent
         tuple(fold(s) for s in (item.get("school"), *item.get("schoolAnyOf", ())) if s)
         for item in intent.get("schools", ())
     )
-    hard, soft = _clauses(intent.get("semanticClauses", ()))
     return CompiledIntent(
         names=tuple(fold(n) for n in intent.get("names", ())),
         experiences=tuple(_experience(index, item) for item in intent.get("experiences", ())),
         schools=tuple(s for s in schools if s), place=place, place_literal=fold(place_text),
-        hard_clauses=tuple(hard), soft_words=tuple(w for w in soft if w),
+        phrases=_phrases(intent.get("semanticClauses", ())),
     )
 
 
@@ -169,26 +183,31 @@ def _clause_ok(spec: QuerySpec, p: PersonEntity, c: CompanyEntity) -> bool:
 
 
 def _matches(index: PeopleIndex, ci: CompiledIntent, p: PersonEntity) -> bool:
+    """Whether ``p`` passes every structured clause (semantic phrases never filter)."""
     if ci.names and fold(p.full_name) not in ci.names:
         return False
     if not all(_experience_ok(index, exp, p) for exp in ci.experiences):
         return False
     if not all(_school_ok(aliases, p.school) for aliases in ci.schools):
         return False
-    if ci.place_literal and not _place_ok(ci.place or parse_query("", "people"), ci.place_literal, p):
-        return False
-    company = index.world.company(p.company_id)
-    return all(any(_clause_ok(s, p, company) for s in alts) for alts in ci.hard_clauses)
+    return not ci.place_literal or _place_ok(ci.place or parse_query("", "people"), ci.place_literal, p)
 
 
-def _soft_score(index: PeopleIndex, ci: CompiledIntent, p: PersonEntity) -> float:
-    if not ci.soft_words:
+def signal_score(index: PeopleIndex, ci: CompiledIntent, p: PersonEntity) -> float:
+    """How strongly ``p`` matches the intent's semantic phrases: the sum of each phrase's score
+    (1 when its constraints hold, else the share of its keywords found; see the module docstring)."""
+    if not ci.phrases:
         return 0.0
     c = index.world.company(p.company_id)
     person = index.keyword_tokens(p.true_id, f"{p.headline} {p.title} {' '.join(p.skills)}")
     company = index.keyword_tokens(c.true_id, f"{c.name} {c.description} {' '.join(c.categories)}")
-    hits = [sum(w in person or w in company for w in clause) / len(clause) for clause in ci.soft_words]
-    return sum(hits) / len(hits)
+    score = 0.0
+    for phrase in ci.phrases:
+        if phrase.spec is not None:
+            score += float(_clause_ok(phrase.spec, p, c))
+        else:
+            score += sum(w in person or w in company for w in phrase.keywords) / len(phrase.keywords)
+    return score
 
 
 def _pool(index: PeopleIndex, ci: CompiledIntent) -> Iterable[PersonEntity]:
@@ -200,16 +219,23 @@ def _pool(index: PeopleIndex, ci: CompiledIntent) -> Iterable[PersonEntity]:
     return index.people
 
 
-def match_intent(index: PeopleIndex, ci: CompiledIntent, limit: int | None = None) -> list[PersonEntity]:
-    """Covered people matching ``ci``, best first (soft score desc, then hidden id)."""
+def ranked_matches(index: PeopleIndex, ci: CompiledIntent,
+                   limit: int | None = None) -> list[tuple[float, PersonEntity]]:  # fmt: skip
+    """``(signal score, person)`` of every covered person passing ``ci``'s structured clauses, best
+    first (score desc, then hidden id); with semantic clauses only, those matching a phrase."""
     rows: list[tuple[float, str, PersonEntity]] = []
     for p in _pool(index, ci):
         if not _matches(index, ci, p):
             continue
-        score = _soft_score(index, ci, p)
-        if not ci.has_hard and score <= 0:
+        score = signal_score(index, ci, p)
+        if not ci.has_structured and score <= 0:
             continue
         rows.append((-score, p.true_id, p))
     rows.sort(key=lambda row: (row[0], row[1]))
-    people = [row[2] for row in rows]
-    return people if limit is None else people[:limit]
+    ranked = [(-row[0], row[2]) for row in rows]
+    return ranked if limit is None else ranked[:limit]
+
+
+def match_intent(index: PeopleIndex, ci: CompiledIntent, limit: int | None = None) -> list[PersonEntity]:
+    """The people of :func:`ranked_matches`, best first."""
+    return [p for _, p in ranked_matches(index, ci, limit)]
