@@ -18,6 +18,9 @@ from aggregator.config import Settings, load_settings
 from aggregator.core import Aggregator
 from providers.sandbox.runner import Sandbox, SandboxConfig
 
+# every emulator response of every test is checked against its provider's published schema
+pytest_plugins = ["tests.conformance.plugin", "tests.postgres"]
+
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
 
 FAST_SCALE = 0.002  # one virtual second = 2 ms: a 60 s deep search takes 0.12 s
