@@ -103,7 +103,7 @@ async def test_a_real_time_sandbox_keeps_signed_urls_and_cursors_as_long_as_docu
     session: aiohttp.ClientSession,
 ) -> None:
     """Default emulator settings, a clock the test moves: past the 20 s and 40 s that a 0.02 time scale
-    used to give real clients, up to the documented 900 s (§1.3) and 1800 s (§2.3), and no further."""
+    used to give real clients, up to the documented 900 s (Sixtyfour §1.3) and 1800 s (Sixtyfour §2.3), and no further."""
     clock = HoldableClock()
     async with Sandbox(SandboxConfig(n_companies=200, time_scale=1.0), clock=clock) as sandbox:
         task_id, status_path = await start_job(session, sandbox, "sixtyfour")
