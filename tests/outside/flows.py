@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -132,8 +133,8 @@ async def extruct_flow(client: Client, wait: Wait) -> dict[str, Any]:
     path = f"/v1/discovery_tasks/{task['id']}"
     done, polls = await poll(client, path, wait, 5, lambda d: d["status"] in ("done", "failed"))
     status, results = await client.call("GET", f"{path}/results?limit=100")
-    status, resumed = await client.call("POST", f"{path}/resume", {"desired_new_results": 5})
-    again, more_polls = await poll(client, path, wait, 5, lambda d: d["status"] in ("done", "failed"))
+    status, _ = await client.call("POST", f"{path}/resume", {"desired_new_results": 5})
+    again, _ = await poll(client, path, wait, 5, lambda d: d["status"] in ("done", "failed"))
     status_after, after = await client.call("GET", f"{path}/results?limit=100")
     billing_status, billing = await client.call("GET", "/v1/billing")
     return {"task_id": task["id"], "status": done["status"], "polls": polls, "results": len(results["results"]),
@@ -177,12 +178,11 @@ async def run_all(session: aiohttp.ClientSession, base_urls: dict[str, str], key
     return out
 
 
-async def _main(path: str) -> None:
-    doc = orjson.loads(open(path, "rb").read())
+async def _main(doc: dict[str, Any]) -> None:
     async with aiohttp.ClientSession() as session:
         out = await run_all(session, doc["base_urls"], doc["api_keys"], asyncio.sleep, time.time)
     sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 if __name__ == "__main__":
-    asyncio.run(_main(sys.argv[1]))
+    asyncio.run(_main(orjson.loads(Path(sys.argv[1]).read_bytes())))

@@ -103,7 +103,8 @@ async def test_a_real_time_sandbox_keeps_signed_urls_and_cursors_as_long_as_docu
     session: aiohttp.ClientSession,
 ) -> None:
     """Default emulator settings, a clock the test moves: past the 20 s and 40 s that a 0.02 time scale
-    used to give real clients, up to the documented 900 s (Sixtyfour §1.3) and 1800 s (Sixtyfour §2.3), and no further."""
+    used to give real clients, up to the documented 900 s (Sixtyfour §1.3) and 1800 s (Sixtyfour §2.3),
+    and no further."""
     clock = HoldableClock()
     async with Sandbox(SandboxConfig(n_companies=200, time_scale=1.0), clock=clock) as sandbox:
         task_id, status_path = await start_job(session, sandbox, "sixtyfour")
@@ -158,3 +159,17 @@ async def test_an_unknown_path_and_a_wrong_method_answer_in_the_providers_own_js
         assert doc == ({"status": "failed", "error": {"code": "method_not_allowed", "message": "Method Not Allowed"}}
                        if provider == "orbit" else {"detail": "Method Not Allowed"})
         assert [r.status for r in sandbox.requests(provider)] == [404, 404, 405]
+
+
+async def test_every_emulator_reports_its_peak_of_jobs_in_flight(session: aiohttp.ClientSession) -> None:
+    """Issue 16, item 4: ``/_sandbox/stats`` carries each provider's peak of jobs in flight (all orgs), so
+    tests can prove caps held across processes."""
+    clock = HoldableClock()
+    async with Sandbox(small(time_scale=1.0), clock=clock) as sandbox:
+        for provider in ALL:
+            for _ in range(2):
+                await start_job(session, sandbox, provider)
+        await clock.sleep(7200)  # every job ends
+        await start_job(session, sandbox, "sixtyfour")
+        peaks = {p: doc["peak_jobs_in_flight"] for p, doc in sandbox.stats()["providers"].items()}
+    assert peaks == {"sixtyfour": 2, "extruct": 2, "orbit": 2}

@@ -87,6 +87,12 @@ class ExtructEmulator:
         ctx.stats.declare("resumes")
         self.app = new_app(ctx, middlewares=[self._auth_middleware()])
         add_routes(self)
+        ctx.stats.track_jobs(self._tasks_in_flight)  # /_sandbox/stats peak_jobs_in_flight
+
+    def _tasks_in_flight(self) -> int:
+        """Tasks of every org that are ``created`` or ``in_progress`` now."""
+        now = self.now()
+        return sum(1 for t in self.tasks.tasks.values() if t.status(now) in ("created", "in_progress"))
 
     # -- test hooks ---------------------------------------------------------------------------
 

@@ -87,6 +87,12 @@ class OrbitEmulator:
             ctx.stats.declare(counter)
         self.app = new_app(ctx, middlewares=[self._auth_middleware()], error_body=error_body)
         add_routes(self)
+        ctx.stats.track_jobs(self._runs_in_flight)  # /_sandbox/stats peak_jobs_in_flight
+
+    def _runs_in_flight(self) -> int:
+        """Deep Search runs of every key that have not completed or failed now."""
+        now = self.now()
+        return sum(1 for r in self.runs.values() if r.status(now) not in ("completed", "failed"))
 
     # -- test hooks ---------------------------------------------------------------------------
 

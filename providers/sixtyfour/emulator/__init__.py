@@ -94,6 +94,12 @@ class SixtyfourEmulator:
             ctx.stats.declare(counter)
         self.app = new_app(ctx, middlewares=[self._auth_middleware()])
         add_routes(self)
+        ctx.stats.track_jobs(self._deep_searches_in_flight)  # /_sandbox/stats peak_jobs_in_flight
+
+    def _deep_searches_in_flight(self) -> int:
+        """Unfinished deep searches of every org (exports do not count against the cap, §4.3)."""
+        now = self.now()
+        return sum(1 for t in self.tasks.tasks.values() if t.kind == "deep_search" and t.in_flight(now))
 
     # -- test hooks ---------------------------------------------------------------------------
 
