@@ -19,10 +19,11 @@ import orjson
 from rich.console import Console
 
 from aggregator.cli._options import journal_option, output_options, settings_options
-from aggregator.cli._support import print_report, run_and_report, settings_for, usage_error
+from aggregator.cli._support import journal_store, print_report, run_and_report, settings_for, usage_error
+from aggregator.config import DatabaseSettings, load_database_settings
 from aggregator.errors import ConfigError
 from aggregator.jobstore import RunIdError, RunState
-from aggregator.journal import SqliteJournal, default_journal_path
+from aggregator.journal import BufferedJournal
 from aggregator.render import runs_table
 
 __all__ = ["resume_command", "runs_command", "show_command"]
@@ -30,6 +31,16 @@ __all__ = ["resume_command", "runs_command", "show_command"]
 
 def _json_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _store(journal: Path | None, database: DatabaseSettings | None = None) -> BufferedJournal:
+    """The journal to read (PostgreSQL when DEEPSEARCH_DATABASE_URL / ``[database] url`` is set); a bad
+    setting is a usage error (exit 2)."""
+    try:
+        return journal_store(database if database is not None else load_database_settings(), journal)
+    except ConfigError as exc:
+        usage_error(exc)
+        raise  # not reached: a usage error exits
 
 
 @click.command("runs")
@@ -44,16 +55,22 @@ def runs_command(limit: int, journal: Path | None, as_json: bool) -> None:
     shortest unique prefix, which `show` and `resume` accept.
     """
 
+    store = _store(journal)
+
     async def listing() -> list[Any]:
-        async with SqliteJournal(journal or default_journal_path()) as store:
+        async with store:
             return list(await store.runs(limit))
 
-    rows = asyncio.run(listing())
+    try:
+        rows = asyncio.run(listing())
+    except ConfigError as exc:  # the database is unreachable, or its schema is not this version's
+        usage_error(exc)
+        raise  # not reached: a usage error exits
     if as_json:
         data = [{key: _json_value(value) for key, value in asdict(row).items()} for row in rows]
         sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
         return
-    Console().print(runs_table(rows, title=f"Runs in {journal or default_journal_path()}"))
+    Console().print(runs_table(rows, title=f"Runs in {store.location}"))
 
 
 def _run_id_error(error: RunIdError) -> None:
@@ -76,14 +93,19 @@ def resume_command(run_id: str, journal: Path | None, as_json: bool, out: Path |
     except ConfigError as exc:
         usage_error(exc)
 
+    store = _store(journal, settings.database)
+
     async def resolve() -> str:
-        async with SqliteJournal(journal or default_journal_path()) as store:
+        async with store:
             return await store.resolve_run_id(run_id)
 
     try:
         full_id = asyncio.run(resolve())
     except RunIdError as exc:
         _run_id_error(exc)
+        raise  # not reached: a usage error exits
+    except ConfigError as exc:  # the database is unreachable, or its schema is not this version's
+        usage_error(exc)
         raise  # not reached: a usage error exits
     run_and_report(settings, {}, as_json=as_json, out=out, no_progress=no_progress, journal=journal,
                    resume=full_id)
@@ -99,14 +121,19 @@ def show_command(run_id: str, journal: Path | None, as_json: bool, out: Path | N
     RUN_ID may be a unique prefix of the run's id. The footer gives the wall time the run took (and,
     on the sandbox, its virtual seconds, labelled as such)."""
 
+    store = _store(journal)
+
     async def load() -> RunState | None:
-        async with SqliteJournal(journal or default_journal_path()) as store:
+        async with store:
             return await store.run(await store.resolve_run_id(run_id))
 
     try:
         state = asyncio.run(load())
     except RunIdError as exc:
         _run_id_error(exc)
+        raise  # not reached: a usage error exits
+    except ConfigError as exc:  # the database is unreachable, or its schema is not this version's
+        usage_error(exc)
         raise  # not reached: a usage error exits
     if state is None:  # removed between the two reads
         usage_error(ConfigError("run_id", f"no run {run_id!r} in the journal; `deepsearch runs` lists them"))

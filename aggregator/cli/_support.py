@@ -29,11 +29,12 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from aggregator.config import Settings, load_settings
+from aggregator.config import DatabaseSettings, Settings, load_settings
 from aggregator.core import Aggregator
+from aggregator.db import open_journal
 from aggregator.errors import ConfigError
 from aggregator.events import Event, OutcomeEvent, ProgressEvent, RecordsEvent, ReportEvent, RunStartedEvent
-from aggregator.journal import SqliteJournal, default_journal_path
+from aggregator.journal import BufferedJournal
 from aggregator.models import MergedRecord, Person, SearchReport
 from aggregator.pipelines import Policy
 from aggregator.render import (
@@ -58,6 +59,7 @@ __all__ = [
     "announce",
     "configure_logging",
     "err",
+    "journal_store",
     "json_option",
     "load_json_object",
     "load_policy",
@@ -253,7 +255,7 @@ _resumable: ContextVar[bool] = ContextVar("_resumable", default=True)  # can ano
 
 async def _run_search(settings: Settings, fields: dict[str, Any], show_progress: bool, policy: Policy | None,
                       journal: Path | None, resume: str | None, outputs: Sequence[tuple[Path, str]]) -> SearchReport:
-    async with SqliteJournal(journal or default_journal_path()) as store, Aggregator(settings, job_store=store) as agg:
+    async with journal_store(settings.database, journal) as store, Aggregator(settings, job_store=store) as agg:
         _resumable.set(not agg.on_ephemeral_sandbox)
         # planned and validated once, before anything is printed or sent (a resume on a fresh
         # in-process sandbox is refused there too)
@@ -283,6 +285,22 @@ async def _run_search(settings: Settings, fields: dict[str, Any], show_progress:
                     report = event.report
         assert report is not None
         return report
+
+
+def journal_store(database: DatabaseSettings, journal: Path | None) -> BufferedJournal:
+    """The journal of runs (not opened yet): PostgreSQL when ``database`` has a URL (``DEEPSEARCH_DATABASE_URL``),
+    else the SQLite file ``journal`` (default ``$DEEPSEARCH_JOURNAL`` or the user data dir); see
+    :func:`aggregator.db.open_journal`.
+
+    Raises:
+        ConfigError: ``--journal`` given while a database URL is set, or the driver is missing.
+    """
+    try:
+        return open_journal(database, journal)
+    except ConfigError as exc:
+        if exc.field == "journal":
+            raise ConfigError("--journal", exc.problem) from None
+        raise
 
 
 def settings_for(config: str | None, sandbox: bool, live: bool, verbose: int) -> Settings:

@@ -1,27 +1,30 @@
-"""The SQLite journal: JobStore semantics (same as the in-memory store), durability, crash
-consistency of batched hits + checkpoints, run history, WAL mode and a volume check."""
+"""The journals: JobStore semantics (same as the in-memory store), durability, crash consistency of
+batched hits + checkpoints, run history and a volume check, each on both backends (a SQLite file and a
+PostgreSQL database, ``backend``); WAL mode and the journal path are SQLite's own."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sqlite3
 import sys
 import textwrap
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from aggregator import journal as journal_module
 from aggregator.contract import JobRef
 from aggregator.jobstore import InMemoryJobStore, JobStore
-from aggregator.journal import RunSummary, SqliteJournal, default_journal_path
+from aggregator.journal import BufferedJournal, RunSummary, SqliteJournal, default_journal_path
 from aggregator.models import Hit, Person, ProviderOutcome, SearchReport, SearchRequest
+from tests.db.backends import JournalBackend, backend_for
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[2]
@@ -44,18 +47,25 @@ def report(run_id: str, outcomes: tuple[ProviderOutcome, ...]) -> SearchReport:
                         elapsed_s=9.0, sandbox=True, outcomes=outcomes, records=(), answered_by=("fake",))
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> JournalBackend:
+    """Where the journal lives: a SQLite file, or a migrated PostgreSQL database."""
+    return backend_for(request, request.param, tmp_path)
+
+
 @pytest.fixture
-async def journal(tmp_path: Path) -> AsyncIterator[SqliteJournal]:
-    async with SqliteJournal(tmp_path / "journal.sqlite") as opened:
+async def journal(backend: JournalBackend) -> AsyncIterator[BufferedJournal]:
+    async with backend.journal() as opened:
         yield opened
 
 
 @contextlib.asynccontextmanager
-async def make_store(kind: str, path: Path) -> AsyncIterator[Any]:
+async def make_store(kind: str, backend: JournalBackend | None) -> AsyncIterator[Any]:
     if kind == "memory":
         yield InMemoryJobStore()
     else:
-        async with SqliteJournal(path) as opened:
+        assert backend is not None
+        async with backend.journal() as opened:
             yield opened
 
 
@@ -82,9 +92,9 @@ async def protocol_scenario(store: JobStore) -> list[Any]:
     return seen
 
 
-@pytest.mark.parametrize("kind", ["memory", "journal"])
-async def test_protocol_semantics(kind: str, tmp_path: Path) -> None:
-    async with make_store(kind, tmp_path / "j.sqlite") as store:
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgres"])
+async def test_protocol_semantics(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    async with make_store(kind, backend_for(request, kind, tmp_path) if kind != "memory" else None) as store:
         seen = await protocol_scenario(store)
     none, intent, checkpointed, done, replaced, other = seen
     assert none is None and other is None
@@ -98,19 +108,18 @@ async def test_protocol_semantics(kind: str, tmp_path: Path) -> None:
     assert replaced.request.max_results == 7 and replaced.checkpoint is None
 
 
-async def test_journal_records_equal_in_memory_records(tmp_path: Path) -> None:
-    async with make_store("memory", tmp_path) as memory, make_store("journal", tmp_path / "j.sqlite") as journal:
+async def test_journal_records_equal_in_memory_records(backend: JournalBackend) -> None:
+    async with make_store("memory", None) as memory, make_store("journal", backend) as journal:
         assert await protocol_scenario(memory) == await protocol_scenario(journal)
 
 
 # -- durability ------------------------------------------------------------------------------------
-async def test_everything_survives_close_and_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "journal.sqlite"
+async def test_everything_survives_close_and_reopen(backend: JournalBackend) -> None:
     outcome = ProviderOutcome(provider="fake", status="found", job_id="job-1", records=30, credits=2.5,
                               started_at=NOW, finished_at=NOW + timedelta(seconds=9))
     skipped = ProviderOutcome(provider="other", status="skipped", note="no key")
     final = report("run-1", (outcome, skipped))
-    async with SqliteJournal(path, flush_interval_s=60) as journal:
+    async with backend.journal(flush_interval_s=60) as journal:
         await journal.record_run("run-1", REQUEST, NOW)
         await journal.record_submit_intent("run-1", "fake", "key-1", REQUEST)
         await journal.record_submitted("run-1", "fake", job_ref())
@@ -122,7 +131,7 @@ async def test_everything_survives_close_and_reopen(tmp_path: Path) -> None:
         await journal.record_outcome("run-1", skipped)
         await journal.finish_run("run-1", "done", final)
 
-    async with SqliteJournal(path) as journal:
+    async with backend.journal() as journal:
         record = await journal.get("run-1", "fake")
         assert record is not None
         assert record.job == job_ref() and record.job.submitted_at.tzinfo is not None
@@ -142,7 +151,7 @@ async def test_everything_survives_close_and_reopen(tmp_path: Path) -> None:
         assert [h.provider_record_id for h in await journal.hits("run-1", "fake")][-2:] == ["r29", "r30"]
 
 
-async def test_finish_run_without_report_and_unknown_run(journal: SqliteJournal) -> None:
+async def test_finish_run_without_report_and_unknown_run(journal: BufferedJournal) -> None:
     await journal.record_run("run-1", REQUEST, NOW)
     await journal.record_run("run-1", REQUEST.model_copy(update={"query": "ignored"}), NOW)  # no-op
     await journal.finish_run("run-1", "failed", None)
@@ -154,19 +163,18 @@ async def test_finish_run_without_report_and_unknown_run(journal: SqliteJournal)
 
 
 # -- batching and crash consistency ------------------------------------------------------------------
-async def start_job(journal: SqliteJournal, run_id: str = "run-1") -> None:
+async def start_job(journal: BufferedJournal, run_id: str = "run-1") -> None:
     await journal.record_run(run_id, REQUEST, NOW)
     await journal.record_submit_intent(run_id, "fake", "key-1", REQUEST)
 
 
-async def test_buffered_hits_and_checkpoint_are_both_absent_or_both_present(tmp_path: Path) -> None:
-    path = tmp_path / "journal.sqlite"
-    async with SqliteJournal(path, flush_interval_s=60) as writer:
+async def test_buffered_hits_and_checkpoint_are_both_absent_or_both_present(backend: JournalBackend) -> None:
+    async with backend.journal(flush_interval_s=60) as writer:
         await start_job(writer)
         await writer.record_hits("run-1", "fake", [hit(0), hit(1)])
         await writer.record_checkpoint("run-1", "fake", {"offset": 2})
         # A second journal on the same file while the first is still open (as after a crash).
-        async with SqliteJournal(path) as reader:
+        async with backend.journal() as reader:
             seen = await reader.get("run-1", "fake")
             assert seen is not None and seen.idempotency_key == "key-1"  # the intent is durable
             assert seen.checkpoint is None and await reader.hits("run-1", "fake") == []  # both absent
@@ -176,16 +184,17 @@ async def test_buffered_hits_and_checkpoint_are_both_absent_or_both_present(tmp_
             assert await reader.hits("run-1", "fake") == [hit(0), hit(1)]  # both present
 
 
-async def test_a_failed_flush_writes_neither_and_keeps_the_buffer(tmp_path: Path,
+async def test_a_failed_flush_writes_neither_and_keeps_the_buffer(backend: JournalBackend,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "journal.sqlite"
-    async with SqliteJournal(path, flush_interval_s=60) as writer, SqliteJournal(path) as reader:
+    async with backend.journal(flush_interval_s=60) as writer, backend.journal() as reader:
         await start_job(writer)
         await writer.record_hits("run-1", "fake", [hit(0), hit(1)])
         await writer.record_checkpoint("run-1", "fake", {"offset": 2})
         # The checkpoint UPDATE fails after the hits were inserted in the same transaction.
-        monkeypatch.setattr(journal_module, "_UPDATE_CHECKPOINT", "UPDATE no_such_table SET x = ?, y = ?, z = ?")
-        with pytest.raises(sqlite3.OperationalError):
+        mark = backend.placeholder
+        monkeypatch.setattr(writer, "sql", replace(
+            writer.sql, update_checkpoint=f"UPDATE no_such_table SET x = {mark}, y = {mark}, z = {mark}"))
+        with pytest.raises(backend.sql_error):
             await writer.flush()
         assert await reader.hits("run-1", "fake") == []
         monkeypatch.undo()
@@ -226,9 +235,8 @@ async def test_a_write_cancelled_while_its_transaction_begins_leaves_no_transact
         assert record is not None and record.state == "done"  # ...and the cancelled one left nothing
 
 
-async def test_timed_flush_stops_at_the_last_checkpoint(tmp_path: Path) -> None:
-    path = tmp_path / "journal.sqlite"
-    async with SqliteJournal(path, flush_interval_s=0.02) as writer, SqliteJournal(path) as reader:
+async def test_timed_flush_stops_at_the_last_checkpoint(backend: JournalBackend) -> None:
+    async with backend.journal(flush_interval_s=0.02) as writer, backend.journal() as reader:
         await start_job(writer)
         await writer.record_hits("run-1", "fake", [hit(0), hit(1)])
         await writer.record_checkpoint("run-1", "fake", {"offset": 2})
@@ -247,11 +255,13 @@ async def test_timed_flush_stops_at_the_last_checkpoint(tmp_path: Path) -> None:
 CHILD = textwrap.dedent("""
     import asyncio, sys
     from datetime import UTC, datetime
-    from aggregator.journal import SqliteJournal
+    from aggregator.config import load_database_settings
+    from aggregator.db import open_journal
     from aggregator.models import Hit, Person, SearchRequest
 
-    async def main(path):
-        journal = await SqliteJournal(path, flush_interval_s=0.01).open()
+    async def main(path):  # PostgreSQL when DEEPSEARCH_DATABASE_URL is set, else the SQLite file
+        database = load_database_settings(env=None)
+        journal = await open_journal(database, None if database.url else path, flush_interval_s=0.01).open()
         request = SearchRequest(query="crash test")
         await journal.record_run("run-1", request, datetime.now(UTC))
         await journal.record_submit_intent("run-1", "fake", "key-1", request)
@@ -270,14 +280,16 @@ CHILD = textwrap.dedent("""
 """)
 
 
-async def test_killed_writer_leaves_checkpoint_consistent_with_hits(tmp_path: Path) -> None:
-    path = tmp_path / "journal.sqlite"
-    child = await asyncio.create_subprocess_exec(sys.executable, "-c", CHILD, str(path), cwd=REPO,
-                                                 stdout=asyncio.subprocess.PIPE)
+async def test_killed_writer_leaves_checkpoint_consistent_with_hits(backend: JournalBackend, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DEEPSEARCH_DATABASE_URL", "DEEPSEARCH_CONFIG")}
+    if backend.kind == "postgres":
+        env["DEEPSEARCH_DATABASE_URL"] = backend.target
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", CHILD, str(tmp_path / "journal.sqlite"),
+                                                 cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE)
     try:
         assert child.stdout is not None
         assert await asyncio.wait_for(child.stdout.readline(), 30) == b"ready\n"
-        async with SqliteJournal(path) as watcher:  # kill it mid-stream: after its first flushes, not a timed guess
+        async with backend.journal() as watcher:  # kill it mid-stream: after its first flushes, not a timed guess
             for _ in range(3000):
                 flushed = await watcher.hits("run-1", "fake")
                 if len(flushed) >= 21:
@@ -287,7 +299,7 @@ async def test_killed_writer_leaves_checkpoint_consistent_with_hits(tmp_path: Pa
     finally:
         child.send_signal(signal.SIGKILL)
         await child.wait()
-    async with SqliteJournal(path) as journal:
+    async with backend.journal() as journal:
         record = await journal.get("run-1", "fake")
         assert record is not None and record.idempotency_key == "key-1"
         hits = await journal.hits("run-1", "fake")
@@ -296,9 +308,9 @@ async def test_killed_writer_leaves_checkpoint_consistent_with_hits(tmp_path: Pa
 
 
 # -- history -----------------------------------------------------------------------------------------
-async def test_runs_newest_first_with_counts(tmp_path: Path) -> None:
+async def test_runs_newest_first_with_counts(backend: JournalBackend) -> None:
     wall = [NOW]  # the journal's wall clock, which orders the runs (the run's own clock may be virtual)
-    async with SqliteJournal(tmp_path / "journal.sqlite", now=lambda: wall[0]) as journal:
+    async with backend.journal(now=lambda: wall[0]) as journal:
         company = SearchRequest(query="fintechs in Lisbon", mode="company")
         for run_id, request, created in (("old", REQUEST, NOW - timedelta(days=1)),
                                          ("new", company, NOW + timedelta(hours=1)), ("mid", REQUEST, NOW)):
@@ -340,14 +352,13 @@ def test_default_journal_path(tmp_path: Path) -> None:
     assert xdg == tmp_path / "xdg" / "deepsearch" / "journal.sqlite" and xdg.parent.is_dir()
 
 
-async def test_ten_thousand_hits_round_trip(tmp_path: Path) -> None:
-    path = tmp_path / "journal.sqlite"
-    async with SqliteJournal(path) as journal:
+async def test_ten_thousand_hits_round_trip(backend: JournalBackend) -> None:
+    async with backend.journal() as journal:
         await start_job(journal)
         for start in range(0, 10_000, 100):
             await journal.record_hits("run-1", "fake", [hit(i) for i in range(start, start + 100)])
             await journal.record_checkpoint("run-1", "fake", {"offset": start + 100})
-    async with SqliteJournal(path) as journal:
+    async with backend.journal() as journal:
         hits = await journal.hits("run-1", "fake")
         record = await journal.get("run-1", "fake")
         summary = (await journal.runs())[0]
@@ -358,10 +369,8 @@ async def test_ten_thousand_hits_round_trip(tmp_path: Path) -> None:
     assert json.loads(hits[-1].model_dump_json())["raw"] == {"i": 9999, "tags": ["a", "b"]}
 
 
-async def test_backpressure_writes_when_the_buffer_is_full(tmp_path: Path) -> None:
-    path = tmp_path / "journal.sqlite"
-    async with SqliteJournal(path, flush_interval_s=60, max_buffered_hits=50) as writer, \
-            SqliteJournal(path) as reader:
+async def test_backpressure_writes_when_the_buffer_is_full(backend: JournalBackend) -> None:
+    async with backend.journal(flush_interval_s=60, max_buffered_hits=50) as writer, backend.journal() as reader:
         await start_job(writer)
         for page in range(3):
             await writer.record_hits("run-1", "fake", [hit(i) for i in range(page * 30, page * 30 + 30)])

@@ -31,7 +31,7 @@ from typing import Any, Literal, Protocol
 
 from aggregator.contract import JobRef
 from aggregator.jobstore import InMemoryJobStore, JobRecord, JobStore, JobStoreState, RunState, RunSummary
-from aggregator.journal import SqliteJournal
+from aggregator.journal import BufferedJournal, SqliteJournal
 from aggregator.models import Hit, ProviderOutcome, SearchReport, SearchRequest
 
 __all__ = ["CrashPoint", "CrashingStore", "Disk", "MemoryDisk", "SimulatedCrash", "SqliteDisk"]
@@ -167,7 +167,7 @@ class CrashingStore:
         self._alive()
         if (self.point == "checkpoint" and provider == self.provider and self._last_page_had_hits
                 and self._pages_with_hits == self.page):
-            if isinstance(self.store, SqliteJournal):
+            if isinstance(self.store, BufferedJournal):
                 await self.store.flush()  # the page's hits reached the disk (any committed write does that)
             await self._die()
         await self.store.record_checkpoint(run_id, provider, checkpoint)
