@@ -8,7 +8,12 @@ through a context variable (:data:`current_budget`). The HTTP boundary
 succeeds and releases it when the call fails (providers refund failed calls).
 
 Reserving is synchronous (no ``await`` between the check and the booking), so concurrent calls in
-one event loop can never overshoot together. Costs come from each provider's cost model
+one event loop can never overshoot together.
+
+A run's budget is the run's own. Budgets of a whole provider *account* per period
+(``[budgets.<provider>] credits = N, period = "day"``) are reserved at the same boundary, after the
+run's, through the account's :class:`~aggregator.coordination.AccountBudget` (shared by every process
+on one database: :mod:`aggregator.coordination`). Costs come from each provider's cost model
 (``config/default.toml``); an upper bound is reserved where the final charge depends on results
 (Extruct's per-match credits), so the budget errs on the safe side.
 """

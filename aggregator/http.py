@@ -3,7 +3,8 @@
 :class:`HttpClient` owns (or borrows) the single ``aiohttp.ClientSession`` of an
 :class:`~aggregator.Aggregator`. :class:`ProviderHTTPClient` binds it to one provider: base URL,
 auth header (built from a ``SecretStr`` at send time, never stored in plain text, never logged),
-its :class:`~aggregator.limits.ProviderLimiter` and its :class:`~aggregator.retry.RetryPolicy`.
+its :class:`~aggregator.limits.ProviderLimiter`, its :class:`~aggregator.retry.RetryPolicy` and the
+account's budget (:class:`~aggregator.coordination.AccountBudget`, when ``[budgets.<provider>]`` sets one).
 
 Every failure becomes a typed :mod:`aggregator.errors` exception here (``raise ... from exc``):
 
@@ -44,6 +45,7 @@ from aggregator.budget import current_budget
 from aggregator.clock import Clock
 from aggregator.config import HttpSettings
 from aggregator.contract import Response
+from aggregator.coordination import AccountBudget
 from aggregator.errors import (
     AuthError,
     InsufficientCreditsError,
@@ -188,6 +190,7 @@ class ProviderHTTPClient:
         clock: Clock,
         api_key: SecretStr | None,
         auth_headers: Callable[[str], dict[str, str]],
+        account_budget: AccountBudget | None = None,
     ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
@@ -197,6 +200,7 @@ class ProviderHTTPClient:
         self.clock = clock
         self._api_key = api_key
         self._auth_headers = auth_headers
+        self.account_budget = account_budget
         self.stats = CallStats()
 
     def __repr__(self) -> str:
@@ -233,7 +237,8 @@ class ProviderHTTPClient:
             idempotent: whether the call may be repeated after an ambiguous failure.
             expect: ``"json"`` (orjson-parsed) or ``"text"``.
             retry_on: extra 4xx statuses this call may retry (e.g. 409 "cursor busy").
-            cost: credits the call costs; reserved from the run's budget (if any) before sending.
+            cost: credits the call costs; reserved from the run's budget and the account's
+                ``[budgets.<provider>]`` budget (if any) before sending.
             charged: reconciles ``cost`` with what the provider reports (a balance header, a refund
                 flag): called with the response, returns the credits actually charged (capped at
                 ``cost``), or None for ``cost``. The budget settles at that amount and the returned
@@ -241,7 +246,8 @@ class ProviderHTTPClient:
             headers: extra request headers (an ``Idempotency-Key``), sent on every attempt.
 
         Raises:
-            BudgetExceededError: the run's budget cannot cover ``cost`` (nothing was sent).
+            BudgetExceededError: the run's or the account's budget cannot cover ``cost`` (nothing was sent).
+            CoordinationUnavailableError: the shared limits or budgets cannot be reached (nothing was sent).
             ProviderError subclasses, per the module table.
         """
         body = orjson.dumps(json) if json is not None else None
@@ -259,11 +265,17 @@ class ProviderHTTPClient:
 
         budget = current_budget.get() if cost > 0 else None
         reservation = budget.reserve(cost, self.provider) if budget is not None else None
+        account = self.account_budget if cost > 0 else None
+        hold = None
         try:
+            if account is not None:  # the account's budget for its period, shared by every process
+                hold = await account.reserve(cost)
             response = await self.retry.call(attempt, on_retry=self._count_retry)
         except BaseException:
             if budget is not None and reservation is not None:
                 budget.release(reservation)
+            if account is not None and hold is not None:
+                await account.release(hold)
             raise
         if cost <= 0:
             return response
@@ -271,6 +283,8 @@ class ProviderHTTPClient:
         actual = cost if actual is None else min(max(actual, 0.0), cost)
         if budget is not None and reservation is not None:
             budget.settle(reservation, actual)
+        if account is not None and hold is not None:
+            await account.settle(hold, actual)
         return dataclasses.replace(response, credits_charged=actual)
 
     async def get_external(self, url: str, *, endpoint: str) -> Response:
@@ -325,7 +339,7 @@ class ProviderHTTPClient:
                 for stats in _counters(self.stats):
                     stats.rate_limited += 1
                 pause = error.retry_after_s if error.retry_after_s is not None else DEFAULT_429_PAUSE_S
-                self.limiter.pause(endpoint, pause)
+                await self.limiter.pause(endpoint, pause)
             raise error
         return Response(status=status, headers=resp_headers,
                         data=self._parse(raw, expect, idempotent, ctx))

@@ -18,6 +18,13 @@ per-endpoint concurrency caps, and the provider's cap on concurrent *jobs* (job 
 submit until the job ends — Sixtyfour allows 5 deep searches in flight per org).
 
 Waiters are served first come, first served (one lock per limiter).
+
+Where the limits live is a :class:`~aggregator.coordination.Coordinator`'s business: by default an
+:class:`~aggregator.coordination.InProcessCoordinator` (this process's limiters, exactly as above:
+a slot takes them directly, with no I/O); with a database, a
+:class:`~aggregator.coordination.PostgresCoordinator` gives every process using the same provider
+account (API key) the same windows, buckets, pauses, concurrency caps and job slots, with the same
+exactness (see :mod:`aggregator.coordination.postgres`).
 """
 
 from __future__ import annotations
@@ -25,14 +32,26 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from aggregator.clock import Clock
 from aggregator.contract import Limits, RateLimitSpec
+from aggregator.coordination.base import (
+    JOBS_POOL,
+    PAUSE_GATE,
+    Coordinator,
+    LeasePool,
+    RateLimit,
+    endpoint_pool,
+)
 from aggregator.log import get_logger
+
+if TYPE_CHECKING:
+    from aggregator.coordination.local import LocalLease
 
 __all__ = [
     "PauseGate",
@@ -189,20 +208,21 @@ def build_limiter(spec: RateLimitSpec, clock: Clock) -> RateLimiter:
 
 
 class _Slot:
-    """One request's hold on a concurrency cap and on a token of each bucket (released in reverse).
-
-    A plain class rather than ``asynccontextmanager`` + ``AsyncExitStack``: it runs on every request.
+    """One request's hold on a concurrency cap and on a token of each bucket (released in reverse), in
+    this process. A plain class rather than ``asynccontextmanager`` + ``AsyncExitStack``: it runs on
+    every request.
     """
 
-    __slots__ = ("_buckets", "_cap")
+    __slots__ = ("_buckets", "_cap", "_lease")
 
-    def __init__(self, cap: asyncio.Semaphore | None, buckets: list[RateLimiter]) -> None:
+    def __init__(self, cap: LocalLease | None, buckets: list[RateLimiter]) -> None:
         self._cap = cap
         self._buckets = buckets
+        self._lease = 0
 
     async def __aenter__(self) -> None:
         if self._cap is not None:
-            await self._cap.acquire()
+            self._lease = await self._cap.acquire()
         held = 0
         try:
             for bucket in self._buckets:
@@ -220,26 +240,91 @@ class _Slot:
         for bucket in reversed(self._buckets[:held]):
             bucket.release()
         if self._cap is not None:
-            self._cap.release()
+            self._cap.release_now(self._lease)
+
+
+class _SharedSlot:
+    """:class:`_Slot` through a shared coordinator: the cap is a lease, the buckets one atomic ticket."""
+
+    __slots__ = ("_cap", "_lease", "_limit", "_ticket")
+
+    def __init__(self, cap: LeasePool | None, limit: RateLimit) -> None:
+        self._cap = cap
+        self._limit = limit
+        self._lease: object = None
+        self._ticket: object = None
+
+    async def __aenter__(self) -> None:
+        if self._cap is not None:
+            self._lease = await self._cap.acquire()
+        try:
+            self._ticket = await self._limit.acquire()
+        except BaseException:
+            if self._cap is not None:
+                await self._cap.release(self._lease)
+            raise
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        try:
+            await self._limit.release(self._ticket)
+        finally:
+            if self._cap is not None:
+                await self._cap.release(self._lease)
 
 
 class ProviderLimiter:
-    """Every limit of one provider (one set per API key, shared by all its jobs)."""
+    """Every limit of one provider account, shared by all its jobs (and, through a shared
+    :class:`~aggregator.coordination.Coordinator`, by every process using the same account).
 
-    def __init__(self, provider: str, limits: Limits, clock: Clock) -> None:
+    Args:
+        provider: registry name; limits: its documented buckets, caps and job slots.
+        clock: the clock every wait runs on.
+        coordinator: where the limits live; default a new
+            :class:`~aggregator.coordination.InProcessCoordinator` (this limiter's alone, as before).
+            In process, slots take the limiters directly (no I/O, no extra suspension).
+        account: the account the limits belong to (:func:`~aggregator.coordination.account_fingerprint`);
+            default ``provider``.
+    """
+
+    def __init__(self, provider: str, limits: Limits, clock: Clock, *, coordinator: Coordinator | None = None,
+                 account: str | None = None) -> None:
+        from aggregator.coordination.local import InProcessCoordinator  # it builds on this module's limiters
+
         self.provider = provider
         self.limits = limits
-        self._buckets = [(spec, build_limiter(spec, clock)) for spec in limits.rate_limits]
+        self.clock = clock
+        self.coordinator: Coordinator = coordinator if coordinator is not None else InProcessCoordinator()
+        self.account = account or provider
+        local = self.coordinator if isinstance(self.coordinator, InProcessCoordinator) else None
+        self._local = local
+        jobs = limits.max_concurrent_jobs
         self._for_endpoint: dict[str, list[RateLimiter]] = {}
-        self._gate = PauseGate(f"{provider}:unlimited", clock)  # endpoints no rate limit covers
-        self._caps = {ep: asyncio.Semaphore(n) for ep, n in limits.concurrency.items()}
-        self.job_slots = (
-            asyncio.Semaphore(limits.max_concurrent_jobs) if limits.max_concurrent_jobs else None
-        )
+        self._shared_for: dict[str, RateLimit] = {}
+        if local is not None:
+            self._buckets = [(spec, local.local_limiter(self.account, spec, clock)) for spec in limits.rate_limits]
+            self._gate = local.local_gate(self.account, clock, f"{provider}:unlimited")  # endpoints no limit covers
+            self._caps: dict[str, LocalLease] = {
+                ep: local.local_pool(self.account, endpoint_pool(ep), n, clock) for ep, n in limits.concurrency.items()}
+            self._local_jobs = local.local_pool(self.account, JOBS_POOL, jobs, clock) if jobs else None
+            self.job_slots: LeasePool | None = self._local_jobs
+        else:
+            self._local_jobs = None
+            self._shared_caps = {ep: self.coordinator.lease_pool(self.account, endpoint_pool(ep), n, clock)
+                                 for ep, n in limits.concurrency.items()}
+            self.job_slots = self.coordinator.lease_pool(self.account, JOBS_POOL, jobs, clock) if jobs else None
 
-    def buckets_for(self, endpoint: str) -> list[RateLimiter]:
+    def _covering(self, endpoint: str) -> list[RateLimitSpec]:
+        return [spec for spec in self.limits.rate_limits if "*" in spec.endpoints or endpoint in spec.endpoints]
+
+    def buckets_for(self, endpoint: str) -> Sequence[_Named]:
         """The buckets a request to ``endpoint`` takes a token of; an endpoint no documented limit covers
-        gets the provider's :class:`PauseGate`, so a 429 there still pauses every request to it."""
+        gets the provider's pause gate, so a 429 there still pauses every request to it."""
+        if self._local is None:
+            return [_Name(name) for name in self._shared(endpoint).names]
+        return self._local_buckets(endpoint)
+
+    def _local_buckets(self, endpoint: str) -> list[RateLimiter]:
         buckets = self._for_endpoint.get(endpoint)
         if buckets is None:
             covering: list[RateLimiter] = [
@@ -247,21 +332,62 @@ class ProviderLimiter:
             buckets = self._for_endpoint[endpoint] = covering or [self._gate]
         return buckets
 
-    def slot(self, endpoint: str) -> AbstractAsyncContextManager[None]:
-        """Hold a concurrency slot and a token of every bucket for one request to ``endpoint``."""
-        return _Slot(self._caps.get(endpoint), self.buckets_for(endpoint))
+    def _shared(self, endpoint: str) -> RateLimit:
+        limit = self._shared_for.get(endpoint)
+        if limit is None:
+            limit = self._shared_for[endpoint] = self.coordinator.rate_limit(
+                self.account, self._covering(endpoint), self.clock)
+        return limit
 
-    def pause(self, endpoint: str, seconds: float) -> None:
-        """A 429 on ``endpoint``: pause the narrowest buckets that cover it."""
-        specific = [lim for spec, lim in self._buckets if endpoint in spec.endpoints]
-        for bucket in specific or self.buckets_for(endpoint):
-            bucket.pause(seconds)
+    def slot(self, endpoint: str) -> AbstractAsyncContextManager[None]:
+        """Hold a concurrency slot and a token of every bucket for one request to ``endpoint``.
+
+        Raises (on entry):
+            CoordinationUnavailableError: a shared coordinator cannot be reached (nothing may be sent).
+        """
+        if self._local is None:
+            return _SharedSlot(self._shared_caps.get(endpoint), self._shared(endpoint))
+        return _Slot(self._caps.get(endpoint), self._local_buckets(endpoint))
+
+    async def pause(self, endpoint: str, seconds: float) -> None:
+        """A 429 on ``endpoint``: pause the narrowest buckets that cover it (in every process sharing them).
+
+        Raises:
+            CoordinationUnavailableError: a shared pause could not be recorded.
+        """
+        specific = [spec.name for spec in self.limits.rate_limits if endpoint in spec.endpoints]
+        names = specific or [spec.name for spec in self._covering(endpoint)] or [PAUSE_GATE]
+        if self._local is not None:
+            self._local.pause_now(self.account, names, seconds, self.clock)
+            return
+        await self.coordinator.pause(self.account, names, seconds, self.clock)
 
     @asynccontextmanager
     async def job_slot(self) -> AsyncIterator[None]:
-        """Hold one of the provider's concurrent-job slots (no-op when it has no cap)."""
+        """Hold one of the provider's concurrent-job slots (no-op when it has no cap).
+
+        Raises (on entry):
+            CoordinationUnavailableError: a shared coordinator cannot be reached.
+        """
         if self.job_slots is None:
             yield
             return
-        async with self.job_slots:
+        if self._local is not None and self._local_jobs is not None:  # in process: no extra layers
+            lease = await self._local_jobs.acquire()
+            try:
+                yield
+            finally:
+                self._local_jobs.release_now(lease)
+            return
+        async with self.job_slots.hold():
             yield
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Name:
+    name: str

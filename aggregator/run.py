@@ -29,6 +29,7 @@ from aggregator.budget import CreditBudget, current_budget
 from aggregator.clock import Clock
 from aggregator.config import Settings
 from aggregator.contract import ProviderAdapter
+from aggregator.coordination import AccountBudget, Coordinator, account_fingerprint, coordinator_from_settings
 from aggregator.errors import ConfigError, DeadlineExceededError, ProviderError
 from aggregator.events import Event, HitsEvent, OutcomeEvent, RecordsEvent, ReportEvent, RunStartedEvent
 from aggregator.http import HttpClient, ProviderHTTPClient
@@ -67,19 +68,32 @@ class Plan:
 class ProviderSet:
     """Every provider of one Aggregator: where it runs, and its adapter, limiter and client (built once).
 
+    Limits and account budgets live in ``coordinator``: one provider account (one API key, see
+    :func:`~aggregator.coordination.account_fingerprint`) shares its windows, buckets, pauses, job
+    slots and ``[budgets.<provider>]`` with every process on the same coordinator.
+
     Args:
-        settings: the Aggregator's settings (provider sections, retry policy).
+        settings: the Aggregator's settings (provider sections, retry policy, budgets, database).
         targets: where each registered provider runs (:func:`aggregator.targets.resolve_targets`).
         http: the shared session owner; clock: the clock every limiter and retry waits on.
+        coordinator: default :func:`~aggregator.coordination.coordinator_from_settings` (PostgreSQL when
+            ``[database] url`` is set, else in process), owned and closed by :meth:`aclose`.
     """
 
     def __init__(self, settings: Settings, targets: dict[str, ProviderTarget], http: HttpClient,
-                 clock: Clock) -> None:
+                 clock: Clock, coordinator: Coordinator | None = None) -> None:
         self.settings = settings
         self.targets = targets
         self.http = http
         self.clock = clock
+        self._own_coordinator = coordinator is None
+        self.coordinator = coordinator if coordinator is not None else coordinator_from_settings(settings)
         self._built: dict[str, _Provider] = {}
+
+    async def aclose(self) -> None:
+        """Close the coordinator if this set made it (gives back leases, stamps requests in flight)."""
+        if self._own_coordinator:
+            await self.coordinator.aclose()
 
     def _get(self, name: str) -> _Provider:
         built = self._built.get(name)
@@ -89,11 +103,16 @@ class ProviderSet:
             cls = load_adapter(name)
             prov = self.settings.providers[name]
             target = self.targets[name]
-            limiter = ProviderLimiter(name, cls.limits_from(prov), self.clock)
+            account = account_fingerprint(name, target.api_key)
+            limiter = ProviderLimiter(name, cls.limits_from(prov), self.clock, coordinator=self.coordinator,
+                                      account=account)
+            configured = self.settings.budgets.get(name)
+            account_budget = None if configured is None else AccountBudget.of(
+                self.coordinator, name, account, configured.credits, configured.period, self.clock)
             client = ProviderHTTPClient(
                 provider=name, base_url=target.base_url, http=self.http, limiter=limiter,
                 retry=RetryPolicy(self.settings.retry, self.clock), clock=self.clock,
-                api_key=target.api_key, auth_headers=cls.auth_headers,
+                api_key=target.api_key, auth_headers=cls.auth_headers, account_budget=account_budget,
             )
             built = self._built[name] = _Provider(cls(client, prov), client, limiter)
         return built

@@ -6,7 +6,8 @@
 1. mints an idempotency key (or reuses the one a resumed run recorded) and writes it to the
    :class:`~aggregator.jobstore.JobStore` **before** the submit call;
 2. waits for one of the provider's concurrent-job slots (Sixtyfour: 5 deep searches per org), so
-   a 6th concurrent search queues here instead of drawing the provider's 429;
+   a 6th concurrent search queues here instead of drawing the provider's 429 (with a database, the
+   slots are leases every process using the account shares: :mod:`aggregator.coordination`);
 3. submits, records the :class:`~aggregator.contract.JobRef`, then polls on the adapter's
    :class:`~aggregator.contract.PollPolicy` (server hints win, backoff otherwise), fetching pages
    while pending when the provider streams;

@@ -3,7 +3,9 @@
 :func:`new_app` returns a ``web.Application`` whose outermost middleware (design §4):
 
 1. counts the call under its route key (method + route template, from
-   ``request.match_info.route.resource.canonical``; ``"<unmatched>"`` for unknown paths), and
+   ``request.match_info.route.resource.canonical``; ``"<unmatched>"`` for unknown paths), and as
+   in flight until it is answered (``peak_in_flight``; ``peak_jobs_in_flight`` is sampled after a
+   request that started a job, see :meth:`~providers.sandbox.stats.StatsRecorder.track_jobs`), and
    answers a path the API does not have with a 404 (a wrong method with a 405 and ``Allow``) in the
    provider's own JSON error shape, before authentication, as the providers' frameworks do,
 2. applies the first firing :class:`FaultRule` (``http_5xx``/``http_429`` with ``Retry-After``,
@@ -174,27 +176,40 @@ def _sandbox_middleware(ctx: SandboxContext, error_body: ErrorBody) -> Any:
         if request.path.startswith("/_sandbox/"):
             return await _call(handler, request)
         ctx.stats.count_call(key)
-        body = await request.read() if request.body_exists else b""
-        entry = ctx.stats.record_request(key, request.method, request.path, request.query, request.headers,
-                                         body, ctx.clock.monotonic())
-        unrouted = _unrouted(request, error_body)
-        rule = ctx.faults.draw_http(ctx.provider, key) if unrouted is None else None
-        if rule is not None:
-            ctx.stats.count_fault(key)
-            log.info("sandbox.fault_injected", provider=ctx.provider, endpoint=key, kind=rule.kind)
+        ctx.stats.request_started(key)
         try:
-            response = unrouted or await _respond(ctx, request, handler, rule, error_body)
-        except web.HTTPException as exc:
-            ctx.stats.count_status(key, exc.status)
-            entry.status = exc.status
-            raise
-        entry.status = "reset" if response.get(_RESET, False) else response.status
-        ctx.stats.count_status(key, entry.status)
-        if _OBSERVERS:
-            _notify(ctx.provider, request, key, response, injected=rule is not None)
-        return response
+            return await _counted(ctx, request, handler, key, error_body)
+        finally:
+            ctx.stats.request_finished(key)
 
     return middleware
+
+
+async def _counted(ctx: SandboxContext, request: web.Request, handler: Handler, key: str,
+                   error_body: ErrorBody) -> web.StreamResponse:
+    """Steps 2-5 of the middleware for one counted request (see the module docstring)."""
+    jobs_before = ctx.stats.counter("jobs_started")
+    body = await request.read() if request.body_exists else b""
+    entry = ctx.stats.record_request(key, request.method, request.path, request.query, request.headers,
+                                     body, ctx.clock.monotonic())
+    unrouted = _unrouted(request, error_body)
+    rule = ctx.faults.draw_http(ctx.provider, key) if unrouted is None else None
+    if rule is not None:
+        ctx.stats.count_fault(key)
+        log.info("sandbox.fault_injected", provider=ctx.provider, endpoint=key, kind=rule.kind)
+    try:
+        response = unrouted or await _respond(ctx, request, handler, rule, error_body)
+    except web.HTTPException as exc:
+        ctx.stats.count_status(key, exc.status)
+        entry.status = exc.status
+        raise
+    entry.status = "reset" if response.get(_RESET, False) else response.status
+    ctx.stats.count_status(key, entry.status)
+    if ctx.stats.counter("jobs_started") != jobs_before:  # the only moment jobs in flight can rise
+        ctx.stats.sample_jobs()
+    if _OBSERVERS:
+        _notify(ctx.provider, request, key, response, injected=rule is not None)
+    return response
 
 
 _RESET = web.ResponseKey("sandbox.reset", bool)  # marker: the connection was aborted

@@ -12,13 +12,20 @@ Document shape (one provider)::
      "endpoints": {"POST /search/start-deep-search":
                        {"calls": 3, "statuses": {"200": 2, "429": 1},
                         "rate_limited": 1, "faults_injected": 0}},
+     "peak_in_flight": {"POST /search/start-deep-search": 2},  # most requests being handled at once
+     "peak_jobs_in_flight": 5,  # most jobs running at once (None until a probe is tracked)
      "jobs_started": 2, "credits_charged": 0.0, "rate_limited": 1, ...provider counters}
+
+The peaks let tests prove concurrency caps held across client processes. Requests in flight are
+counted by the shared middleware (from arrival to response); jobs in flight need the emulator's own
+count, given with :meth:`StatsRecorder.track_jobs` and sampled after every request that started a
+job (the only moment the count can rise).
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +94,10 @@ class StatsRecorder:
         self._endpoints: dict[str, EndpointStats] = {}
         self._counters: dict[str, float] = {"jobs_started": 0, "credits_charged": 0.0}
         self._requests: deque[RecordedRequest] = deque(maxlen=REQUEST_LOG_SIZE)
+        self._in_flight: Counter[str] = Counter()
+        self._peak_in_flight: dict[str, int] = {}
+        self._jobs_probe: Callable[[], int] | None = None
+        self._peak_jobs = 0
 
     def endpoint(self, route_key: str) -> EndpointStats:
         """The counters of ``route_key``, created on first use."""
@@ -110,6 +121,25 @@ class StatsRecorder:
     def requests(self, route: str | None = None) -> list[RecordedRequest]:
         """Requests received so far, oldest first (only ``route``'s when given)."""
         return [r for r in self._requests if route is None or r.route == route]
+
+    def request_started(self, route_key: str) -> None:
+        """A request to ``route_key`` arrived (counted in flight until :meth:`request_finished`)."""
+        in_flight = self._in_flight[route_key] = self._in_flight[route_key] + 1
+        if in_flight > self._peak_in_flight.get(route_key, 0):
+            self._peak_in_flight[route_key] = in_flight
+
+    def request_finished(self, route_key: str) -> None:
+        self._in_flight[route_key] -= 1
+
+    def track_jobs(self, probe: Callable[[], int]) -> None:
+        """Report ``peak_jobs_in_flight``: ``probe()`` is the number of jobs running now (all orgs)."""
+        self._jobs_probe = probe
+        self.sample_jobs()
+
+    def sample_jobs(self) -> None:
+        """Update the peak of jobs in flight from the probe (no-op without one)."""
+        if self._jobs_probe is not None:
+            self._peak_jobs = max(self._peak_jobs, self._jobs_probe())
 
     def count_fault(self, route_key: str) -> None:
         self.endpoint(route_key).faults_injected += 1
@@ -135,6 +165,8 @@ class StatsRecorder:
             "provider": self.provider,
             "endpoints": {key: ep.to_doc() for key, ep in sorted(self._endpoints.items())},
             "rate_limited": sum(ep.rate_limited for ep in self._endpoints.values()),
+            "peak_in_flight": dict(sorted(self._peak_in_flight.items())),
+            "peak_jobs_in_flight": self._peak_jobs if self._jobs_probe is not None else None,
         }
         doc.update(self._counters)
         doc["credits_charged"] = float(self._counters.get("credits_charged", 0.0))

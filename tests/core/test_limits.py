@@ -112,7 +112,7 @@ async def test_a_pause_holds_requests_already_waiting_and_those_that_come_later(
 
     async def rate_limited_at(at_s: float) -> None:
         await clock.sleep(at_s)
-        limiter.pause("GET /search/status/{task_id}", 30.0)  # a 429 with Retry-After: 30 at t=5
+        await limiter.pause("GET /search/status/{task_id}", 30.0)  # a 429 with Retry-After: 30 at t=5
 
     await asyncio.gather(
         rate_limited_at(5.0),
@@ -135,7 +135,7 @@ async def test_provider_limiter_applies_endpoint_and_general_buckets_and_pauses_
     limiter = ProviderLimiter("sixtyfour", limits, clock)
     assert [b.name for b in limiter.buckets_for("POST /search/query")] == ["query", "general"]
     assert [b.name for b in limiter.buckets_for("GET /search/status/{task_id}")] == ["general"]
-    limiter.pause("POST /search/query", 30.0)
+    await limiter.pause("POST /search/query", 30.0)
     async with limiter.slot("GET /search/status/{task_id}"):
         assert clock.t == 0.0  # the status endpoint is not paused by a query 429
     async with limiter.slot("POST /search/query"):
@@ -167,7 +167,7 @@ async def test_a_429_on_an_endpoint_no_rate_limit_covers_still_pauses_every_such
     """Extruct documents no rate limit: its 429's Retry-After must still hold the provider's other requests."""
     clock = FakeClock()
     limiter = ProviderLimiter("extruct", Limits(), clock)
-    limiter.pause("GET /v1/discovery_tasks/{task_id}/results", 12.0)
+    await limiter.pause("GET /v1/discovery_tasks/{task_id}/results", 12.0)
     async with limiter.slot("POST /v1/discovery_tasks"):
         assert clock.t == 12.0
     async with limiter.slot("GET /v1/discovery_tasks/{task_id}"):
