@@ -4,6 +4,17 @@ This file is the one list of public names: ``__init__.py`` reads it with ``lazy_
 and type checkers read it instead of ``__init__.py``.
 """
 
+from .batch import BatchProgress as BatchProgress
+from .batch import BatchRow as BatchRow
+from .batch import BatchRun as BatchRun
+from .batch import BatchSpec as BatchSpec
+from .batch import BatchStore as BatchStore
+from .batch import BatchValidationError as BatchValidationError
+from .batch import InMemoryBatchStore as InMemoryBatchStore
+from .batch import RowResult as RowResult
+from .batch import RowState as RowState
+from .batch import SqliteBatchStore as SqliteBatchStore
+from .batch import validate_file as validate_file
 from .clock import Clock as Clock
 from .clock import ScaledClock as ScaledClock
 from .clock import SystemClock as SystemClock
@@ -23,11 +34,18 @@ from .contract import PollPolicy as PollPolicy
 from .contract import ProviderAdapter as ProviderAdapter
 from .contract import RateLimitSpec as RateLimitSpec
 from .contract import Ready as Ready
+from .coordination import Coordinator as Coordinator
+from .coordination import InProcessCoordinator as InProcessCoordinator
+from .coordination import PostgresCoordinator as PostgresCoordinator
 from .core import Aggregator as Aggregator
 from .errors import AggregatorError as AggregatorError
 from .errors import AuthError as AuthError
 from .errors import BudgetExceededError as BudgetExceededError
 from .errors import ConfigError as ConfigError
+from .errors import CoordinationUnavailableError as CoordinationUnavailableError
+from .errors import DatabaseError as DatabaseError
+from .errors import DatabaseSchemaError as DatabaseSchemaError
+from .errors import DatabaseUnavailableError as DatabaseUnavailableError
 from .errors import DeadlineExceededError as DeadlineExceededError
 from .errors import InsufficientCreditsError as InsufficientCreditsError
 from .errors import InvalidRequestError as InvalidRequestError

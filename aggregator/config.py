@@ -1,9 +1,10 @@
 """Settings: registered providers' own defaults < ``config/default.toml`` < user file < environment < CLI flags.
 
 Shapes:
-    :class:`Settings` holds ``run``, ``http``, ``retry``, ``sandbox`` and one
-    :class:`ProviderSettings` per provider. Provider-specific knobs the core does not know
-    (``page_size``, ``fetch_via``...) are kept as extra fields and read by the adapter.
+    :class:`Settings` holds ``run``, ``http``, ``retry``, ``sandbox``, ``database`` (the optional
+    PostgreSQL backend, :class:`DatabaseSettings`) and one :class:`ProviderSettings` per provider.
+    Provider-specific knobs the core does not know (``page_size``, ``fetch_via``...) are kept as extra
+    fields and read by the adapter.
 
 API keys are read only from the environment variable each provider names (``api_key_env``) and are
 held as :class:`pydantic.SecretStr`, so they never appear in reprs, logs or reports. A provider run
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 
 from aggregator.contract import RateLimitRow, specs_from_settings
 from aggregator.errors import ConfigError
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
     from providers.spec import ProviderSpec
 
 __all__ = [
+    "DATABASE_URL_ENV",
+    "AccountBudgetSettings",
+    "DatabaseSettings",
     "HttpSettings",
     "ProviderSettings",
     "RetrySettings",
@@ -49,6 +53,7 @@ __all__ = [
     "Settings",
     "default_config_path",
     "load_criteria",
+    "load_database_settings",
     "load_settings",
 ]
 
@@ -94,6 +99,51 @@ class SandboxSettings(_Section):
     connection_file: Path | None = None
 
 
+DATABASE_URL_ENV = "DEEPSEARCH_DATABASE_URL"
+"""The environment variable of :attr:`DatabaseSettings.url`; it wins over ``[database] url``."""
+
+
+class DatabaseSettings(_Section):
+    """The optional PostgreSQL backend (:mod:`aggregator.db`): without ``url`` the journal is the
+    embedded SQLite file and coordination stays in the process, as always.
+
+    ``url`` is a ``postgresql://user:password@host:port/database`` URL (environment:
+    ``DEEPSEARCH_DATABASE_URL``), held as a :class:`~pydantic.SecretStr` like the API keys, since it
+    may carry a password; :func:`aggregator.db.redact` shows it with the password as ``***``.
+    ``pool_size`` is the most connections one process opens; ``connect_timeout_s`` is how many
+    real seconds to wait for the server (connecting, or for a free pooled connection).
+    """
+
+    url: SecretStr | None = Field(None, description="postgresql://user:password@host:port/database")
+    pool_size: int = Field(10, ge=1, le=1000)
+    connect_timeout_s: float = Field(10.0, gt=0, le=600)
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _postgres_url(cls, value: Any) -> Any:
+        """Blank means unset; anything else must be a ``postgresql://`` (or ``postgres://``) URL.
+        The message never repeats the value (it may hold a password)."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(text, str):
+            text = text.strip()
+            if not text:
+                return None
+            if not text.startswith(("postgresql://", "postgres://")):
+                raise ValueError("expected a postgresql://user:password@host:port/database URL")
+            return text
+        return value
+
+
+class AccountBudgetSettings(_Section):
+    """One provider account's credit budget (``[budgets.<provider>] credits = N, period = "day"``):
+    every process using the account (one API key) together spends at most ``credits`` per ``period``
+    (UTC days, ISO weeks, calendar months, or ``total``). Shared across processes when
+    ``[database] url`` is set (:mod:`aggregator.coordination`), else within the process."""
+
+    credits: float = Field(gt=0, description="Credits per period, for every process using the account.")
+    period: Literal["day", "week", "month", "total"] = "day"
+
+
 class ProviderSettings(BaseModel):
     """One provider's settings. Unknown keys are kept for the adapter (``extra``)."""
 
@@ -122,7 +172,10 @@ class Settings(_Section):
     http: HttpSettings = HttpSettings()
     retry: RetrySettings = RetrySettings()
     sandbox: SandboxSettings = SandboxSettings()
+    database: DatabaseSettings = DatabaseSettings()
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    budgets: dict[str, AccountBudgetSettings] = Field(
+        default_factory=dict, description="Account-wide credit budgets per provider ([budgets.NAME] tables).")
     policies: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Named strategy policies ([policies.NAME] tables), see pipelines.")
     target: Literal["auto", "sandbox", "live"] = "auto"
@@ -209,8 +262,9 @@ def _check_keys(data: Mapping[str, Any]) -> None:
     """Refuse any key of merged settings data (the layers of :func:`load_settings`) that no setting
     has: a section or key of :class:`Settings`, a provider that is not registered, a key of a provider
     table that is neither common (:class:`ProviderSettings`) nor declared by its provider
-    (:attr:`~providers.spec.ProviderSpec.settings`), a key of a ``rate_limits`` row or of a
-    ``[policies.NAME]`` table. Values are not checked here (they are validated after).
+    (:attr:`~providers.spec.ProviderSpec.settings`), a key of a ``rate_limits`` row, of a
+    ``[policies.NAME]`` table or of a ``[budgets.PROVIDER]`` table (whose provider must be registered).
+    Values are not checked here (they are validated after).
 
     Raises:
         ConfigError: naming the key and the closest known name, e.g. ``providers.sixtyfor: unknown
@@ -231,6 +285,12 @@ def _check_keys(data: Mapping[str, Any]) -> None:
         for index, row in enumerate(rows if isinstance(rows, list | tuple) else ()):
             if isinstance(row, Mapping):
                 _check_model_keys(row, RateLimitRow, f"{where}.rate_limits[{index}]")
+    budgets = data.get("budgets")
+    for name, table in (budgets.items() if isinstance(budgets, Mapping) else ()):
+        if name not in registry:
+            raise ConfigError.unknown("budgets", str(name), "provider", registry)
+        if isinstance(table, Mapping):
+            _check_model_keys(table, AccountBudgetSettings, f"budgets.{name}")
     policies = data.get("policies")
     if isinstance(policies, Mapping) and any(isinstance(t, Mapping) for t in policies.values()):
         from aggregator.pipelines import Policy  # only when the settings hold policies
@@ -273,6 +333,43 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
             values["base_url"] = base_url.rstrip("/")
         providers[name] = values
     return {**data, "providers": providers}
+
+
+def _apply_database_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """``DEEPSEARCH_DATABASE_URL`` (when not blank) over ``[database] url``."""
+    url = env.get(DATABASE_URL_ENV, "").strip()
+    return _deep_merge(data, {"database": {"url": url}}) if url else data
+
+
+def load_database_settings(config_file: str | Path | None = None, *,
+                           env: Mapping[str, str] | None = None) -> DatabaseSettings:
+    """Only the ``[database]`` settings, as :func:`load_settings` would give them (the user file's
+    ``[database]`` table, then ``DEEPSEARCH_DATABASE_URL``), without loading the providers: for
+    commands that only read the journal (``deepsearch runs``, ``show``, ``db``).
+
+    Args:
+        config_file: a user TOML file; default ``$DEEPSEARCH_CONFIG`` if set.
+        env: the environment; default ``os.environ``.
+
+    Raises:
+        ConfigError: unreadable file, an unknown ``[database]`` key (with the closest known one) or
+            an invalid value (named, e.g. ``database.url``; the URL itself is never repeated).
+    """
+    env = os.environ if env is None else env
+    user_file = config_file or env.get("DEEPSEARCH_CONFIG")
+    data: dict[str, Any] = {}
+    if user_file:
+        table = _read_toml(Path(user_file), "--config").get("database")
+        if table is not None and not isinstance(table, Mapping):
+            raise ConfigError("database", "expected a [database] table")
+        data = {"database": dict(table or {})}
+    data = _apply_database_env(data, env)
+    section = data.get("database", {})
+    _check_model_keys(section, DatabaseSettings, "database")
+    try:
+        return DatabaseSettings.model_validate(section)
+    except ValidationError as exc:
+        raise ConfigError.from_validation(exc, prefix="database") from exc
 
 
 def load_criteria(path: str | Path) -> tuple[Criterion, ...]:
@@ -332,6 +429,7 @@ def load_settings(
     if user_file:
         data = _deep_merge(data, _read_toml(Path(user_file), "--config"))
     data = _apply_env(data, env)
+    data = _apply_database_env(data, env)
     if env.get("DEEPSEARCH_SANDBOX", "").strip():
         data = _deep_merge(data, {"sandbox": {"connection_file": env["DEEPSEARCH_SANDBOX"].strip()}})
     if overrides:

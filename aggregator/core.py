@@ -13,9 +13,9 @@ Where each provider runs (``Settings.target``: auto, sandbox, live) is decided i
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from pydantic import SecretStr, ValidationError
@@ -36,6 +36,11 @@ from aggregator.targets import ProviderTarget, resolve_targets
 
 __all__ = ["Aggregator", "ProviderTarget", "resolve_targets"]  # the last two from aggregator.targets
 
+if TYPE_CHECKING:  # the batch package loads when a batch runs
+    from aggregator.batch import BatchProgress, BatchRow, BatchRun, BatchStore
+    from aggregator.coordination import Coordinator
+    from aggregator.journal import BufferedJournal
+
 log = get_logger("aggregator.core")
 
 
@@ -50,9 +55,15 @@ class Aggregator:
         settings: full settings; default :func:`~aggregator.config.load_settings()`.
         session: an ``aiohttp.ClientSession`` to use (not closed by us); default: our own.
         clock: time source; default real time, or the sandbox's scaled clock on the sandbox.
-        job_store: where jobs and checkpoints are recorded; default in memory.
+        job_store: where jobs and checkpoints are recorded; default the PostgreSQL journal when
+            ``settings.database.url`` is set (opened and closed with the Aggregator; opening raises
+            :class:`~aggregator.errors.DatabaseError` when it is unreachable or not migrated), else in memory.
         sandbox: an already running sandbox to use (tests, benchmarks): any
             :class:`~aggregator.sandbox.SandboxHandle`, e.g. :class:`providers.sandbox.runner.Sandbox`.
+        coordinator: where rate limits, job slots and account budgets are kept
+            (:mod:`aggregator.coordination`); share one between Aggregators of a process so they share
+            their limits. Default: PostgreSQL when ``settings.database.url`` is set, else this
+            Aggregator's own in-process coordinator (closed with it; a given one is not).
 
     Raises:
         ConfigError: from ``__aenter__`` when ``target="live"`` and no provider has a key.
@@ -66,11 +77,18 @@ class Aggregator:
         clock: Clock | None = None,
         job_store: JobStore | None = None,
         sandbox: SandboxHandle | None = None,
+        coordinator: Coordinator | None = None,
     ) -> None:
         self.settings = settings or load_settings()
+        self._coordinator = coordinator
         if sandbox is not None:
             self.settings = self.settings.with_target("sandbox")
-        self.job_store: JobStore = job_store or InMemoryJobStore()
+        self._own_journal: BufferedJournal | None = None
+        if job_store is None and self.settings.database.url is not None:
+            from aggregator.db import open_journal  # the driver only loads when a database is configured
+
+            self._own_journal = open_journal(self.settings.database)
+        self.job_store: JobStore = job_store or self._own_journal or InMemoryJobStore()
         self._http = HttpClient(self.settings.http, session)
         self._clock = clock
         self.sandbox: SandboxHandle | None = sandbox
@@ -80,6 +98,8 @@ class Aggregator:
 
     # -- lifecycle --------------------------------------------------------------------------
     async def __aenter__(self) -> Aggregator:
+        if self._own_journal is not None and not self._own_journal.is_open:
+            await self._own_journal.open()  # the database first: unreachable, nothing else starts
         self.targets = resolve_targets(self.settings)
         runnable = [t for t in self.targets.values() if t.skip_reason is None]
         if self.settings.target == "live" and not runnable:
@@ -88,7 +108,7 @@ class Aggregator:
         if runnable and runnable[0].sandbox:
             await self._use_sandbox([t.name for t in runnable])
         await self._http.open()
-        self._providers = ProviderSet(self.settings, self.targets, self._http, self.clock)
+        self._providers = ProviderSet(self.settings, self.targets, self._http, self.clock, self._coordinator)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -96,8 +116,13 @@ class Aggregator:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the session (if ours) and stop the sandbox (if we started it)."""
+        """Give back our leases (closing the coordinator if ours), close the session (if ours), stop the
+        sandbox (if we started it) and close our journal."""
+        if self._providers is not None:
+            await self._providers.aclose()
         await self._http.close()
+        if self._own_journal is not None:
+            await self._own_journal.close()
         if self._own_sandbox and self.sandbox is not None:
             await self.sandbox.__aexit__(None, None, None)
             self.sandbox = None
@@ -295,6 +320,43 @@ class Aggregator:
         run = self.start(request, policy=policy, run_id=run_id, **fields)
         async for event in run.events():
             yield event
+
+    # -- batches ----------------------------------------------------------------------------------
+    def batch(
+        self, rows: Iterable[BatchRow | SearchRequest | Mapping[str, Any]], /, *, concurrency: int = 4,
+        batch_id: str | None = None, store: BatchStore | None = None, retry_failed: bool = False,
+        reports: bool = True, on_progress: Callable[[BatchProgress], None] | None = None, source: str | None = None,
+    ) -> BatchRun:
+        """Run one search per row, at most ``concurrency`` at a time: an async iterator of
+        :class:`~aggregator.batch.RowResult`, one per row, in the order rows finish.
+
+        ``rows``: rows from :func:`~aggregator.batch.validate_file`, requests, or mappings of a row's fields
+        (``{"query": ..., "max_results": 20}``, ``{"email": ...}`` for a lookup). Every row is checked first
+        (as :meth:`start` would plan it): nothing is sent or recorded when one cannot run. Each row's run
+        is journaled in the job store, its progress in ``store`` (default: tables in the journal's file
+        for a :class:`~aggregator.journal.SqliteJournal`, else in memory). The batch id defaults to a hash
+        of the rows and the target, so running the same rows again continues the batch: finished rows
+        are not run again (their results come first, ``ran=False``; ``retry_failed`` runs failed ones
+        again), a row left running continues its run (:meth:`resume`: nothing paid twice). A row's failure
+        is its result (``status="failed"``, ``error``); it never stops the batch. See
+        :mod:`aggregator.batch.runner`.
+
+        Use ``async with agg.batch(rows) as run: async for result in run: ...``; ``run.batch_id`` is set
+        at once, ``run.progress`` is the latest :class:`~aggregator.batch.BatchProgress` (``on_progress``
+        gets each). ``reports=False`` leaves the report of rows finished earlier unread (None). ``source``
+        names where the rows came from (a file), for messages and the store.
+
+        Raises:
+            ConfigError: ``concurrency`` below 1; on the first iteration, ``batch_id`` names a batch
+                recorded with other rows or on another target.
+            BatchValidationError: (a ConfigError) every row that is invalid or cannot run, with its line
+                (or row number) and field; nothing was sent.
+        """
+        from aggregator.batch import run_batch
+
+        resumable = not (self._own_sandbox and self.on_ephemeral_sandbox)  # see start(): jobs died with the sandbox
+        return run_batch(self, rows, store, concurrency=concurrency, on_progress=on_progress, batch_id=batch_id,
+                         retry_failed=retry_failed, reports=reports, can_resume=resumable, source=source)
 
 
 async def _report_of(events: AsyncGenerator[Event, None]) -> SearchReport:

@@ -4,6 +4,10 @@
 
     AggregatorError
     ├── ConfigError (also ValueError)   bad setting/argument; raised before any request
+    │   └── DatabaseError               the PostgreSQL backend cannot be used; .address (no password)
+    │       ├── DatabaseUnavailableError    unreachable, refused, or gone: fail closed
+    │       │   └── CoordinationUnavailableError  shared limits/leases/budgets unreachable: no paid call sent
+    │       └── DatabaseSchemaError         schema behind (or ahead of) this version; .current .required
     ├── ProviderError                   .provider .endpoint .request_id; .retryable
     │   ├── ProviderHTTPError           .status .body_excerpt (never secrets)
     │   │   ├── AuthError 401/403       not retryable; provider skipped for the run
@@ -16,7 +20,7 @@
     │   ├── ProviderProtocolError       unparseable body, unknown status value
     │   └── JobFailedError              the provider said the job failed; .reason
     ├── DeadlineExceededError           .job (the JobRef) so the run can resume
-    ├── BudgetExceededError             the next paid call would exceed the credit budget
+    ├── BudgetExceededError             the next paid call would exceed a credit budget (run or account)
     └── SearchFailedError               every provider failed; .outcomes
 
 HTTP failures are translated into this tree at one boundary (:mod:`aggregator.http`); adapters raise
@@ -39,6 +43,10 @@ __all__ = [
     "AuthError",
     "BudgetExceededError",
     "ConfigError",
+    "CoordinationUnavailableError",
+    "DatabaseError",
+    "DatabaseSchemaError",
+    "DatabaseUnavailableError",
     "DeadlineExceededError",
     "InsufficientCreditsError",
     "InvalidRequestError",
@@ -115,6 +123,50 @@ class ConfigError(AggregatorError, ValueError):
                 shown = shown[:INPUT_REPR_CHARS] + "…"
             message += f" (got {shown})"
         return cls(field, message)
+
+
+class DatabaseError(ConfigError):
+    """The PostgreSQL backend (``DEEPSEARCH_DATABASE_URL`` / ``[database] url``) cannot be used.
+
+    A :class:`ConfigError` (field ``database``; the CLI exits 2): at start-up nothing has been sent.
+    ``address`` names the server as ``host:port/database``; no message ever holds the password.
+    """
+
+    def __init__(self, address: str, problem: str) -> None:
+        self.address = address
+        super().__init__("database", problem)
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """The database server cannot be reached, refused the connection, or went away mid-run.
+
+    Nothing is guessed around it (fail closed): runs recorded there stay resumable once it is back.
+    ``reason`` is the driver's explanation with any password removed.
+    """
+
+    def __init__(self, address: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(address, f"cannot use the PostgreSQL database at {address}: {reason}. Check that the "
+                                  "server is running and reachable, and that DEEPSEARCH_DATABASE_URL (or [database] "
+                                  "url) names the right host, port, database, user and password; runs recorded "
+                                  "there can be resumed once it is back")
+
+
+class DatabaseSchemaError(DatabaseError):
+    """The database's schema version (``current``) is not the one this deepsearch needs (``required``):
+    behind (run ``deepsearch db migrate``) or ahead (a newer deepsearch migrated it: upgrade this one)."""
+
+    def __init__(self, address: str, current: int, required: int) -> None:
+        self.current = current
+        self.required = required
+        if current < required:
+            problem = (f"the database schema at {address} is at version {current}; this deepsearch needs "
+                       f"{required}: run `deepsearch db migrate`")
+        else:
+            problem = (f"the database schema at {address} is at version {current}, ahead of this deepsearch, "
+                       f"which knows versions up to {required}: a newer deepsearch migrated it; upgrade "
+                       "deepsearch-aggregator to use it")
+        super().__init__(address, problem)
 
 
 class ProviderError(AggregatorError):
@@ -232,15 +284,33 @@ class DeadlineExceededError(AggregatorError):
 
 
 class BudgetExceededError(AggregatorError):
-    """The next paid call would take the run over its credit budget; the call was not made."""
+    """The next paid call would take spend over a credit budget (the run's ``budget``, or an account's
+    ``[budgets.<provider>]`` for its period, named in ``budget``); the call was not made."""
 
-    def __init__(self, *, needed: float, remaining: float, provider: str | None = None) -> None:
+    def __init__(self, *, needed: float, remaining: float, provider: str | None = None,
+                 budget: str | None = None) -> None:
         self.needed = needed
         self.remaining = remaining
         self.provider = provider
+        self.budget = budget  # which budget refused, e.g. "the account budget of 100 credits per day"
         who = f"{provider}: " if provider else ""
         unit = "credit" if needed == 1 else "credits"
-        super().__init__(f"{who}next call needs {needed:g} {unit}, {remaining:g} left in budget")
+        super().__init__(f"{who}next call needs {needed:g} {unit}, {remaining:g} left in {budget or 'budget'}")
+
+
+class CoordinationUnavailableError(DatabaseUnavailableError):
+    """The database that coordinates rate limits, leases and credit budgets across processes cannot be
+    reached, or failed mid-operation: the call that needed it was not sent (fail closed).
+
+    ``address`` names the server as ``host:port/database`` and ``reason`` is the driver's explanation,
+    both without the password; a run that stopped on it can be resumed once the database is back.
+    """
+
+    def __init__(self, address: str, reason: str) -> None:
+        self.reason = reason
+        DatabaseError.__init__(self, address, f"cannot coordinate limits and budgets through the PostgreSQL "
+                                              f"database at {address}: {reason}; no paid call is made without "
+                                              "it (the run can be resumed once it is back)")
 
 
 class SearchFailedError(AggregatorError):

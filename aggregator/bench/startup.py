@@ -19,7 +19,7 @@ from aggregator.bench.common import BenchResult, Metric, at_most, median
 
 __all__ = ["HEAVY_PREFIXES", "StartupConfig", "loaded_modules", "run_startup"]
 
-HEAVY_PREFIXES = ("providers", "faker", "aiohttp", "aggregator.bench")
+HEAVY_PREFIXES = ("providers", "faker", "aiohttp", "aggregator.bench", "psycopg", "procrastinate")
 """Module prefixes that ``import aggregator`` and ``deepsearch --help`` must not load."""
 
 _PROBE = "import sys, {module}; print('\\n'.join(sorted(sys.modules)))"

@@ -28,7 +28,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from aggregator.bench.batch import BatchBenchConfig, run_batch_bench
 from aggregator.bench.common import BenchResult, cores
+from aggregator.bench.coordination import CoordinationConfig, run_coordination
 from aggregator.bench.fanout import FanoutConfig, run_fanout
 from aggregator.bench.normalize import NormalizeConfig, run_normalize
 from aggregator.bench.overhead import OverheadConfig, run_overhead
@@ -66,6 +68,8 @@ BENCHMARKS: dict[str, Callable[[Options], Awaitable[BenchResult]]] = {
     "ttfr": lambda o: run_ttfr(TtfrConfig.quick() if o.quick else TtfrConfig()),
     "normalize": lambda o: run_normalize(NormalizeConfig.quick() if o.quick else NormalizeConfig()),
     "startup": lambda o: run_startup(StartupConfig.quick() if o.quick else StartupConfig()),
+    "coordination": lambda o: run_coordination(CoordinationConfig.quick() if o.quick else CoordinationConfig()),
+    "batch": lambda o: run_batch_bench(BatchBenchConfig.quick() if o.quick else BatchBenchConfig()),
 }
 """Benchmark name -> coroutine factory, in the order the suite runs them."""
 

@@ -22,11 +22,15 @@ import click
 __all__ = ["COMMANDS", "main"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
+    "batch": ("aggregator.cli._batch:batch_command",
+              "Run one search or lookup per row of a CSV or JSONL FILE, N at a time; run it again to continue."),
     "bench": ("aggregator.bench.cli:bench",
               "Benchmarks on the in-process sandbox: scheduler overhead, rate-limit utilization, fan-out, "
               "time to first record and normalization throughput."),
     "compare": ("aggregator.cli._compare:compare_command",
                 "Run every capable provider on QUERY and compare coverage, overlap, speed and cost."),
+    "db": ("aggregator.cli._db:db_group",
+           "The optional PostgreSQL database (DEEPSEARCH_DATABASE_URL): schema migrations and status."),
     "filter": ("aggregator.cli._search:filter_command",
                "Filter an index (Sixtyfour filter search): exact, range, text and nested conditions."),
     "lookup": ("aggregator.cli._search:lookup",
@@ -41,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "Show a recorded run's report from the journal (no provider is called)."),
     "soak": ("aggregator.bench.soak:soak",
              "Soak the provider emulators with faults: nothing may hang, be lost, duplicated or paid twice."),
+    "worker": ("aggregator.cli._worker:worker_command",
+               "Run batch rows queued in the database (DEEPSEARCH_DATABASE_URL) until stopped."),
 }
 """Command name -> (``"module:attribute"`` of its click command, its one-line help for the listing).
 A test checks each help line against the command's own."""
