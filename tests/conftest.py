@@ -19,7 +19,7 @@ from aggregator.core import Aggregator
 from providers.sandbox.runner import Sandbox, SandboxConfig
 
 # every emulator response of every test is checked against its provider's published schema
-pytest_plugins = ["tests.conformance.plugin", "tests.postgres"]
+pytest_plugins = ["tests.conformance.plugin", "tests.postgres", "tests.cli_fixtures"]
 
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
 

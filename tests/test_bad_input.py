@@ -16,14 +16,13 @@ Three tables:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-import structlog
 from click.testing import CliRunner
 from pydantic import SecretStr, ValidationError
 
@@ -49,14 +48,6 @@ def provider_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     _spy(monkeypatch, seen)
     return seen
-
-
-@pytest.fixture(autouse=True)
-def _keep_logging_config() -> Iterator[None]:
-    """The CLI configures structlog to its (captured, later closed) stderr; restore the test config."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
 
 
 # -- the command line ------------------------------------------------------------------------------

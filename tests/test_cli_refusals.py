@@ -26,13 +26,11 @@ from typing import Any
 import click
 import orjson
 import pytest
-import structlog
 from click.testing import CliRunner, Result
 
 from aggregator.cli import COMMANDS, main
 from aggregator.cli._support import Interrupted, report_interrupted
 from aggregator.errors import ConfigError
-from aggregator.http import ProviderHTTPClient
 from aggregator.models import SearchRequest
 from aggregator.pipelines import APPLIES_TO, Policy, refuse_ignored_strategy_fields, refuse_inapplicable
 
@@ -44,26 +42,6 @@ UNSET = ("SIXTYFOUR_API_KEY", "EXTRUCT_API_TOKEN", "ORBIT_API_KEY", "SIXTYFOUR_B
          "ORBIT_BASE_URL", "DEEPSEARCH_SANDBOX", "DEEPSEARCH_CONFIG")
 
 
-@pytest.fixture(autouse=True)
-def _keep_logging_config() -> Iterator[None]:
-    """The CLI configures structlog to its (captured, later closed) stderr; restore the test config."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
-
-
-@pytest.fixture
-def provider_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every provider call made in the test, seen where all HTTP goes (as in ``test_bad_input.py``)."""
-    seen: list[str] = []
-    send = ProviderHTTPClient._send
-
-    async def spy(self: ProviderHTTPClient, method: str, url: str, endpoint: str, *args: Any, **kwargs: Any) -> Any:
-        seen.append(endpoint)
-        return await send(self, method, url, endpoint, *args, **kwargs)
-
-    monkeypatch.setattr(ProviderHTTPClient, "_send", spy)
-    return seen
 
 
 def invoke(args: list[str], tmp_path: Path, env: dict[str, str] | None = None, config: str = FAST) -> Result:

@@ -15,12 +15,10 @@ from typing import Any
 
 import orjson
 import pytest
-import structlog
 from click.testing import CliRunner, Result
 
 from aggregator.cli import main
 from aggregator.cli._batch import BatchView
-from aggregator.http import ProviderHTTPClient
 from aggregator.journal import SqliteJournal
 from providers.sandbox.runner import Sandbox, SandboxConfig
 from tests.conftest import FAST_SCALE
@@ -39,26 +37,6 @@ MIXED_CSV = ("query,max_results,providers,budget,email\n"
              "CEO in New York,4,sixtyfour,,\n")
 
 
-@pytest.fixture(autouse=True)
-def _keep_logging_config() -> Iterator[None]:
-    """The CLI configures structlog to its (captured, later closed) stderr; restore the test config."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
-
-
-@pytest.fixture
-def provider_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every provider call of the test, seen where all HTTP goes."""
-    seen: list[str] = []
-    send = ProviderHTTPClient._send
-
-    async def spy(self: ProviderHTTPClient, method: str, url: str, endpoint: str, *args: Any, **kwargs: Any) -> Any:
-        seen.append(endpoint)
-        return await send(self, method, url, endpoint, *args, **kwargs)
-
-    monkeypatch.setattr(ProviderHTTPClient, "_send", spy)
-    return seen
 
 
 def invoke(tmp_path: Path, *args: str | Path, sandbox: Path | None = None) -> Result:
