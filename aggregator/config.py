@@ -112,11 +112,15 @@ class DatabaseSettings(_Section):
     may carry a password; :func:`aggregator.db.redact` shows it with the password as ``***``.
     ``pool_size`` is the most connections one process opens; ``connect_timeout_s`` is how many
     real seconds to wait for the server (connecting, or for a free pooled connection).
+    ``lease_ttl_s`` is how many real seconds a dead process's leases (job slots, concurrency caps),
+    in-flight requests and budget holds outlive its last heartbeat (sent every third of it): a
+    killed worker's slots come back after at most this long.
     """
 
     url: SecretStr | None = Field(None, description="postgresql://user:password@host:port/database")
     pool_size: int = Field(10, ge=1, le=1000)
     connect_timeout_s: float = Field(10.0, gt=0, le=600)
+    lease_ttl_s: float = Field(30.0, ge=1, le=3600)
 
     @field_validator("url", mode="before")
     @classmethod

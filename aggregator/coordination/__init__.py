@@ -75,7 +75,7 @@ def __getattr__(name: str) -> Any:
 
 def coordinator_from_settings(settings: Settings) -> Coordinator:
     """A :class:`PostgresCoordinator` when ``settings.database.url`` is set (``[database] url`` or
-    ``DEEPSEARCH_DATABASE_URL``; pool size and connect timeout from ``[database]``), else a new
+    ``DEEPSEARCH_DATABASE_URL``; pool size, connect timeout and lease TTL from ``[database]``), else a new
     :class:`InProcessCoordinator`.
 
     Nothing connects here: the database is reached on first use (an unreachable one raises
@@ -94,7 +94,8 @@ def coordinator_from_settings(settings: Settings) -> Coordinator:
     from aggregator.coordination.postgres import PostgresCoordinator
 
     return PostgresCoordinator(settings.database.url, pool_size=settings.database.pool_size,
-                               connect_timeout_s=settings.database.connect_timeout_s)
+                               connect_timeout_s=settings.database.connect_timeout_s,
+                               lease_ttl_s=settings.database.lease_ttl_s)
 
 
 @dataclass(frozen=True, slots=True)

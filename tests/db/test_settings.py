@@ -125,3 +125,18 @@ def test_a_url_without_the_driver_installed_names_the_extra_to_install(monkeypat
     with pytest.raises(ConfigError) as info:
         open_journal(DatabaseSettings.model_validate({"url": URL}))
     assert "pip install 'deepsearch-aggregator[postgres]'" in info.value.problem
+
+
+async def test_the_lease_ttl_of_database_settings_reaches_the_coordinator(tmp_path: Path) -> None:
+    """A killed worker's job slots come back after ``[database] lease_ttl_s`` (default 30 s)."""
+    from aggregator.coordination import coordinator_from_settings
+    from aggregator.coordination.postgres import PostgresCoordinator
+
+    config = tmp_path / "db.toml"
+    config.write_text(f'[database]\nurl = "{URL}"\nlease_ttl_s = 4.5\n')
+    tuned = coordinator_from_settings(load_settings(config, env={}))
+    default = coordinator_from_settings(load_settings(env={"DEEPSEARCH_DATABASE_URL": URL}))
+    assert isinstance(tuned, PostgresCoordinator) and isinstance(default, PostgresCoordinator)
+    assert (tuned.lease_ttl_s, default.lease_ttl_s) == (4.5, 30.0)
+    await tuned.aclose()
+    await default.aclose()
