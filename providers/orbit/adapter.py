@@ -282,12 +282,27 @@ class OrbitAdapter(ProviderAdapter):
             return await self._fetch_candidates(job, state, result, finished, limit)
         return await self._fetch_lookup(job, state, result, finished)
 
-    async def _read(self, job: JobRef, wanted: list[tuple[str, int]]) -> tuple[list[Hit], float | None, float]:
-        """Read profiles concurrently: the hits, the lowest balance reported, the credits charged."""
-        answers = await asyncio.gather(*(self._profile(pid, rank, job) for pid, rank in wanted))
-        hits = [hit for hit, _, _ in answers if hit is not None]
-        balances = [left for _, left, _ in answers if left is not None]
-        return hits, (min(balances) if balances else None), sum(charge for _, _, charge in answers)
+    async def _read(self, job: JobRef, wanted: list[tuple[str, int]]
+                    ) -> tuple[list[Hit], float | None, float, list[str]]:
+        """Read profiles concurrently: the hits, the lowest balance reported, the credits charged and
+        the ids read. A read that fails never discards the others, which were paid for: their hits
+        come back and the failed ids stay unread (the next fetch tries them again, and a budget
+        refusal then comes before any payment). Only when every read failed is the first error raised.
+        """
+        answers = await asyncio.gather(*(self._profile(pid, rank, job) for pid, rank in wanted),
+                                       return_exceptions=True)
+        read = [(pid, answer) for (pid, _), answer in zip(wanted, answers, strict=True)
+                if not isinstance(answer, BaseException)]
+        failures = [answer for answer in answers if isinstance(answer, BaseException)]
+        if failures and not read:
+            raise failures[0]
+        if failures:
+            log.warning("orbit.profile_reads_failed", failed=len(failures), kept=len(read),
+                        error=type(failures[0]).__name__)
+        hits = [hit for _, (hit, _, _) in read if hit is not None]
+        balances = [left for _, (_, left, _) in read if left is not None]
+        charged = sum(charge for _, (_, _, charge) in read)
+        return hits, (min(balances) if balances else None), charged, [pid for pid, _ in read]
 
     async def _fetch_candidates(self, job: JobRef, state: dict[str, Any], result: StatusResult,
                                 finished: bool, limit: int | None) -> Page:
@@ -302,11 +317,11 @@ class OrbitAdapter(ProviderAdapter):
         # every read costs a credit: never read more profiles than the run still wants or can pay for
         batch = unread[: min(self.profile_batch, limit if limit is not None else self.profile_batch,
                              self._affordable_reads(len(unread)))]
-        hits, remaining, charged = await self._read(job, batch)
-        read += skipped + [pid for pid, _ in batch]
-        done = finished and len(unread) <= len(batch)
+        hits, remaining, charged, read_now = await self._read(job, batch)
+        read += skipped + read_now
+        done = finished and len(unread) <= len(read_now)
         return Page(hits=tuple(hits), checkpoint={**state, "read": read}, done=done,
-                    credits=charged, credits_remaining=remaining, reads=len(batch), excluded=len(skipped))
+                    credits=charged, credits_remaining=remaining, reads=len(read_now), excluded=len(skipped))
 
     @staticmethod
     def _exclusions(job: JobRef) -> Exclusions:
@@ -330,7 +345,7 @@ class OrbitAdapter(ProviderAdapter):
             return Page(hits=(), checkpoint=state, done=finished, reads=0)
         if state.get("excluded") == profile_id:  # its partial profile was excluded: do not pay for the full one
             return Page(hits=(), checkpoint={**state, stage: profile_id}, done=finished, reads=0)
-        hits, remaining, charged = await self._read(job, [(str(profile_id), 1)])
+        hits, remaining, charged, _ = await self._read(job, [(str(profile_id), 1)])
         checkpoint = {**state, stage: profile_id}
         if any(self._exclusions(job).matches(hit) for hit in hits):
             checkpoint["excluded"] = profile_id  # the core drops this hit; remember it for the next stage

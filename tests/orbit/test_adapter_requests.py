@@ -283,3 +283,33 @@ async def test_an_immediately_completed_profile_id_is_free_and_never_polled(harn
 
     assert outcome.status == "found" and outcome.credits == 0 + 1
     assert order == [POST_START, read("p-jane")]
+
+
+async def test_a_failed_read_never_discards_the_reads_paid_beside_it(harness: Harness) -> None:
+    """Three candidates read at once, one refused (402): the two paid reads are kept as records, the
+    refused one stays unread and is tried once more (refused again) before the job fails."""
+    from aioresponses import CallbackResult
+
+    balance = [1000]
+    paid = profile_callback(balance)
+
+    def reply(url: Any, **kwargs: Any) -> CallbackResult:
+        if str(url).endswith("/p-b"):
+            return CallbackResult(status=402, payload={"status": "failed", "error": {
+                "code": "insufficient_credits", "message": "Not enough credits.", "requiredCredits": 1,
+                "remainingCredits": 0}})
+        result: CallbackResult = paid(url, **kwargs)
+        return result
+
+    with aioresponses() as mock:
+        mock.post(START, status=202, payload=started(), headers={CREDITS: "990"})
+        mock.get(STATUS, payload=state("completed", candidate_profile_ids=["p-a", "p-b", "p-c"]), repeat=True)
+        mock.get(PROFILE, callback=reply, repeat=True)
+        outcome = await harness.runner(SearchRequest(query=QUERY, max_results=10)).run()
+        reads = [str(url) for (method, url), sent in mock.requests.items()
+                 if method == "GET" and "/profiles/" in str(url) for _ in sent]
+
+    streamed = sorted(h.provider_record_id for e in harness.events if hasattr(e, "hits") for h in e.hits)
+    assert streamed == ["p-a", "p-c"] and outcome.records == 2
+    assert sorted(r.rsplit("/", 1)[-1] for r in reads) == ["p-a", "p-b", "p-b", "p-c"]
+    assert outcome.error is not None and outcome.error.type == "InsufficientCreditsError"
