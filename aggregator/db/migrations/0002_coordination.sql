@@ -203,8 +203,11 @@ DECLARE
     r   record;
 BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);  -- see the header: limits, not money
+    -- the buckets' locks, windows too: an acquirer counts a request in flight in one statement and
+    -- stamped in the next, so a stamp landing between the two would be counted twice
     PERFORM pg_advisory_xact_lock(hashtextextended(b.key, 0)) FROM coord_bucket b
-     WHERE b.kind = 'bucket' AND b.key IN (SELECT key FROM coord_request WHERE id = ANY (p_ids) AND holder = p_holder)
+     WHERE b.kind IN ('bucket', 'window')
+       AND b.key IN (SELECT key FROM coord_request WHERE id = ANY (p_ids) AND holder = p_holder)
      ORDER BY b.key;
     t := coord_now();
     FOR r IN SELECT q.id, q.key, b.kind, b.capacity, b.rate, b.tokens, b.refilled_at, b.blocked_at
