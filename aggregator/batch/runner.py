@@ -22,7 +22,7 @@ import collections
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
@@ -109,35 +109,26 @@ class BatchProgress:
 
 @dataclass
 class _Tally:
-    batch_id: str
-    total: int
-    done: int = 0
-    failed: int = 0
-    running: int = 0
-    records: int = 0
-    credits: float = 0.0
-    earlier: int = 0
+    """The batch's counts as a :class:`BatchProgress` (elapsed time and ETA filled in by :meth:`snapshot`),
+    plus the rows finished by this process and when it started: what the ETA is computed from."""
+
+    progress: BatchProgress
     finished_here: int = 0
     started: float = field(default_factory=time.monotonic)
 
+    def running(self, delta: int) -> None:
+        self.progress = replace(self.progress, running=self.progress.running + delta)
+
     def add(self, result: RowResult) -> None:
-        if result.status == "done":
-            self.done += 1
-        else:
-            self.failed += 1
-        self.records += result.records
-        self.credits += result.credits
-        if result.ran:
-            self.finished_here += 1
-        else:
-            self.earlier += 1
+        p, done = self.progress, result.status == "done"
+        self.progress = replace(p, done=p.done + done, failed=p.failed + (not done), records=p.records + result.records,
+                                credits=p.credits + result.credits, earlier=p.earlier + (not result.ran))
+        self.finished_here += result.ran
 
     def snapshot(self) -> BatchProgress:
         elapsed = time.monotonic() - self.started
-        remaining = self.total - self.done - self.failed
-        eta = elapsed / self.finished_here * remaining if self.finished_here else None
-        return BatchProgress(self.batch_id, self.total, self.done, self.failed, self.running, self.records,
-                             self.credits, self.earlier, elapsed, eta)
+        eta = elapsed / self.finished_here * self.progress.remaining if self.finished_here else None
+        return replace(self.progress, elapsed_s=elapsed, eta_s=eta)
 
 
 @dataclass
@@ -227,7 +218,7 @@ class BatchRun:
         self.concurrency, self.retry_failed, self.reports, self.can_resume = (concurrency, retry_failed, reports,
                                                                              can_resume)
         self._on_progress = on_progress
-        self._tally = _Tally(batch_id, len(self.rows))
+        self._tally = _Tally(BatchProgress(batch_id, len(self.rows)))
         self.progress = self._tally.snapshot()
         self._results = self._run()
 
@@ -321,12 +312,12 @@ class BatchRun:
     # -- one row ----------------------------------------------------------------------------------
     async def _run_row(self, store: BatchStore, row: BatchRow, state: RowState) -> RowResult:
         """Run (or continue) one row and record how it ended; its failure is its result, never raised."""
-        self._tally.running += 1
+        self._tally.running(+1)
         self._notify()
         try:
             result = await RowRunner(self.agg, store, self.batch_id, can_resume=self.can_resume).run(row, state)
         finally:
-            self._tally.running -= 1
+            self._tally.running(-1)
         self._tally.add(result)
         self._notify()
         return result
