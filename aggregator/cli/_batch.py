@@ -308,16 +308,31 @@ async def _stoppable(batch: Coroutine[Any, Any, None]) -> None:
             asyncio.get_running_loop().remove_signal_handler(sig)
 
 
+async def _rows_to_run(store: BatchStore, rows: list[BatchRow] | None, args: _Args,
+                       state: _State) -> tuple[str | None, list[BatchRow]]:
+    """The batch's id and rows: the file's (the id then comes from their hash), or with ``--resume`` the
+    rows recorded for that id (``state.source`` too), read before any sandbox starts."""
+    if rows is not None:
+        return None, rows
+    assert args.resume_id is not None
+    batch_id = await store.resolve_batch_id(args.resume_id)
+    recorded = await store.load_batch(batch_id)
+    assert recorded is not None
+    state.source = recorded.source
+    return batch_id, list(recorded.rows)
+
+
+def _prepare_outputs(args: _Args) -> None:
+    """Check ``--out``/``--records-out`` (and make their folders) once the rows are known to be valid."""
+    for output, flag in ((args.out, "--out"), (args.records_out, "--records-out")):
+        if output is not None:
+            prepare_output(output, flag)
+
+
 async def _run(settings: Settings, rows: list[BatchRow] | None, args: _Args, state: _State) -> None:
     path = args.journal or default_journal_path()
     async with SqliteJournal(path) as journal, default_batch_store(journal) as store:  # tables in the journal's file
-        batch_id = None
-        if rows is None:  # --resume: the batch's rows as recorded (before any sandbox starts)
-            assert args.resume_id is not None
-            batch_id = await store.resolve_batch_id(args.resume_id)
-            spec = await store.load_batch(batch_id)
-            assert spec is not None
-            rows, state.source = list(spec.rows), spec.source
+        batch_id, rows = await _rows_to_run(store, rows, args, state)
         async with Aggregator(settings, job_store=journal) as agg:
             if args.invalid is not None:
                 check_rows(agg, rows, args.invalid.field, args.invalid.problems)
@@ -325,9 +340,7 @@ async def _run(settings: Settings, rows: list[BatchRow] | None, args: _Args, sta
             run = agg.batch(rows, concurrency=args.concurrency, batch_id=batch_id, store=store, reports=False,
                             retry_failed=args.retry_failed, on_progress=view.update, source=state.source)
             state.batch_id, state.resumable = run.batch_id, not agg.on_ephemeral_sandbox
-            for output, flag in ((args.out, "--out"), (args.records_out, "--records-out")):
-                if output is not None:  # checked (and its folder made) once the rows are known to be valid
-                    prepare_output(output, flag)
+            _prepare_outputs(args)
             announce(agg)
             err.print(f"batch {run.batch_id}: {counted(len(rows), 'row')}"
                       + (f" from {state.source}" if state.source else ""), highlight=False, markup=False)

@@ -37,9 +37,17 @@ from aggregator.batch import BatchProgress, BatchRow, BatchSpec, RowResult, RowS
 from aggregator.batch.runner import record_batch
 from aggregator.batch.store import BatchStore, BatchSummary, summarize
 from aggregator.batch.workers import DEFAULT_QUEUE, LocalWorkers, WorkerExited
-from aggregator.cli._batch import MAX_LISTED_FAILURES, BatchView, _Args, _State, _write_outputs
+from aggregator.cli._batch import (
+    MAX_LISTED_FAILURES,
+    BatchView,
+    _Args,
+    _prepare_outputs,
+    _rows_to_run,
+    _State,
+    _write_outputs,
+)
 from aggregator.cli._options import journal_option
-from aggregator.cli._support import announce, err, journal_store, prepare_output, usage_error
+from aggregator.cli._support import announce, err, journal_store, usage_error
 from aggregator.config import Settings, load_database_settings
 from aggregator.core import Aggregator
 from aggregator.errors import ConfigError
@@ -86,21 +94,13 @@ async def queued_batch(settings: Settings, rows: list[BatchRow] | None, args: _A
 async def _record(settings: Settings, rows: list[BatchRow] | None, args: _Args, state: _State, journal: Any,
                   store: BatchStore) -> BatchSpec:
     """Check the rows as the Aggregator plans them and record the batch (or find it recorded); its spec."""
-    batch_id = None
-    if rows is None:  # --resume: the batch's rows as recorded
-        assert args.resume_id is not None
-        batch_id = await store.resolve_batch_id(args.resume_id)
-        recorded = await store.load_batch(batch_id)
-        assert recorded is not None
-        rows, state.source = list(recorded.rows), recorded.source
+    batch_id, rows = await _rows_to_run(store, rows, args, state)
     async with Aggregator(settings, job_store=journal) as agg:
         if args.invalid is not None:
             check_rows(agg, rows, args.invalid.field, args.invalid.problems)
         run = agg.batch(rows, batch_id=batch_id, store=store, source=state.source)  # checks every row
         state.batch_id, state.resumable = run.batch_id, not agg.on_ephemeral_sandbox
-        for output, flag in ((args.out, "--out"), (args.records_out, "--records-out")):
-            if output is not None:
-                prepare_output(output, flag)
+        _prepare_outputs(args)
         announce(agg)
         spec = BatchSpec(run.batch_id, run.rows, run.options, state.source)
         await record_batch(store, spec)
