@@ -11,9 +11,11 @@ Reserving is synchronous (no ``await`` between the check and the booking), so co
 one event loop can never overshoot together.
 
 A run's budget is the run's own. Budgets of a whole provider *account* per period
-(``[budgets.<provider>] credits = N, period = "day"``) are reserved at the same boundary, after the
-run's, through the account's :class:`~aggregator.coordination.AccountBudget` (shared by every process
-on one database: :mod:`aggregator.coordination`). Costs come from each provider's cost model
+(``[budgets.<provider>] credits = N, period = "day"``) and the shared budgets of the current context
+(:data:`shared_budgets`: a batch's ``--budget``, which every row of the batch draws from) are reserved at
+the same boundary, after the run's, together and atomically, through the account's
+:class:`~aggregator.coordination.AccountBudget` (shared by every process on one database:
+:mod:`aggregator.coordination`). Costs come from each provider's cost model
 (``config/default.toml``); an upper bound is reserved where the final charge depends on results
 (Extruct's per-match credits), so the budget errs on the safe side.
 """
@@ -23,9 +25,10 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+from aggregator.coordination.base import BudgetScope
 from aggregator.errors import BudgetExceededError
 
-__all__ = ["BalanceLedger", "CreditBudget", "Reservation", "current_budget"]
+__all__ = ["BalanceLedger", "CreditBudget", "Reservation", "current_budget", "shared_budgets"]
 
 
 @dataclass
@@ -99,3 +102,8 @@ class BalanceLedger:
 
 
 current_budget: ContextVar[CreditBudget | None] = ContextVar("current_budget", default=None)
+
+shared_budgets: ContextVar[tuple[BudgetScope, ...]] = ContextVar("shared_budgets", default=())
+"""Budgets shared beyond one run, reserved with the account's at every paid call made in this context:
+a batch's ``--budget`` (:meth:`~aggregator.coordination.BudgetScope.for_batch`), set by the batch runner
+around each row's search (the run's tasks copy the context, so every provider step sees it)."""

@@ -288,6 +288,10 @@ class ProviderClient(Protocol):
 
     async def get_external(self, url: str, *, endpoint: str) -> Response: ...
 
+    async def credits_available(self) -> float | None:
+        """Credits a paid call may still take under every budget that applies (None: no budget)."""
+        ...
+
 
 @runtime_checkable
 class FilterSearchProvider(Protocol):

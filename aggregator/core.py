@@ -326,6 +326,7 @@ class Aggregator:
         self, rows: Iterable[BatchRow | SearchRequest | Mapping[str, Any]], /, *, concurrency: int = 4,
         batch_id: str | None = None, store: BatchStore | None = None, retry_failed: bool = False,
         reports: bool = True, on_progress: Callable[[BatchProgress], None] | None = None, source: str | None = None,
+        budget: float | None = None,
     ) -> BatchRun:
         """Run one search per row, at most ``concurrency`` at a time: an async iterator of
         :class:`~aggregator.batch.RowResult`, one per row, in the order rows finish.
@@ -344,11 +345,14 @@ class Aggregator:
         Use ``async with agg.batch(rows) as run: async for result in run: ...``; ``run.batch_id`` is set
         at once, ``run.progress`` is the latest :class:`~aggregator.batch.BatchProgress` (``on_progress``
         gets each). ``reports=False`` leaves the report of rows finished earlier unread (None). ``source``
-        names where the rows came from (a file), for messages and the store.
+        names where the rows came from (a file), for messages and the store. ``budget``: credits all the
+        batch's rows may spend together, in this process and in any worker on the same database (reserved
+        before each paid call with the account's budgets: never overshot); once spent, rows not started are
+        ``failed`` ("not run: the batch's budget ... is spent"); None keeps the batch's recorded budget.
 
         Raises:
-            ConfigError: ``concurrency`` below 1; on the first iteration, ``batch_id`` names a batch
-                recorded with other rows or on another target.
+            ConfigError: ``concurrency`` below 1, ``budget`` not above 0; on the first iteration,
+                ``batch_id`` names a batch recorded with other rows or on another target.
             BatchValidationError: (a ConfigError) every row that is invalid or cannot run, with its line
                 (or row number) and field; nothing was sent.
         """
@@ -356,7 +360,8 @@ class Aggregator:
 
         resumable = not (self._own_sandbox and self.on_ephemeral_sandbox)  # see start(): jobs died with the sandbox
         return run_batch(self, rows, store, concurrency=concurrency, on_progress=on_progress, batch_id=batch_id,
-                         retry_failed=retry_failed, reports=reports, can_resume=resumable, source=source)
+                         retry_failed=retry_failed, reports=reports, can_resume=resumable, source=source,
+                         budget=budget)
 
 
 async def _report_of(events: AsyncGenerator[Event, None]) -> SearchReport:

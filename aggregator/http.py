@@ -206,6 +206,20 @@ class ProviderHTTPClient:
     def __repr__(self) -> str:
         return f"ProviderHTTPClient(provider={self.provider!r}, base_url={self.base_url!r})"
 
+    async def credits_available(self) -> float | None:
+        """The credits a paid call made now may still take: the smallest of what the run's budget, the
+        account's ``[budgets.<provider>]`` and the context's shared budgets (a batch's) have left; None
+        when no budget applies. Adapters ask it to shrink a call to what is affordable (every call still
+        reserves its cost atomically: another process may spend meanwhile).
+
+        Raises:
+            CoordinationUnavailableError: a shared budget cannot be read.
+        """
+        left = [budget.available] if (budget := current_budget.get()) is not None else []
+        shared = await self.account_budget.available() if self.account_budget is not None else None
+        left += [shared] if shared is not None else []
+        return min(left) if left else None
+
     def _count_retry(self, error: ProviderError, wait_s: float) -> None:
         for stats in _counters(self.stats):
             stats.retries += 1
@@ -268,7 +282,7 @@ class ProviderHTTPClient:
         account = self.account_budget if cost > 0 else None
         hold = None
         try:
-            if account is not None:  # the account's budget for its period, shared by every process
+            if account is not None:  # the account's (per period) and the batch's, shared by every process
                 hold = await account.reserve(cost)
             response = await self.retry.call(attempt, on_retry=self._count_retry)
         except BaseException:

@@ -107,8 +107,9 @@ class ProviderSet:
             limiter = ProviderLimiter(name, cls.limits_from(prov), self.clock, coordinator=self.coordinator,
                                       account=account)
             configured = self.settings.budgets.get(name)
-            account_budget = None if configured is None else AccountBudget.of(
-                self.coordinator, name, account, configured.credits, configured.period, self.clock)
+            account_budget = (AccountBudget(self.coordinator, name, (), self.clock) if configured is None
+                              else AccountBudget.of(self.coordinator, name, account, configured.credits,
+                                                    configured.period, self.clock))
             client = ProviderHTTPClient(
                 provider=name, base_url=target.base_url, http=self.http, limiter=limiter,
                 retry=RetryPolicy(self.settings.retry, self.clock), clock=self.clock,

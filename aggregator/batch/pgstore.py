@@ -1,10 +1,10 @@
 """The :class:`~aggregator.batch.store.BatchStore` on PostgreSQL: :class:`PostgresBatchStore`.
 
-The tables are migration 0003 (``aggregator/db/migrations/0003_batches.sql``), the SQLite store's
-``batches`` and ``batch_rows`` in PostgreSQL's types; every process and machine that uses the same
-database sees the same batches, so ``deepsearch worker`` processes anywhere run a batch's rows and
-``deepsearch batch status BATCH_ID`` shows its progress from any machine. Every write is committed
-before it returns. Opening checks that the server answers and that the schema is this version's.
+The tables are migrations 0003 and 0005 (``aggregator/db/migrations/``: batches, rows, a batch's
+budget), the SQLite store's ``batches`` and ``batch_rows`` in PostgreSQL's types; every process and
+machine that uses the same database sees the same batches, so ``deepsearch worker`` processes anywhere
+run a batch's rows and ``deepsearch batch status BATCH_ID`` shows its progress from any machine. Every
+write is committed before it returns. Opening checks that the server answers and that the schema is this version's.
 
 psycopg is imported here: this module is imported only when a database URL is set.
 """
@@ -108,9 +108,10 @@ class PostgresBatchStore:
         rows = [(spec.batch_id, row.row, row.line, orjson.dumps(row.normalized()).decode()) for row in spec.rows]
         async with self.connection() as conn, conn.transaction():
             cursor = await conn.execute(
-                "INSERT INTO batches (batch_id, created_wall, source, options, total_rows)"
-                " VALUES (%s, %s, %s, %s::json, %s) ON CONFLICT (batch_id) DO NOTHING",
-                (spec.batch_id, _wall_now(), spec.source, orjson.dumps(dict(spec.options)).decode(), len(rows)))
+                "INSERT INTO batches (batch_id, created_wall, source, options, total_rows, budget)"
+                " VALUES (%s, %s, %s, %s::json, %s, %s) ON CONFLICT (batch_id) DO NOTHING",
+                (spec.batch_id, _wall_now(), spec.source, orjson.dumps(dict(spec.options)).decode(), len(rows),
+                 spec.budget))
             created = cursor.rowcount == 1
             if created:
                 async with conn.cursor() as many:
@@ -119,15 +120,33 @@ class PostgresBatchStore:
         return created
 
     async def load_batch(self, batch_id: str) -> BatchSpec | None:
-        found = await self._fetch("SELECT created_wall, source, options::text FROM batches WHERE batch_id = %s",
-                                  (batch_id,))
+        found = await self._fetch("SELECT created_wall, source, options::text, budget FROM batches"
+                                  " WHERE batch_id = %s", (batch_id,))
         if not found:
             return None
-        created, source, options = found[0]
+        created, source, options, budget = found[0]
         rows = await self._fetch("SELECT row_no, line, row_data::text FROM batch_rows WHERE batch_id = %s"
                                  " ORDER BY row_no", (batch_id,))
         return BatchSpec(batch_id, tuple(BatchRow(row=n, line=line, **orjson.loads(data)) for n, line, data in rows),
-                         orjson.loads(options), source, created)
+                         orjson.loads(options), source, created, budget)
+
+    async def batch_budget(self, batch_id: str) -> float | None:
+        found = await self._fetch("SELECT budget FROM batches WHERE batch_id = %s", (batch_id,))
+        if not found:
+            raise KeyError(batch_id)
+        return None if found[0][0] is None else float(found[0][0])
+
+    async def set_batch_budget(self, batch_id: str, budget: float | None) -> None:
+        async with self.connection() as conn:
+            cursor = await conn.execute("UPDATE batches SET budget = %s WHERE batch_id = %s", (budget, batch_id))
+        if cursor.rowcount != 1:
+            raise KeyError(batch_id)
+
+    async def retired_credits(self, batch_id: str) -> float:
+        found = await self._fetch("SELECT credits_retired FROM batches WHERE batch_id = %s", (batch_id,))
+        if not found:
+            raise KeyError(batch_id)
+        return float(found[0][0])
 
     async def resolve_batch_id(self, prefix: str) -> str:
         found = await self._fetch("SELECT batch_id FROM batches WHERE batch_id = %s OR (%s <> '' AND"
@@ -155,10 +174,15 @@ class PostgresBatchStore:
         return BatchSummary(batch_id, total, pending, running, done, failed, int(records), float(credits))
 
     async def row_started(self, batch_id: str, row: int, run_id: str) -> None:
-        await self._update("UPDATE batch_rows SET run_id = %s, status = 'running', records = 0, credits = 0,"
-                           " error = NULL, started_wall = %s, finished_wall = NULL"
-                           " WHERE batch_id = %s AND row_no = %s", (run_id, _wall_now(), batch_id, row),
-                           (batch_id, row))
+        async with self.connection() as conn, conn.transaction():  # the earlier run's credits are retired with it
+            await conn.execute("UPDATE batches SET credits_retired = credits_retired + coalesce((SELECT credits"
+                               " FROM batch_rows WHERE batch_id = %s AND row_no = %s), 0) WHERE batch_id = %s",
+                               (batch_id, row, batch_id))
+            cursor = await conn.execute("UPDATE batch_rows SET run_id = %s, status = 'running', records = 0,"
+                                        " credits = 0, error = NULL, started_wall = %s, finished_wall = NULL"
+                                        " WHERE batch_id = %s AND row_no = %s", (run_id, _wall_now(), batch_id, row))
+            if cursor.rowcount != 1:
+                raise KeyError((batch_id, row))
 
     async def row_finished(self, batch_id: str, row: int, *, status: RowStatus, records: int, credits: float,
                            error: str | None) -> None:

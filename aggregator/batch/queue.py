@@ -274,7 +274,9 @@ class RowWorker:
             await self.store.row_finished(spec.batch_id, row.row, status="failed", records=0, credits=0.0,
                                           error=error)
             return RowResult(row.row, row.line, spec.batch_id, state.run_id, "failed", 0, 0.0, error)
-        return await RowRunner(self.agg, self.store, spec.batch_id, can_resume=self.can_resume).run(row, state)
+        budget = await self.store.batch_budget(spec.batch_id)  # read per row: running the batch again may raise it
+        return await RowRunner(self.agg, self.store, spec.batch_id, can_resume=self.can_resume,
+                               budget=budget).run(row, state)
 
     async def _spec(self, batch_id: str) -> tuple[BatchSpec, dict[int, BatchRow]] | None:
         if batch_id not in self._specs:

@@ -11,6 +11,15 @@ iterator of one :class:`RowResult` per row, in the order rows finish.
   or started again where that cannot work (its run is unknown to the job store, or the Aggregator runs on
   an in-process sandbox it started, whose jobs ended with the process that started them).
 - A row whose providers all failed, or whose search raised, is recorded ``failed`` and the batch goes on.
+- A batch-wide ``budget`` (credits) is one shared budget scope (:meth:`BudgetScope.for_batch
+  <aggregator.coordination.BudgetScope.for_batch>`) that every paid call of every row reserves from,
+  atomically with the account's budgets, in this process or in any worker on the same database: rows never
+  overshoot it together. Once it is spent, rows not started yet are recorded ``failed`` without a run
+  ("not run: the batch's budget ... is spent"); running the batch again with a higher budget and
+  ``retry_failed`` runs them. Rows left running are continued whatever the budget (what they paid for is
+  fetched; new paid calls are refused). A budget given again replaces the recorded one; credits the batch
+  spent before it had a budget, or in a process whose coordinator is gone, count against it (see
+  :func:`apply_batch_budget`).
 - Closing the iterator or cancelling the task (Ctrl-C) cancels the rows in progress: their runs are
   marked ``interrupted`` in the journal and their rows stay ``running``, to be continued next time.
 """
@@ -28,6 +37,8 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 from aggregator.batch.rows import BatchProblem, BatchRow, BatchValidationError, batch_id_of, rows_from
 from aggregator.batch.store import BatchSpec, BatchStore, RowState, default_batch_store
+from aggregator.budget import shared_budgets
+from aggregator.coordination import BudgetScope
 from aggregator.errors import ConfigError
 from aggregator.events import Event, ReportEvent, RunStartedEvent
 from aggregator.log import get_logger
@@ -36,8 +47,8 @@ from aggregator.models import SearchReport, SearchRequest
 if TYPE_CHECKING:
     from aggregator.core import Aggregator
 
-__all__ = ["DEFAULT_CONCURRENCY", "BatchProgress", "BatchRun", "RowResult", "RowRunner", "batch_options",
-           "check_rows", "record_batch", "run_batch"]
+__all__ = ["DEFAULT_CONCURRENCY", "BatchProgress", "BatchRun", "RowResult", "RowRunner", "apply_batch_budget",
+           "batch_options", "check_rows", "record_batch", "run_batch", "run_credits"]
 
 log = get_logger("aggregator.batch")
 
@@ -167,7 +178,8 @@ def check_rows(agg: Aggregator, rows: Sequence[BatchRow], source: str = "rows",
 def run_batch(agg: Aggregator, rows: Iterable[BatchRow | SearchRequest | Mapping[str, Any]],
               store: BatchStore | None = None, *, concurrency: int = DEFAULT_CONCURRENCY,
               on_progress: ProgressCallback | None = None, batch_id: str | None = None, retry_failed: bool = False,
-              reports: bool = True, can_resume: bool = True, source: str | None = None) -> BatchRun:
+              reports: bool = True, can_resume: bool = True, source: str | None = None,
+              budget: float | None = None) -> BatchRun:
     """Check ``rows`` and return the batch's :class:`BatchRun` (iterate it to run the rows).
 
     Args:
@@ -184,25 +196,35 @@ def run_batch(agg: Aggregator, rows: Iterable[BatchRow | SearchRequest | Mapping
         can_resume: False when runs left by another process cannot be continued here (rows in progress
             then start again).
         source: the rows' origin (a file name), for messages and the store.
+        budget: credits every row of the batch may spend together (see the module docstring); None keeps
+            the batch's recorded budget (if any).
 
     Raises:
-        ConfigError: ``concurrency`` below 1.
+        ConfigError: ``concurrency`` below 1, or ``budget`` not above 0.
         BatchValidationError: rows that are invalid or cannot run, each with its line and field.
     """
     if concurrency < 1:
         raise ConfigError("concurrency", f"must be at least 1, got {concurrency}")
+    check_budget(budget)
     checked = rows_from(rows, source or "rows")
     check_rows(agg, checked, source or "rows")
     options = batch_options(agg)
     return BatchRun(agg, checked, store, batch_id=batch_id or batch_id_of(checked, options), options=options,
                     concurrency=concurrency, on_progress=on_progress, retry_failed=retry_failed, reports=reports,
-                    can_resume=can_resume, source=source)
+                    can_resume=can_resume, source=source, budget=budget)
+
+
+def check_budget(budget: float | None, field: str = "budget") -> None:
+    """Raises ConfigError naming ``field`` unless ``budget`` is None or a finite number above 0."""
+    if budget is not None and not (0 < budget < float("inf")):
+        raise ConfigError(field, f"a batch's budget is credits above 0, got {budget:g}")
 
 
 class BatchRun:
     """A batch being run: an async iterator of :class:`RowResult`, one per row, as rows finish.
 
-    ``batch_id`` is known before the first row runs; ``progress`` is the latest :class:`BatchProgress`.
+    ``batch_id`` is known before the first row runs; ``progress`` is the latest :class:`BatchProgress`;
+    ``budget`` the batch's budget in credits once the first iteration read it (None: none).
     Use ``async with agg.batch(rows) as run: async for result in run: ...`` so that leaving the loop early
     cancels the rows in progress at once (they stay resumable). Iterate it once.
 
@@ -212,8 +234,9 @@ class BatchRun:
 
     def __init__(self, agg: Aggregator, rows: Sequence[BatchRow], store: BatchStore | None, *, batch_id: str,
                  options: Mapping[str, Any], concurrency: int, on_progress: ProgressCallback | None,
-                 retry_failed: bool, reports: bool, can_resume: bool, source: str | None) -> None:
-        self.agg, self.rows, self.store = agg, tuple(rows), store
+                 retry_failed: bool, reports: bool, can_resume: bool, source: str | None,
+                 budget: float | None = None) -> None:
+        self.agg, self.rows, self.store, self.budget = agg, tuple(rows), store, budget
         self.batch_id, self.options, self.source = batch_id, dict(options), source
         self.concurrency, self.retry_failed, self.reports, self.can_resume = (concurrency, retry_failed, reports,
                                                                              can_resume)
@@ -267,8 +290,10 @@ class BatchRun:
 
     async def _states(self, store: BatchStore) -> dict[int, RowState]:
         """Record the batch (or check it is the one recorded under its id); every row's state."""
-        spec = BatchSpec(self.batch_id, self.rows, self.options, self.source)
-        return {state.row: state for state in await record_batch(store, spec)}
+        spec = BatchSpec(self.batch_id, self.rows, self.options, self.source, budget=self.budget)
+        states = await record_batch(store, spec)
+        self.budget = await apply_batch_budget(self.agg, store, self.batch_id, self.budget, states)
+        return {state.row: state for state in states}
 
     async def _earlier(self, row: BatchRow, state: RowState) -> RowResult:
         """The result of a row a previous process finished (its report from the job store)."""
@@ -315,7 +340,8 @@ class BatchRun:
         self._tally.running(+1)
         self._notify()
         try:
-            result = await RowRunner(self.agg, store, self.batch_id, can_resume=self.can_resume).run(row, state)
+            result = await RowRunner(self.agg, store, self.batch_id, can_resume=self.can_resume,
+                                     budget=self.budget).run(row, state)
         finally:
             self._tally.running(-1)
         self._tally.add(result)
@@ -342,6 +368,59 @@ async def record_batch(store: BatchStore, spec: BatchSpec) -> list[RowState]:
     return await store.row_states(spec.batch_id)
 
 
+async def apply_batch_budget(agg: Aggregator, store: BatchStore, batch_id: str, budget: float | None,
+                             states: Sequence[RowState]) -> float | None:
+    """The budget batch ``batch_id`` runs under: ``budget`` when given (it replaces the recorded one), else
+    the recorded one. Its scope in ``agg``'s coordinator is brought up to what the batch's rows spent
+    (finished rows' credits, what the journal says the runs of rows left running spent, and the retired
+    credits of runs rows no longer point at) when it counts less: credits spent before the batch had a
+    budget, or counted by an in-process coordinator that ended with its process. Returns None when the
+    batch has no budget.
+
+    Raises:
+        ConfigError: ``budget`` is not above 0.
+        CoordinationUnavailableError: the shared budgets cannot be reached.
+    """
+    check_budget(budget)
+    if budget is not None and budget != await store.batch_budget(batch_id):
+        await store.set_batch_budget(batch_id, budget)
+    budget = await store.batch_budget(batch_id)
+    if budget is None:
+        return None
+    spent = await store.retired_credits(batch_id) + sum(s.credits for s in states if s.finished)
+    spent += sum([await run_credits(agg, s.run_id) for s in states if s.status == "running" and s.run_id])
+    coordinator, scope = agg.providers.coordinator, BudgetScope.for_batch(batch_id, budget)
+    usage = await coordinator.usage(scope, agg.clock)
+    missing = spent - usage.spent - usage.reserved
+    if missing > 1e-9:  # counted once here; never more than the batch spent
+        hold = await coordinator.reserve([replace(scope, limit=1e18)], missing, agg.clock, provider="batch")
+        await coordinator.settle(hold, missing)
+        log.info("batch.budget_caught_up", batch_id=batch_id, credits=round(missing, 6))
+    return budget
+
+
+async def run_credits(agg: Aggregator, run_id: str) -> float:
+    """Credits run ``run_id`` spent, from the job store: its report's total once finished, else what each
+    provider's journaled job had spent (as a resumed run's own budget counts it); 0 for an unknown run."""
+    from aggregator.scheduler import journaled_credits
+
+    recorded = await agg.job_store.run(run_id)
+    if recorded is None:
+        return 0.0
+    if recorded.report is not None:
+        return recorded.report.total_credits
+    spent = 0.0
+    for name in recorded.request.providers or list(agg.providers.targets):
+        record = await agg.job_store.get(run_id, name)
+        if record is not None:
+            try:
+                per_start = agg.providers.adapter(name).cost.per_start
+            except ConfigError:  # a provider not runnable here: its start's recorded charge, else none
+                per_start = 0.0
+            spent += journaled_credits(record, per_start)
+    return spent
+
+
 class RowRunner:
     """Runs one row of batch ``batch_id`` on ``agg`` and records how it ended in ``store`` (what
     :class:`BatchRun` does for each row, and a ``deepsearch worker`` for each row job it takes).
@@ -349,28 +428,51 @@ class RowRunner:
     A row left ``running`` with a run id continues that run (:meth:`aggregator.Aggregator.resume`: nothing
     started or paid twice) when ``can_resume``, else starts a new run; any other row starts a new run,
     whose id is recorded for the row before the run's first paid call.
+
+    With a batch ``budget`` (credits), every paid call of the row reserves from the batch's shared scope
+    too; a row not started yet when that budget is spent is recorded ``failed`` without a run.
     """
 
-    def __init__(self, agg: Aggregator, store: BatchStore, batch_id: str, *, can_resume: bool) -> None:
+    def __init__(self, agg: Aggregator, store: BatchStore, batch_id: str, *, can_resume: bool,
+                 budget: float | None = None) -> None:
         self.agg, self.store, self.batch_id, self.can_resume = agg, store, batch_id, can_resume
+        self.scope = BudgetScope.for_batch(batch_id, budget) if budget is not None else None
 
     async def run(self, row: BatchRow, state: RowState) -> RowResult:
         """Run (or continue) ``row`` (whose recorded state is ``state``) and record its result; a row's
         failure is its result (``status="failed"``), never raised. Raises what the store raises."""
         attempt = _Attempt(run_id=state.run_id if state.status == "running" else None)
         report: SearchReport | None = None
+        token = shared_budgets.set((*shared_budgets.get(), self.scope)) if self.scope is not None else None
         try:
+            if attempt.run_id is None and (spent := await self._budget_spent()) is not None:
+                raise _NotRun(spent)
             report = await self._search(row, state, attempt)
             error = None if report.delivered else _why_failed(report)
+        except _NotRun as exc:
+            error = str(exc)
         except Exception as exc:  # a row's failure never stops the batch
             log.warning("batch.row_failed", batch_id=self.batch_id, row=row.row, error=repr(exc))
             error = f"{type(exc).__name__}: {exc}"
+        finally:
+            if token is not None:
+                shared_budgets.reset(token)
         result = RowResult(row.row, row.line, self.batch_id, report.run_id if report else attempt.run_id,
                            "done" if error is None else "failed", len(report.records) if report else 0,
                            report.total_credits if report else 0.0, error, resumed=attempt.resumed, report=report)
         await self.store.row_finished(self.batch_id, row.row, status=result.status, records=result.records,
                                       credits=result.credits, error=error)
         return result
+
+    async def _budget_spent(self) -> str | None:
+        """Why the row is not run (the batch's budget is spent), or None to run it."""
+        if self.scope is None:
+            return None
+        usage = await self.agg.providers.coordinator.usage(self.scope, self.agg.clock)
+        if usage.available > 1e-9:
+            return None
+        return (f"not run: the batch's budget of {self.scope.limit:g} credits is spent ({usage.spent:g} spent, "
+                f"{usage.reserved:g} reserved); run the batch again with a higher --budget and --retry-failed")
 
     async def _search(self, row: BatchRow, state: RowState, attempt: _Attempt) -> SearchReport:
         """The row's report: its recorded run's when that finished, else its run continued, else a new run."""
@@ -401,6 +503,10 @@ class RowRunner:
         if report is None:
             raise RuntimeError("the run ended without a report")
         return report
+
+
+class _NotRun(Exception):
+    """The row is not run; the message says why."""
 
 
 def _why_failed(report: SearchReport) -> str:

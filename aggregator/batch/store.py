@@ -10,7 +10,8 @@ holds only the link from a row to its run.
 - :class:`SqliteBatchStore`: two tables in the journal's SQLite file, through their own connection
   (the journal's :class:`~aggregator.journal.SqliteJournal` is not touched)::
 
-    batches(batch_id TEXT PK, created_wall TEXT, source TEXT NULL, options_json TEXT, total_rows INTEGER)
+    batches(batch_id TEXT PK, created_wall TEXT, source TEXT NULL, options_json TEXT, total_rows INTEGER,
+            budget REAL NULL, credits_retired REAL)   -- the last two added to older files on open
     batch_rows(batch_id, row_no, line, row_json, run_id NULL, status, records, credits, error NULL,
                started_wall NULL, finished_wall NULL, PK(batch_id, row_no))
 
@@ -64,14 +65,16 @@ MIN_BATCH_ID_PREFIX = 4
 @dataclass(frozen=True)
 class BatchSpec:
     """A batch as recorded: its id, its rows (in order), the options its id was made from
-    (``{"target": "sandbox"}``), where its rows came from (a file name, or None) and when it was recorded
-    (wall clock, UTC; None before it was)."""
+    (``{"target": "sandbox"}``), where its rows came from (a file name, or None), when it was recorded
+    (wall clock, UTC; None before it was) and its ``budget``: the credits all its rows may spend together
+    (None: no batch-wide budget; not part of the id, so it can be raised to continue the batch)."""
 
     batch_id: str
     rows: tuple[BatchRow, ...]
     options: Mapping[str, Any]
     source: str | None = None
     created_at: datetime | None = None
+    budget: float | None = None
 
 
 @dataclass(frozen=True)
@@ -152,9 +155,23 @@ class BatchStore(Protocol):
         """Every row's state, by row number. KeyError when there is no such batch."""
         ...
 
+    async def batch_budget(self, batch_id: str) -> float | None:
+        """The batch's budget in credits (None: it has none). KeyError when there is no such batch."""
+        ...
+
+    async def set_batch_budget(self, batch_id: str, budget: float | None) -> None:
+        """Replace the batch's budget (None removes it). Committed before it returns. KeyError: no such batch."""
+        ...
+
+    async def retired_credits(self, batch_id: str) -> float:
+        """Credits of runs the batch's rows no longer point at (:meth:`row_started` of a row that had a run
+        adds that row's credits here). KeyError when there is no such batch."""
+        ...
+
     async def row_started(self, batch_id: str, row: int, run_id: str) -> None:
-        """Row ``row`` runs as ``run_id`` (status ``running``; an earlier run's result is cleared).
-        Committed before it returns: called before the run's first paid call. KeyError for an unknown row."""
+        """Row ``row`` runs as ``run_id`` (status ``running``; an earlier run's result is cleared, its credits
+        added to :meth:`retired_credits`). Committed before it returns: called before the run's first paid
+        call. KeyError for an unknown row."""
         ...
 
     async def row_finished(self, batch_id: str, row: int, *, status: RowStatus, records: int, credits: float,
@@ -196,6 +213,7 @@ class InMemoryBatchStore:
     def __init__(self) -> None:
         self._specs: dict[str, BatchSpec] = {}
         self._rows: dict[str, dict[int, RowState]] = {}
+        self._retired: dict[str, float] = {}
 
     async def create_batch(self, spec: BatchSpec) -> bool:
         if spec.batch_id in self._specs:
@@ -213,9 +231,20 @@ class InMemoryBatchStore:
     async def row_states(self, batch_id: str) -> list[RowState]:
         return [self._rows[batch_id][n] for n in sorted(self._rows[batch_id])]
 
+    async def batch_budget(self, batch_id: str) -> float | None:
+        return self._specs[batch_id].budget
+
+    async def set_batch_budget(self, batch_id: str, budget: float | None) -> None:
+        self._specs[batch_id] = replace(self._specs[batch_id], budget=budget)
+
+    async def retired_credits(self, batch_id: str) -> float:
+        self._specs[batch_id]  # KeyError for an unknown batch
+        return self._retired.get(batch_id, 0.0)
+
     async def row_started(self, batch_id: str, row: int, run_id: str) -> None:
         if row not in self._rows[batch_id]:
             raise KeyError((batch_id, row))
+        self._retired[batch_id] = self._retired.get(batch_id, 0.0) + self._rows[batch_id][row].credits
         self._rows[batch_id][row] = RowState(row, "running", run_id, started_at=_wall_now())
 
     async def row_finished(self, batch_id: str, row: int, *, status: RowStatus, records: int, credits: float,
@@ -231,7 +260,9 @@ CREATE TABLE IF NOT EXISTS batches (
     created_wall TEXT NOT NULL,
     source       TEXT,
     options_json TEXT NOT NULL,
-    total_rows   INTEGER NOT NULL
+    total_rows   INTEGER NOT NULL,
+    budget       REAL,
+    credits_retired REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS batch_rows (
     batch_id      TEXT NOT NULL,
@@ -282,6 +313,10 @@ class SqliteBatchStore:
             await db.execute("PRAGMA synchronous=NORMAL")  # as the journal: a commit survives a process crash
             await db.execute("PRAGMA busy_timeout=10000")
             await db.executescript(SCHEMA)
+            columns = {row[1] for row in await db.execute_fetchall("PRAGMA table_info(batches)")}
+            if "budget" not in columns:  # a journal file from before batch budgets
+                await db.execute("ALTER TABLE batches ADD COLUMN budget REAL")
+                await db.execute("ALTER TABLE batches ADD COLUMN credits_retired REAL NOT NULL DEFAULT 0")
         except BaseException:
             await db.close()
             raise
@@ -324,9 +359,9 @@ class SqliteBatchStore:
             try:
                 await db.execute("BEGIN IMMEDIATE")
                 cursor = await db.execute(
-                    "INSERT OR IGNORE INTO batches (batch_id, created_wall, source, options_json, total_rows)"
-                    " VALUES (?, ?, ?, ?, ?)", (spec.batch_id, _iso(self._now()), spec.source,
-                                                orjson.dumps(dict(spec.options)).decode(), len(rows)))
+                    "INSERT OR IGNORE INTO batches (batch_id, created_wall, source, options_json, total_rows, budget)"
+                    " VALUES (?, ?, ?, ?, ?, ?)", (spec.batch_id, _iso(self._now()), spec.source,
+                                                   orjson.dumps(dict(spec.options)).decode(), len(rows), spec.budget))
                 created = cursor.rowcount == 1
                 if created:
                     await db.executemany("INSERT INTO batch_rows (batch_id, row_no, line, row_json)"
@@ -339,15 +374,33 @@ class SqliteBatchStore:
         return created
 
     async def load_batch(self, batch_id: str) -> BatchSpec | None:
-        found = await self._fetch("SELECT created_wall, source, options_json FROM batches WHERE batch_id = ?",
+        found = await self._fetch("SELECT created_wall, source, options_json, budget FROM batches WHERE batch_id = ?",
                                   (batch_id,))
         if not found:
             return None
-        created, source, options = found[0]
+        created, source, options, budget = found[0]
         rows = await self._fetch("SELECT row_no, line, row_json FROM batch_rows WHERE batch_id = ? ORDER BY row_no",
                                  (batch_id,))
         return BatchSpec(batch_id, tuple(BatchRow(row=n, line=line, **orjson.loads(data)) for n, line, data in rows),
-                         orjson.loads(options), source, _from_iso(created))
+                         orjson.loads(options), source, _from_iso(created), budget)
+
+    async def batch_budget(self, batch_id: str) -> float | None:
+        found = await self._fetch("SELECT budget FROM batches WHERE batch_id = ?", (batch_id,))
+        if not found:
+            raise KeyError(batch_id)
+        return None if found[0][0] is None else float(found[0][0])
+
+    async def set_batch_budget(self, batch_id: str, budget: float | None) -> None:
+        async with self._lock:
+            cursor = await self._conn.execute("UPDATE batches SET budget = ? WHERE batch_id = ?", (budget, batch_id))
+        if cursor.rowcount != 1:
+            raise KeyError(batch_id)
+
+    async def retired_credits(self, batch_id: str) -> float:
+        found = await self._fetch("SELECT credits_retired FROM batches WHERE batch_id = ?", (batch_id,))
+        if not found:
+            raise KeyError(batch_id)
+        return float(found[0][0])
 
     async def resolve_batch_id(self, prefix: str) -> str:
         found = await self._fetch("SELECT batch_id FROM batches WHERE batch_id = ? OR (? <> '' AND"
@@ -362,9 +415,24 @@ class SqliteBatchStore:
                 for row, status, run_id, records, credits, error, started, finished in found]
 
     async def row_started(self, batch_id: str, row: int, run_id: str) -> None:
-        await self._update("UPDATE batch_rows SET run_id = ?, status = 'running', records = 0, credits = 0,"
-                           " error = NULL, started_wall = ?, finished_wall = NULL WHERE batch_id = ? AND row_no = ?",
-                           (run_id, _iso(self._now()), batch_id, row), (batch_id, row))
+        async with self._lock:
+            db = self._conn
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+                await db.execute("UPDATE batches SET credits_retired = credits_retired + coalesce((SELECT credits"
+                                 " FROM batch_rows WHERE batch_id = ? AND row_no = ?), 0) WHERE batch_id = ?",
+                                 (batch_id, row, batch_id))
+                cursor = await db.execute(
+                    "UPDATE batch_rows SET run_id = ?, status = 'running', records = 0, credits = 0, error = NULL,"
+                    " started_wall = ?, finished_wall = NULL WHERE batch_id = ? AND row_no = ?",
+                    (run_id, _iso(self._now()), batch_id, row))
+                if cursor.rowcount != 1:
+                    raise KeyError((batch_id, row))
+                await db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await db.execute("ROLLBACK")
+                raise
 
     async def row_finished(self, batch_id: str, row: int, *, status: RowStatus, records: int, credits: float,
                            error: str | None) -> None:

@@ -48,6 +48,7 @@ from aggregator.batch import (
     write_results,
 )
 from aggregator.batch.output import check_suffix
+from aggregator.batch.runner import check_budget
 from aggregator.batch.workers import DEFAULT_STALE_AFTER_S, STALE_AFTER_ENV
 from aggregator.cli._options import journal_option, settings_options, target_options
 from aggregator.cli._support import (
@@ -107,6 +108,7 @@ class _Args:
     stale_after_s: float = DEFAULT_STALE_AFTER_S
     config: str | None = None
     target: str | None = None  # "--sandbox" / "--live" when given: passed on to local workers
+    budget: float | None = None  # the batch's budget (None: keep the recorded one, if any)
 
 
 @dataclass
@@ -121,6 +123,7 @@ class _State:
     written: list[str] = field(default_factory=list)
     not_written: str | None = None
     queued: bool = False  # the rows are jobs in the database, run by workers
+    budget: float | None = None  # the batch's budget in credits, once known
     local_workers: int = 0  # workers this command started
 
 
@@ -203,6 +206,9 @@ class _BatchCommand(click.Command):
               help="With a database: enqueue the rows and exit (workers anywhere run them).")
 @click.option("--queue", default=None, metavar="NAME",
               help="With a database: the queue the rows go to (default deepsearch; `worker --queue`).")
+@click.option("--budget", type=float, default=None, metavar="CREDITS",
+              help="Credits all the rows may spend together, in every worker (never overshot; rows not started "
+                   "once it is spent fail with that reason). Given again, it replaces the batch's budget.")
 @click.option("--stale-after", "stale_after_s", type=float, default=DEFAULT_STALE_AFTER_S, show_default=True,
               envvar=STALE_AFTER_ENV,
               help="With a database: seconds without a heartbeat after which a worker's rows run elsewhere.")
@@ -211,8 +217,8 @@ class _BatchCommand(click.Command):
 @journal_option
 def batch_command(file: Path | None, out: Path | None, records_out: Path | None, concurrency: int,
                   resume_id: str | None, retry_failed: bool, workers: int | None, no_wait: bool, queue: str | None,
-                  stale_after_s: float, sandbox: bool, live: bool, config: str | None, no_progress: bool,
-                  verbose: int, journal: Path | None) -> None:
+                  budget: float | None, stale_after_s: float, sandbox: bool, live: bool, config: str | None,
+                  no_progress: bool, verbose: int, journal: Path | None) -> None:
     """Run one search or lookup per row of a CSV or JSONL FILE, N at a time; run it again to continue.
 
     Each row holds a search's fields (query, mode, max_results, providers, strategy, min_results, budget,
@@ -225,7 +231,7 @@ def batch_command(file: Path | None, out: Path | None, records_out: Path | None,
     progress from any machine."""
     args = _Args(file, resume_id, out, records_out, concurrency, retry_failed, not no_progress, journal,
                  workers=workers, no_wait=no_wait, queue=queue, stale_after_s=stale_after_s, config=config,
-                 target="--sandbox" if sandbox else "--live" if live else None)
+                 target="--sandbox" if sandbox else "--live" if live else None, budget=budget)
     try:
         _check_args(args)
         settings = settings_for(config, sandbox, live, verbose)
@@ -275,6 +281,7 @@ def _check_args(args: _Args) -> None:
     if args.no_wait and (args.out is not None or args.records_out is not None):
         raise ConfigError("--no-wait", "exits before the rows ran, and --out/--records-out are written once they "
                                        "did: write them later with deepsearch batch --resume BATCH_ID --out FILE")
+    check_budget(args.budget, "--budget")
     if not args.stale_after_s > 0:
         raise ConfigError("--stale-after", f"must be more than 0 seconds, got {args.stale_after_s:g}")
 
@@ -338,7 +345,8 @@ async def _run(settings: Settings, rows: list[BatchRow] | None, args: _Args, sta
                 check_rows(agg, rows, args.invalid.field, args.invalid.problems)
             view = BatchView(live=args.show_progress and err.is_terminal, show=args.show_progress)
             run = agg.batch(rows, concurrency=args.concurrency, batch_id=batch_id, store=store, reports=False,
-                            retry_failed=args.retry_failed, on_progress=view.update, source=state.source)
+                            retry_failed=args.retry_failed, on_progress=view.update, source=state.source,
+                            budget=args.budget)
             state.batch_id, state.resumable = run.batch_id, not agg.on_ephemeral_sandbox
             _prepare_outputs(args)
             announce(agg)
@@ -358,7 +366,7 @@ async def _follow(run: BatchRun, view: BatchView, state: _State) -> None:
                     if result.status == "failed" and len(state.failures) < MAX_LISTED_FAILURES:
                         state.failures.append(result)
         finally:
-            state.progress = run.progress
+            state.progress, state.budget = run.progress, run.budget
 
 
 async def _write_outputs(args: _Args, state: _State, store: BatchStore, journal: JobStore) -> None:
@@ -406,7 +414,8 @@ def _summary(args: _Args, state: _State, wall_s: float) -> None:
     earlier = f" ({p.earlier} finished earlier, not run again)" if p.earlier else ""
     console.print(f"batch {state.batch_id}" + (f" ({escape(state.source)})" if state.source else "")
                   + f": {counted(p.total, 'row')}: {p.done} done, {p.failed} failed{earlier}")
-    console.print(f"{counted(p.records, 'record')}, {counted(p.credits, 'credit')}, {wall_s:.1f} s wall time")
+    budget = f" of the batch's budget of {state.budget:g}" if state.budget is not None else ""
+    console.print(f"{counted(p.records, 'record')}, {counted(p.credits, 'credit')}{budget}, {wall_s:.1f} s wall time")
     for result in state.failures:
         where = f"row {result.row}" + (f" (line {result.line})" if result.line else "")
         console.print(f"  [red]failed[/] {where}: {escape(result.error or '')}")

@@ -34,7 +34,7 @@ import orjson
 from rich.live import Live
 
 from aggregator.batch import BatchProgress, BatchRow, BatchSpec, RowResult, RowState, check_rows, default_batch_store
-from aggregator.batch.runner import record_batch
+from aggregator.batch.runner import apply_batch_budget, record_batch
 from aggregator.batch.store import BatchStore, BatchSummary, summarize
 from aggregator.batch.workers import DEFAULT_QUEUE, LocalWorkers, WorkerExited
 from aggregator.cli._batch import (
@@ -102,8 +102,9 @@ async def _record(settings: Settings, rows: list[BatchRow] | None, args: _Args, 
         state.batch_id, state.resumable = run.batch_id, not agg.on_ephemeral_sandbox
         _prepare_outputs(args)
         announce(agg)
-        spec = BatchSpec(run.batch_id, run.rows, run.options, state.source)
-        await record_batch(store, spec)
+        spec = BatchSpec(run.batch_id, run.rows, run.options, state.source, budget=args.budget)
+        states = await record_batch(store, spec)
+        state.budget = await apply_batch_budget(agg, store, spec.batch_id, args.budget, states)
     return spec
 
 
@@ -201,7 +202,8 @@ def _progress(summary: BatchSummary, batch_id: str, elapsed_s: float, eta_s: flo
 class BatchStatus:
     """What ``batch status`` shows: the batch, where its rows came from, when it was recorded (ISO-8601
     UTC), its rows by state (``queued``: not started yet), records and credits of the finished rows,
-    ``complete`` when every row finished, and ``workers``: workers alive now (None without a database)."""
+    ``complete`` when every row finished, ``workers``: workers alive now (None without a database), and
+    ``budget``: the credits the batch may spend in all (None: no batch-wide budget)."""
 
     batch_id: str
     source: str | None
@@ -215,6 +217,7 @@ class BatchStatus:
     credits: float
     complete: bool
     workers: int | None
+    budget: float | None = None
 
 
 @click.command("status")
@@ -255,7 +258,7 @@ async def _status(journal: Any, prefix: str) -> BatchStatus:
             workers = await live_workers(store)
     created = spec.created_at.isoformat() if spec.created_at is not None else None
     return BatchStatus(batch_id, spec.source, created, summary.total, summary.done, summary.failed, summary.running,
-                       summary.pending, summary.records, summary.credits, summary.complete, workers)
+                       summary.pending, summary.records, summary.credits, summary.complete, workers, spec.budget)
 
 
 def _print_status(status: BatchStatus) -> None:
@@ -263,7 +266,8 @@ def _print_status(status: BatchStatus) -> None:
     source = f" ({status.source})" if status.source else ""
     out(f"batch {status.batch_id}{source}: {counted(status.total, 'row')}, recorded {status.created_at or '?'}")
     out(f"  {status.done} done, {status.failed} failed, {status.running} running, {status.queued} queued")
-    out(f"  {counted(status.records, 'record')}, {counted(status.credits, 'credit')}")
+    budget = f" of a budget of {status.budget:g}" if status.budget is not None else ""
+    out(f"  {counted(status.records, 'record')}, {counted(status.credits, 'credit')}{budget}")
     if status.workers is not None:
         out(f"  {counted(status.workers, 'worker')} alive")
     out("  complete" if status.complete else "  in progress")

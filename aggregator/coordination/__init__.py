@@ -100,11 +100,13 @@ def coordinator_from_settings(settings: Settings) -> Coordinator:
 
 @dataclass(frozen=True, slots=True)
 class AccountBudget:
-    """One provider account's credit budgets (``[budgets.<provider>]``), reserved through ``coordinator``
-    before each paid call, settled at the actual cost, released on failure.
+    """One provider account's credit budgets (``[budgets.<provider>]``; none is fine), plus the shared
+    budgets of the calling context (:data:`aggregator.budget.shared_budgets`: a batch's ``--budget``),
+    reserved together through ``coordinator`` before each paid call (all or none), settled at the actual
+    cost, released on failure.
 
     Raises (from :meth:`reserve`):
-        BudgetExceededError: naming the provider, the period and the limit.
+        BudgetExceededError: naming the provider and the budget (the account's period and limit, or the batch's).
         CoordinationUnavailableError: the shared state cannot be reached (the call is not made).
     """
 
@@ -118,8 +120,18 @@ class AccountBudget:
            clock: Clock) -> AccountBudget:
         return cls(coordinator, provider, (BudgetScope.for_account(account, credits, period),), clock)
 
-    async def reserve(self, amount: float) -> BudgetHold:
-        return await self.coordinator.reserve(self.scopes, amount, self.clock, provider=self.provider)
+    def applying(self) -> tuple[BudgetScope, ...]:
+        """The scopes a paid call made now reserves from: the account's and the context's shared ones."""
+        from aggregator.budget import shared_budgets
+
+        return self.scopes + shared_budgets.get()
+
+    async def reserve(self, amount: float) -> BudgetHold | None:
+        """Reserve ``amount`` in every applying scope; None when no scope applies (nothing to reserve)."""
+        scopes = self.applying()
+        if not scopes:
+            return None
+        return await self.coordinator.reserve(scopes, amount, self.clock, provider=self.provider)
 
     async def settle(self, hold: BudgetHold, actual: float | None = None) -> None:
         await self.coordinator.settle(hold, actual)
@@ -128,5 +140,14 @@ class AccountBudget:
         await self.coordinator.release(hold)
 
     async def usage(self) -> Sequence[BudgetUsage]:
-        """Each scope's current period."""
-        return [await self.coordinator.usage(scope, self.clock) for scope in self.scopes]
+        """Each applying scope's current period."""
+        return [await self.coordinator.usage(scope, self.clock) for scope in self.applying()]
+
+    async def available(self) -> float | None:
+        """The credits every applying scope can still cover (the smallest), or None when none applies.
+
+        Raises:
+            CoordinationUnavailableError: the shared state cannot be reached.
+        """
+        usages = await self.usage()
+        return min(u.available for u in usages) if usages else None

@@ -89,8 +89,8 @@ def period_start(period: Period, now: datetime) -> datetime:
 class BudgetScope:
     """One credit budget: at most ``limit`` credits spent (settled + reserved) per ``period``.
 
-    ``key`` names what it bounds: ``"run:<run id>"`` or ``"account:<fingerprint>"``; ``label`` is how
-    a refusal names it (:class:`~aggregator.errors.BudgetExceededError`'s ``budget``).
+    ``key`` names what it bounds: ``"run:<run id>"``, ``"account:<fingerprint>"`` or ``"batch:<batch
+    id>"``; ``label`` is how a refusal names it (:class:`~aggregator.errors.BudgetExceededError`'s ``budget``).
     """
 
     key: str
@@ -109,6 +109,11 @@ class BudgetScope:
         label = (f"the account's total budget of {limit:g} credits" if period == "total"
                  else f"the account budget of {limit:g} credits per {period}")
         return cls(f"account:{account}", limit, period, label)
+
+    @classmethod
+    def for_batch(cls, batch_id: str, limit: float) -> BudgetScope:
+        """A batch's ``--budget``: every paid call of every row, in every worker (one period: the batch)."""
+        return cls(f"batch:{batch_id}", limit, "total", f"the batch's budget of {limit:g} credits")
 
 
 @dataclass(slots=True)

@@ -40,7 +40,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aggregator.budget import BalanceLedger, current_budget
+from aggregator.budget import BalanceLedger
 from aggregator.config import ProviderSettings
 from aggregator.contract import (
     Capabilities,
@@ -316,7 +316,7 @@ class OrbitAdapter(ProviderAdapter):
         unread = [(pid, rank) for pid, rank in unread if pid not in skipped]
         # every read costs a credit: never read more profiles than the run still wants or can pay for
         batch = unread[: min(self.profile_batch, limit if limit is not None else self.profile_batch,
-                             self._affordable_reads(len(unread)))]
+                             await self._affordable_reads(len(unread)))]
         hits, remaining, charged, read_now = await self._read(job, batch)
         read += skipped + read_now
         done = finished and len(unread) <= len(read_now)
@@ -327,14 +327,17 @@ class OrbitAdapter(ProviderAdapter):
     def _exclusions(job: JobRef) -> Exclusions:
         return Exclusions.of(job.extra.get("exclude") or (), "people")
 
-    def _affordable_reads(self, wanted: int) -> int:
-        """How many profile reads the run's budget still covers (all, without a budget)."""
-        budget = current_budget.get()
-        if budget is None or self.credits_per_read <= 0 or wanted == 0:
+    async def _affordable_reads(self, wanted: int) -> int:
+        """How many profile reads the budgets still cover: the run's, the account's, a batch's (all, without
+        one). Raises BudgetExceededError when not one read is covered."""
+        if self.credits_per_read <= 0 or wanted == 0:
             return wanted
-        affordable = int(budget.available // self.credits_per_read)
+        available = await self.client.credits_available()
+        if available is None:
+            return wanted
+        affordable = int((available + 1e-9) // self.credits_per_read)
         if affordable == 0:
-            raise BudgetExceededError(needed=self.credits_per_read, remaining=budget.available, provider=PROVIDER)
+            raise BudgetExceededError(needed=self.credits_per_read, remaining=available, provider=PROVIDER)
         return affordable
 
     async def _fetch_lookup(self, job: JobRef, state: dict[str, Any], result: StatusResult,

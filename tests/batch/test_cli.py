@@ -186,6 +186,24 @@ def test_batch_status_shows_a_finished_batch_from_the_journal_file_without_a_dat
         batch_id, 4, 2, 2, 0)
     assert status["complete"] is True and status["workers"] is None and status["records"] == 9
     assert unknown.exit_code == 2 and "no batch 'feedbeef'" in unknown.output
+    assert status["budget"] is None
+
+
+def test_a_batch_budget_is_shown_in_the_summary_and_status_and_bounds_the_rows_together(tmp_path: Path) -> None:
+    rows = batch_file(tmp_path, "rows.jsonl", "".join(
+        f'{{"query": "{q}", "max_results": 5, "providers": "orbit"}}\n'
+        for q in ("CTO in Berlin", "CEO in New York", "VP of Sales in London", "CTO in London")))
+    result = invoke(tmp_path, rows, "--budget", "25", "--concurrency", "1", "--no-progress", "--out",
+                    tmp_path / "out.jsonl")
+
+    assert result.exit_code == 3, result.output  # rows not run once the 25 credits were spent
+    lines = [orjson.loads(line) for line in (tmp_path / "out.jsonl").read_bytes().splitlines()]
+    spent = sum(line["credits"] for line in lines)
+    assert 15 <= spent <= 25 and f"{spent:g} credits of the batch's budget of 25" in result.stdout
+    not_run = "not run: the batch's budget of 25 credits is spent"
+    assert [line["row"] for line in lines if (line["error"] or "").startswith(not_run)] == [3, 4]
+    (batch_id,) = {row[0] for row in journal_rows(tmp_path, "SELECT batch_id FROM batches")}
+    assert orjson.loads(invoke(tmp_path, "status", batch_id, "--json").stdout)["budget"] == 25
 
 
 @pytest.mark.parametrize(("text", "name", "expected"), [
@@ -211,6 +229,8 @@ def test_an_invalid_file_exits_2_naming_every_line_and_field_and_nothing_is_sent
     ([], "give a batch file"),
     (["{rows}", "--resume", "abcd"], "not both"),
     (["{rows}", "--concurrency", "0"], "--concurrency: must be at least 1"),
+    (["{rows}", "--budget", "0"], "--budget: a batch's budget is credits above 0, got 0"),
+    (["{rows}", "--budget", "-3"], "--budget: a batch's budget is credits above 0, got -3"),
     (["{rows}", "--out", "results.json"], "use a .jsonl or .csv file"),
     (["{rows}", "--out", "r.csv", "--records-out", "r.csv"], "another file than --out"),
     (["--resume", "feedface"], "no batch 'feedface'"),

@@ -126,3 +126,32 @@ async def test_the_postgres_store_sums_a_batch_as_the_rows_say_and_goes_with_the
             await store.row_state(SPEC.batch_id, 3)
     async with PostgresBatchStore(url) as another:  # what another process (or machine) reads
         assert (await another.summary(SPEC.batch_id)).finished == 1
+
+
+async def test_a_batch_keeps_its_budget_and_the_credits_of_runs_its_rows_replaced(store: BatchStore) -> None:
+    await store.create_batch(BatchSpec(SPEC.batch_id, ROWS, SPEC.options, budget=50.0))
+    loaded = await store.load_batch(SPEC.batch_id)
+    assert loaded is not None and loaded.budget == 50.0 and await store.batch_budget(SPEC.batch_id) == 50.0
+    await store.set_batch_budget(SPEC.batch_id, 80.0)  # running the batch again with another --budget
+    assert await store.batch_budget(SPEC.batch_id) == 80.0
+
+    assert await store.retired_credits(SPEC.batch_id) == 0.0
+    await store.row_started(SPEC.batch_id, 1, "run-a")
+    await store.row_finished(SPEC.batch_id, 1, status="failed", records=0, credits=12.5, error="cut")
+    await store.row_started(SPEC.batch_id, 1, "run-b")  # --retry-failed: the row's new run replaces run-a
+    assert await store.retired_credits(SPEC.batch_id) == 12.5  # what run-a cost stays counted
+    assert (await store.row_states(SPEC.batch_id))[0].credits == 0.0
+
+    for missing in (store.batch_budget, store.retired_credits):
+        with pytest.raises(KeyError):
+            await missing("nosuch")
+
+
+async def test_a_journal_file_from_before_batch_budgets_gets_the_columns(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.executescript("CREATE TABLE batches (batch_id TEXT PRIMARY KEY, created_wall TEXT NOT NULL, source TEXT,"
+                         " options_json TEXT NOT NULL, total_rows INTEGER NOT NULL);"
+                         "INSERT INTO batches VALUES ('old', '2026-01-01T00:00:00+00:00', NULL, '{}', 0);")
+    async with SqliteBatchStore(path) as sqlite_store:
+        assert await sqlite_store.batch_budget("old") is None and await sqlite_store.retired_credits("old") == 0.0

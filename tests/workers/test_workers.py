@@ -82,7 +82,7 @@ def test_running_batch_file_twice_enqueues_each_row_once_and_status_shows_them_q
     assert orjson.loads(status.stdout) | {"created_at": None} == {
         "batch_id": batch_id, "source": str(rows_file), "created_at": None, "total": len(ROWS), "done": 0,
         "failed": 0, "running": 0, "queued": len(ROWS), "records": 0, "credits": 0.0, "complete": False,
-        "workers": 0}
+        "workers": 0, "budget": None}
     shown = deepsearch(standalone, "batch", "status", batch_id, database=database)
     assert f"0 done, 0 failed, 0 running, {len(ROWS)} queued" in shown.stdout and "in progress" in shown.stdout
     resumed = deepsearch(standalone, "batch", "--resume", batch_id[:6], "--no-wait", database=database)
@@ -176,3 +176,26 @@ def test_sigterm_stops_a_worker_gracefully_and_its_rows_go_back_to_the_queue_at_
     assert query(database, "SELECT count(*) FROM procrastinate_workers") == [(0,)]  # unregistered
     assert {status for (status,) in query(database, "SELECT status FROM runs WHERE run_id = ANY(%s)",
                                           (list(running.values()),))} == {"interrupted"}
+
+
+@pytest.mark.timeout(150)
+def test_four_workers_never_spend_more_than_the_batchs_budget_together(
+        standalone: Standalone, rows_file: Path, database: str, tmp_path: Path) -> None:
+    budget = 150  # Orbit charges 10 per run and 1 per profile read (Orbit §3.4, §5): far less than 24 rows cost
+    before = standalone.stats()
+    done = deepsearch(standalone, "batch", rows_file, "--workers", "4", "--concurrency", "3", "--budget", str(budget),
+                      "--stale-after", STALE_AFTER_S, "--out", tmp_path / "budget.jsonl", database=database)
+    after = standalone.stats()
+
+    assert done.returncode in (0, 3), done.stderr  # 3: rows not run once the budget was spent
+    paid = grew(before, after, "credits_charged")["orbit"]
+    assert budget - 10 < paid <= budget, "the four workers spent the budget together and never more"
+    assert grew(before, after, "rate_limited") == dict.fromkeys(after, 0.0)
+    lines = [orjson.loads(line) for line in (tmp_path / "budget.jsonl").read_bytes().splitlines()]
+    assert sum(line["credits"] for line in lines) == paid
+    not_run = [line for line in lines if (line["error"] or "").startswith("not run: the batch's budget of 150")]
+    assert not_run and all(line["run_id"] is None and line["credits"] == 0 for line in not_run)
+    assert f"of the batch's budget of {budget}" in done.stdout
+    status = orjson.loads(deepsearch(standalone, "batch", "status", batch_id_of(done.stderr), "--json",
+                                     database=database).stdout)
+    assert status["budget"] == budget and status["complete"] is True
