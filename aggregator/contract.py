@@ -288,8 +288,9 @@ class ProviderClient(Protocol):
 
     async def get_external(self, url: str, *, endpoint: str) -> Response: ...
 
-    async def credits_available(self) -> float | None:
-        """Credits a paid call may still take under every budget that applies (None: no budget)."""
+    async def affordable(self, wanted: int, unit_cost: float) -> int:
+        """How many of ``wanted`` units of ``unit_cost`` credits every applying budget still covers;
+        raises BudgetExceededError when not one is."""
         ...
 
 

@@ -48,6 +48,7 @@ from aggregator.contract import Response
 from aggregator.coordination import AccountBudget
 from aggregator.errors import (
     AuthError,
+    BudgetExceededError,
     InsufficientCreditsError,
     InvalidRequestError,
     ProviderConnectionError,
@@ -206,19 +207,30 @@ class ProviderHTTPClient:
     def __repr__(self) -> str:
         return f"ProviderHTTPClient(provider={self.provider!r}, base_url={self.base_url!r})"
 
-    async def credits_available(self) -> float | None:
-        """The credits a paid call made now may still take: the smallest of what the run's budget, the
-        account's ``[budgets.<provider>]`` and the context's shared budgets (a batch's) have left; None
-        when no budget applies. Adapters ask it to shrink a call to what is affordable (every call still
-        reserves its cost atomically: another process may spend meanwhile).
+    async def affordable(self, wanted: int, unit_cost: float) -> int:
+        """How many of ``wanted`` units of ``unit_cost`` credits each (profile reads, matches) every budget
+        that applies still covers: the run's, the account's ``[budgets.<provider>]`` and the context's
+        shared ones (a batch's); ``wanted`` without any budget. Adapters shrink a paid call to it (the call
+        still reserves its cost atomically: another process may spend meanwhile).
 
         Raises:
+            BudgetExceededError: not one unit is covered (``budget`` names the tightest budget).
             CoordinationUnavailableError: a shared budget cannot be read.
         """
-        left = [budget.available] if (budget := current_budget.get()) is not None else []
-        shared = await self.account_budget.available() if self.account_budget is not None else None
-        left += [shared] if shared is not None else []
-        return min(left) if left else None
+        if unit_cost <= 0 or wanted <= 0:
+            return wanted
+        left = [(budget.available, "the run's budget")] if (budget := current_budget.get()) is not None else []
+        if self.account_budget is not None:
+            scopes = self.account_budget.applying()
+            usages = await self.account_budget.usage()
+            left += [(usage.available, scope.label) for scope, usage in zip(scopes, usages, strict=True)]
+        if not left:
+            return wanted
+        available, label = min(left)
+        affordable = min(wanted, int((available + 1e-9) // unit_cost))
+        if affordable < 1:
+            raise BudgetExceededError(needed=unit_cost, remaining=available, provider=self.provider, budget=label)
+        return affordable
 
     def _count_retry(self, error: ProviderError, wait_s: float) -> None:
         for stats in _counters(self.stats):

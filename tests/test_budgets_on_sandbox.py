@@ -37,3 +37,28 @@ async def test_extruct_asks_for_no_more_matches_than_the_budget_covers(make_aggr
     assert task.desired_num_results == 12
     assert agg.sandbox.stats()["providers"]["extruct"]["credits_charged"] <= 12
     assert report.outcome("extruct").records <= 12
+
+
+async def test_orbit_reads_only_what_the_accounts_budget_still_covers(make_aggregator: Any) -> None:
+    # [budgets.orbit] bounds every run of the account: the reads shrink to it as to a run's budget (the
+    # whole batch of reads used to be refused, losing the records the budget could still pay for)
+    agg = await make_aggregator(providers=("orbit",), overrides={"budgets": {"orbit": {"credits": 15,
+                                                                                     "period": "day"}}})
+    report = await agg.search(DEMO, max_results=50, providers=("orbit",))
+
+    outcome = report.outcome("orbit")
+    assert outcome.status == "partial" and outcome.records == 5  # 10 for the run + 5 reads
+    assert outcome.error is not None and "15 credits per day" in outcome.error.message
+    assert agg.sandbox.stats()["providers"]["orbit"]["credits_charged"] == outcome.credits == 15
+
+
+async def test_extruct_asks_for_no_more_matches_than_the_accounts_budget_covers(make_aggregator: Any) -> None:
+    agg = await make_aggregator(providers=("extruct",), overrides={"budgets": {"extruct": {"credits": 12,
+                                                                                         "period": "day"}}})
+    report = await agg.search("vertical SaaS companies serving freight forwarding", mode="company",
+                              max_results=40, providers=("extruct",))
+
+    (task,) = agg.sandbox.emulator("extruct").list_tasks()
+    assert task.desired_num_results == 12
+    assert agg.sandbox.stats()["providers"]["extruct"]["credits_charged"] <= 12
+    assert report.outcome("extruct").records <= 12

@@ -44,7 +44,7 @@ from aggregator.contract import (
     ProviderClient,
     Ready,
 )
-from aggregator.errors import BudgetExceededError, ConfigError, InvalidRequestError, ProviderProtocolError
+from aggregator.errors import ConfigError, InvalidRequestError, ProviderProtocolError
 from aggregator.exclusions import Exclusions
 from aggregator.log import get_logger
 from aggregator.models import Criterion, Hit, SearchRequest
@@ -149,23 +149,11 @@ class ExtructAdapter(ProviderAdapter):
                              "is_exhausted": task.is_exhausted, "criteria_names": names,
                              "status": task.status})
 
-    async def _affordable(self, wanted: int) -> int:
-        """How many matches (1 credit each) the budgets still cover: the run's, the account's, a batch's
-        (all, without one). Raises BudgetExceededError when not one is covered."""
-        if self.credits_per_result <= 0:
-            return wanted
-        available = await self.client.credits_available()
-        if available is None:
-            return wanted
-        affordable = min(wanted, int((available + 1e-9) // self.credits_per_result))
-        if affordable < 1:
-            raise BudgetExceededError(needed=self.credits_per_result, remaining=available, provider=PROVIDER)
-        return affordable
-
     async def submit(self, request: SearchRequest, idempotency_key: str) -> JobRef:
         body = self._create_body(request)
         # charged per qualified match: reserve the most this task can cost, and ask no more than that
-        body["desired_num_results"] = await self._affordable(body["desired_num_results"])
+        body["desired_num_results"] = await self.client.affordable(body["desired_num_results"],
+                                                                   self.credits_per_result)
         response = await self.client.request("POST", "/v1/discovery_tasks", endpoint=CREATE, json=body,
                                              idempotent=False,
                                              cost=body["desired_num_results"] * self.credits_per_result)
@@ -257,7 +245,8 @@ class ExtructAdapter(ProviderAdapter):
         desired = int(job.extra.get("desired_num_results", TASK_CAP))
         if job.extra.get("is_exhausted") or desired >= TASK_CAP or additional <= 0:
             return None
-        body = {"desired_new_results": await self._affordable(min(additional, TASK_CAP - desired))}
+        body = {"desired_new_results": await self.client.affordable(min(additional, TASK_CAP - desired),
+                                                                     self.credits_per_result)}
         try:
             response = await self.client.request("POST", f"/v1/discovery_tasks/{job.job_id}/resume",
                                                  endpoint=RESUME, json=body, idempotent=False,

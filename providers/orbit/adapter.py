@@ -57,7 +57,7 @@ from aggregator.contract import (
     Ready,
     Response,
 )
-from aggregator.errors import BudgetExceededError, ConfigError, InvalidRequestError, ProviderProtocolError
+from aggregator.errors import ConfigError, InvalidRequestError, ProviderProtocolError
 from aggregator.exclusions import Exclusions
 from aggregator.log import get_logger
 from aggregator.models import Hit, SearchRequest
@@ -316,7 +316,7 @@ class OrbitAdapter(ProviderAdapter):
         unread = [(pid, rank) for pid, rank in unread if pid not in skipped]
         # every read costs a credit: never read more profiles than the run still wants or can pay for
         batch = unread[: min(self.profile_batch, limit if limit is not None else self.profile_batch,
-                             await self._affordable_reads(len(unread)))]
+                             await self.client.affordable(len(unread), self.credits_per_read))]
         hits, remaining, charged, read_now = await self._read(job, batch)
         read += skipped + read_now
         done = finished and len(unread) <= len(read_now)
@@ -326,19 +326,6 @@ class OrbitAdapter(ProviderAdapter):
     @staticmethod
     def _exclusions(job: JobRef) -> Exclusions:
         return Exclusions.of(job.extra.get("exclude") or (), "people")
-
-    async def _affordable_reads(self, wanted: int) -> int:
-        """How many profile reads the budgets still cover: the run's, the account's, a batch's (all, without
-        one). Raises BudgetExceededError when not one read is covered."""
-        if self.credits_per_read <= 0 or wanted == 0:
-            return wanted
-        available = await self.client.credits_available()
-        if available is None:
-            return wanted
-        affordable = int((available + 1e-9) // self.credits_per_read)
-        if affordable == 0:
-            raise BudgetExceededError(needed=self.credits_per_read, remaining=available, provider=PROVIDER)
-        return affordable
 
     async def _fetch_lookup(self, job: JobRef, state: dict[str, Any], result: StatusResult,
                             finished: bool) -> Page:

@@ -8,7 +8,7 @@ nothing for it.
 
 Killed mutation: ``ProviderHTTPClient.request`` reserves after the call instead of before
 (aggregator/http.py): the Sixtyfour and Orbit start tests fail. Orbit reads and Extruct's
-create/resume are also guarded in their adapters (``_affordable_reads``, ``_affordable``: they ask
+create/resume are also guarded in their adapters (through ``ProviderHTTPClient.affordable``: they ask
 for no more than the budget covers), so for them the call stays unsent unless both guards go.
 """
 
