@@ -32,6 +32,7 @@ from aggregator.bench.batch import BatchBenchConfig, run_batch_bench
 from aggregator.bench.common import BenchResult, cores
 from aggregator.bench.coordination import CoordinationConfig, run_coordination
 from aggregator.bench.fanout import FanoutConfig, run_fanout
+from aggregator.bench.kill import KillBenchConfig, run_kill_bench
 from aggregator.bench.normalize import NormalizeConfig, run_normalize
 from aggregator.bench.overhead import OverheadConfig, run_overhead
 from aggregator.bench.ratelimit import RateLimitConfig, run_ratelimit
@@ -70,6 +71,7 @@ BENCHMARKS: dict[str, Callable[[Options], Awaitable[BenchResult]]] = {
     "startup": lambda o: run_startup(StartupConfig.quick() if o.quick else StartupConfig()),
     "coordination": lambda o: run_coordination(CoordinationConfig.quick() if o.quick else CoordinationConfig()),
     "batch": lambda o: run_batch_bench(BatchBenchConfig.quick() if o.quick else BatchBenchConfig()),
+    "kill": lambda o: run_kill_bench(KillBenchConfig.quick() if o.quick else KillBenchConfig()),
 }
 """Benchmark name -> coroutine factory, in the order the suite runs them."""
 
