@@ -36,6 +36,7 @@ from aggregator.bench.kill import KillBenchConfig, run_kill_bench
 from aggregator.bench.normalize import NormalizeConfig, run_normalize
 from aggregator.bench.overhead import OverheadConfig, run_overhead
 from aggregator.bench.ratelimit import RateLimitConfig, run_ratelimit
+from aggregator.bench.saturation import SaturationBenchConfig, run_saturation_bench
 from aggregator.bench.startup import StartupConfig, run_startup
 from aggregator.bench.ttfr import TtfrConfig, run_ttfr
 
@@ -72,6 +73,7 @@ BENCHMARKS: dict[str, Callable[[Options], Awaitable[BenchResult]]] = {
     "coordination": lambda o: run_coordination(CoordinationConfig.quick() if o.quick else CoordinationConfig()),
     "batch": lambda o: run_batch_bench(BatchBenchConfig.quick() if o.quick else BatchBenchConfig()),
     "kill": lambda o: run_kill_bench(KillBenchConfig.quick() if o.quick else KillBenchConfig()),
+    "saturation": lambda o: run_saturation_bench(SaturationBenchConfig.quick() if o.quick else SaturationBenchConfig()),
 }
 """Benchmark name -> coroutine factory, in the order the suite runs them."""
 
