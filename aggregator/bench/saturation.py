@@ -237,8 +237,7 @@ async def run_saturation_bench(cfg: SaturationBenchConfig | None = None) -> Benc
     """:func:`run` as a :class:`BenchResult` (a note instead of numbers without a database, or when skipped)."""
     cfg = cfg or SaturationBenchConfig()
     started = time.perf_counter()
-    result = BenchResult(name="saturation", title=f"Sixtyfour /search/query saturated by {cfg.processes} "
-                                                  f"processes ({cfg.limit} per {cfg.window_s:g} s)")
+    result = BenchResult(name="saturation", title=f"/search/query shared by {cfg.processes} processes")
     unmeasured = [Metric("utilization", None, "x"), Metric("429s served", None, "429s")]
     if cfg.skip:
         result.metrics, result.notes = unmeasured, ["not in --quick: it runs worker processes for minutes "
