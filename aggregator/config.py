@@ -46,6 +46,7 @@ __all__ = [
     "AccountBudgetSettings",
     "DatabaseSettings",
     "HttpSettings",
+    "McpSettings",
     "ProviderSettings",
     "RetrySettings",
     "RunSettings",
@@ -148,6 +149,20 @@ class AccountBudgetSettings(_Section):
     period: Literal["day", "week", "month", "total"] = "day"
 
 
+class McpSettings(_Section):
+    """Money safety of ``deepsearch mcp`` (the MCP server for agents), in credits.
+
+    ``max_credits_per_call``: the most one paid tool call (``deep_search``, ``start_deep_search``,
+    ``resume_search``, ``compare_providers``, ``lookup_person``, ``filter_search``) may spend; a call that
+    asks for more is refused before anything is sent, and a call that names no budget gets this one.
+    ``max_credits_per_session``: the most one server process (one stdio session) spends in all; a call's
+    budget is reserved from it when the call starts, so concurrent calls cannot overshoot together.
+    """
+
+    max_credits_per_call: float = Field(50.0, gt=0, allow_inf_nan=False)
+    max_credits_per_session: float = Field(200.0, gt=0, allow_inf_nan=False)
+
+
 class ProviderSettings(BaseModel):
     """One provider's settings. Unknown keys are kept for the adapter (``extra``)."""
 
@@ -177,6 +192,7 @@ class Settings(_Section):
     retry: RetrySettings = RetrySettings()
     sandbox: SandboxSettings = SandboxSettings()
     database: DatabaseSettings = DatabaseSettings()
+    mcp: McpSettings = McpSettings()
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     budgets: dict[str, AccountBudgetSettings] = Field(
         default_factory=dict, description="Account-wide credit budgets per provider ([budgets.NAME] tables).")

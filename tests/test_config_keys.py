@@ -87,6 +87,7 @@ def test_a_typo_inside_a_provider_table_is_refused_with_the_closest_key(
         ("[retry]\nmax_attempt = 2\n", "retry.max_attempt", "max_attempts"),
         ("[http]\nallow_insecure_base_url = true\n", "http.allow_insecure_base_url", "allow_insecure_base_urls"),
         ("targte = 'live'\n", "targte", "target"),
+        ("[mcp]\nmax_credits_per_cal = 5\n", "mcp.max_credits_per_cal", "max_credits_per_call"),
         ("[providers.sixtyfour]\nrate_limits = [{name = 'q', limit = 5, window_s = 1, brust = 9}]\n",
          "providers.sixtyfour.rate_limits[0].brust", "burst"),
         ("[policies.cheap]\nstratgy = 'fallback'\n", "policies.cheap.stratgy", "strategy"),
@@ -96,7 +97,7 @@ def test_a_typo_inside_a_provider_table_is_refused_with_the_closest_key(
         ({"providers": {"orbit": {"profile_bach": 3}}}, "providers.orbit.profile_bach", "profile_batch"),
         ({"providers": {"Orbit": {}}}, "providers.Orbit", "orbit"),
     ],
-    ids=["section", "run", "sandbox", "retry", "http", "top-level", "rate-limit-row", "policy", "nested-policy",
+    ids=["section", "run", "sandbox", "retry", "http", "top-level", "mcp", "rate-limit-row", "policy", "nested-policy",
          "overrides-section-key", "overrides-provider-key", "overrides-provider"],
 )
 def test_every_key_of_every_section_gets_a_did_you_mean(

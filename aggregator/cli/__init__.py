@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "Filter an index (Sixtyfour filter search): exact, range, text and nested conditions."),
     "lookup": ("aggregator.cli._search:lookup",
                "Look up one person from identity signals (at least one) and print their profile."),
+    "mcp": ("aggregator.cli._mcp:mcp_command",
+            "Serve deep search to AI agents over MCP (stdio, or --http), with credit caps per call and session."),
     "resume": ("aggregator.cli._journal:resume_command",
                "Continue an interrupted run: submitted jobs are polled, never started or paid for again."),
     "runs": ("aggregator.cli._journal:runs_command", "List recorded runs, newest first, with their status."),
