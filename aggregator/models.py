@@ -20,10 +20,21 @@ Shapes (all models are frozen pydantic v2 models; durations are seconds, times a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import CoreSchema, core_schema
 
 __all__ = [
     "Company",
@@ -36,6 +47,7 @@ __all__ = [
     "FilterCapabilities",
     "FilterField",
     "Hit",
+    "JsonObject",
     "MergedRecord",
     "Mode",
     "OutcomeStatus",
@@ -45,6 +57,7 @@ __all__ = [
     "SearchReport",
     "SearchRequest",
     "Strategy",
+    "always_validate",
 ]
 
 Mode = Literal["people", "company"]
@@ -56,8 +69,99 @@ MAX_RESULTS_LIMIT = 5000  # Sixtyfour /search/query cap (contract sixtyfour §2.
 STRUCTURED_FIELDS = ("titles", "companies", "locations", "schools")
 
 
+class _AsReceived:
+    """The schema of :data:`JsonObject`: from Python, an ``isinstance(dict)`` check (in Rust, no copy);
+    from JSON, a plain object."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.json_or_python_schema(
+            json_schema=core_schema.dict_schema(core_schema.str_schema(), core_schema.any_schema()),
+            python_schema=core_schema.custom_error_schema(
+                core_schema.is_instance_schema(dict), custom_error_type="dict_type"),
+        )
+
+
+JsonObject = Annotated[dict[str, Any], _AsReceived]
+"""A JSON object for wire models, kept as received: checked to be a dict, never copied.
+
+``dict[str, Any]`` rebuilds the dict (and a wire model is validated once per page, the normalized
+hit once more); parsed JSON has string keys already, so only the type is checked. A non-object fails
+like ``dict[str, Any]`` does (``dict_type``, "Input should be a valid dictionary").
+"""
+
+_MISSING: Any = object()
+_M = TypeVar("_M", bound=BaseModel)
+_Template = tuple[dict[str, Any], frozenset[str], tuple[tuple[str, Any], ...]]
+_TEMPLATES: dict[type[BaseModel], _Template] = {}
+_VALIDATE_TRUSTED = [False]
+_set = object.__setattr__
+_new = object.__new__
+
+
+@contextmanager
+def always_validate() -> Iterator[None]:
+    """Within the block, ``trusted`` builds every model through full validation (``cls(**values)``).
+
+    The reference path: tests normalize the same payloads with and without it and compare the hits.
+    Not thread-safe (a test hook, not a setting).
+    """
+    before = _VALIDATE_TRUSTED[0]
+    _VALIDATE_TRUSTED[0] = True
+    try:
+        yield
+    finally:
+        _VALIDATE_TRUSTED[0] = before
+
+
+def _template(cls: type[BaseModel]) -> _Template:
+    """Every field with its default (or a placeholder) in declaration order, the required fields and
+    the fields with a default factory."""
+    defaults: dict[str, Any] = {}
+    factories = []
+    for name, info in cls.model_fields.items():
+        defaults[name] = _MISSING if info.is_required() or info.default_factory is not None else info.default
+        if info.default_factory is not None:
+            factories.append((name, info.default_factory))
+    required = frozenset(name for name, info in cls.model_fields.items() if info.is_required())
+    found = _TEMPLATES[cls] = (defaults, required, tuple(factories))
+    return found
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def trusted(cls, **values: Any) -> Self:
+        """An instance built from values that are already of the field types and within their
+        constraints (e.g. read from a validated wire model), without validating or copying them.
+
+        Equal to ``cls(**values)`` for such values, with the same ``model_fields_set``, at a fraction
+        of the cost (``model_construct`` loops over the fields in Python: it is slower than
+        validating). A missing required field raises ``TypeError``; names and values are not checked
+        (:func:`always_validate` builds through validation instead, which the tests compare against),
+        so a caller whose values may be out of range validates instead (see :meth:`Hit.trusted`).
+        """
+        if _VALIDATE_TRUSTED[0]:
+            return cls(**values)
+        return _build(cls, values)
+
+
+def _build(cls: type[_M], values: dict[str, Any]) -> _M:
+    """:meth:`_Frozen.trusted` without the switch."""
+    defaults, required, factories = _TEMPLATES.get(cls) or _template(cls)
+    if not required <= values.keys():
+        raise TypeError(f"{cls.__name__} requires {', '.join(sorted(required - values.keys()))}")
+    data = {**defaults, **values}
+    for name, factory in factories:
+        if name not in values:
+            data[name] = factory()
+    model = _new(cls)
+    _set(model, "__dict__", data)
+    _set(model, "__pydantic_fields_set__", set(values))
+    _set(model, "__pydantic_extra__", None)
+    _set(model, "__pydantic_private__", None)
+    return model
 
 
 class Criterion(_Frozen):
@@ -305,6 +409,14 @@ class Evidence(_Frozen):
     text: str | None = Field(None, description="The explanation or snippet.")
     source_urls: tuple[str, ...] = ()
 
+    @classmethod
+    def trusted(cls, **values: Any) -> Self:
+        """:meth:`_Frozen.trusted`, validating instead when ``grade`` is outside 1-5 (so it raises as before)."""
+        grade = values.get("grade")
+        if _VALIDATE_TRUSTED[0] or (grade is not None and not (type(grade) is int and 1 <= grade <= 5)):
+            return cls(**values)
+        return _build(cls, values)
+
 
 class Person(_Frozen):
     """A person as one provider (or the merge) describes them. Unknown fields are None."""
@@ -370,6 +482,16 @@ class Hit(_Frozen):
     source_urls: tuple[str, ...] = ()
     raw: dict[str, Any] = Field(default_factory=dict, description="The provider's record as received.")
     retrieved_at: datetime
+
+    @classmethod
+    def trusted(cls, **values: Any) -> Self:
+        """:meth:`_Frozen.trusted` (``raw`` is kept, not copied), validating instead when ``rank`` is not
+        a positive int or ``score`` is outside 0..1 (so such a hit raises as before)."""
+        rank, score = values.get("rank"), values.get("score")
+        if _VALIDATE_TRUSTED[0] or not (type(rank) is int and rank >= 1) or (
+                score is not None and not 0.0 <= score <= 1.0):
+            return cls(**values)
+        return _build(cls, values)
 
 
 class MergedRecord(_Frozen):

@@ -33,6 +33,7 @@ from aggregator.bench.common import BenchResult, cores
 from aggregator.bench.coordination import CoordinationConfig, run_coordination
 from aggregator.bench.fanout import FanoutConfig, run_fanout
 from aggregator.bench.kill import KillBenchConfig, run_kill_bench
+from aggregator.bench.merging import MergingConfig, run_merging
 from aggregator.bench.normalize import NormalizeConfig, run_normalize
 from aggregator.bench.overhead import OverheadConfig, run_overhead
 from aggregator.bench.ratelimit import RateLimitConfig, run_ratelimit
@@ -69,6 +70,7 @@ BENCHMARKS: dict[str, Callable[[Options], Awaitable[BenchResult]]] = {
     "fanout": lambda o: run_fanout(FanoutConfig.quick() if o.quick else FanoutConfig()),
     "ttfr": lambda o: run_ttfr(TtfrConfig.quick() if o.quick else TtfrConfig()),
     "normalize": lambda o: run_normalize(NormalizeConfig.quick() if o.quick else NormalizeConfig()),
+    "merging": lambda o: run_merging(MergingConfig.quick() if o.quick else MergingConfig()),
     "startup": lambda o: run_startup(StartupConfig.quick() if o.quick else StartupConfig()),
     "coordination": lambda o: run_coordination(CoordinationConfig.quick() if o.quick else CoordinationConfig()),
     "batch": lambda o: run_batch_bench(BatchBenchConfig.quick() if o.quick else BatchBenchConfig()),

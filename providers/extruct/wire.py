@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 from aggregator.contract import parse_payload
 from aggregator.merge import normalize_domain
@@ -65,10 +66,13 @@ class Task(_Wire):
         return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
-class Score(_Wire):
-    grade: int | None = None
-    explanation: str | None = None
-    sources: list[str] = Field(default_factory=list)
+class Score(TypedDict, total=False):
+    """One criterion's score (§6): validated as a dict, not a model (a page holds hundreds; a model
+    costs a third more to build). Missing keys stay missing: read with ``.get``."""
+
+    grade: int | None
+    explanation: str | None
+    sources: list[str]
 
 
 class Result(_Wire):
@@ -113,7 +117,7 @@ def _website(value: str | None) -> str | None:
 
 def company_from_result(result: Result) -> Company:
     """A result (§6) as a :class:`Company`; ``company_website`` is normalized to its domain."""
-    return Company(
+    return Company.trusted(  # every value comes typed from the validated wire model
         name=result.company_name, domain=normalize_domain(result.company_website),
         website=_website(result.company_website),
         description=result.company_description or result.company_full_description,
@@ -125,10 +129,20 @@ def company_from_result(result: Result) -> Company:
 def _evidence(result: Result, names: dict[str, str]) -> tuple[Evidence, ...]:
     items = []
     for key, score in result.scores.items():
-        grade = score.grade if score.grade is not None and 1 <= score.grade <= 5 else None
-        items.append(Evidence(kind="criterion", key=key, label=names.get(key), grade=grade,
-                              text=score.explanation, source_urls=tuple(score.sources)))
+        grade = score.get("grade")
+        if grade is not None and not 1 <= grade <= 5:
+            grade = None
+        items.append(Evidence.trusted(kind="criterion", key=key, label=names.get(key), grade=grade,
+                                      text=score.get("explanation"), source_urls=tuple(score.get("sources", ()))))
     return tuple(items)
+
+
+def _dump(result: Result) -> dict[str, Any]:
+    """The parsed fields of ``result`` as JSON (each score with all three keys, defaults filled in)."""
+    doc = result.model_dump(mode="json")
+    doc["scores"] = {key: {"grade": score.get("grade"), "explanation": score.get("explanation"),
+                           "sources": list(score.get("sources", []))} for key, score in result.scores.items()}
+    return doc
 
 
 def hit_from_result(
@@ -144,6 +158,6 @@ def hit_from_result(
         score = min(max(result.relevance / 100.0, 0.0), 1.0)
     evidence = _evidence(result, criteria_names)
     urls = tuple(dict.fromkeys(url for item in evidence for url in item.source_urls))
-    return Hit(provider=PROVIDER, provider_record_id=result.id, job_id=result.task_id, rank=rank,
-               score=score, entity=company_from_result(result), evidence=evidence, source_urls=urls,
-               raw=raw if raw is not None else result.model_dump(mode="json"), retrieved_at=retrieved_at)
+    return Hit.trusted(provider=PROVIDER, provider_record_id=result.id, job_id=result.task_id, rank=rank,
+                       score=score, entity=company_from_result(result), evidence=evidence, source_urls=urls,
+                       raw=raw if raw is not None else _dump(result), retrieved_at=retrieved_at)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aggregator.contract import parse_payload
 from aggregator.merge import normalize_linkedin_url
-from aggregator.models import Evidence, Hit, Person
+from aggregator.models import Evidence, Hit, JsonObject, Person
 
 __all__ = ["PROVIDER", "ProfilePayload", "ProfileResponse", "StartResponse", "StatusResponse",
            "hit_from_profile", "parse", "person_from_profile"]
@@ -63,7 +63,7 @@ class StatusResponse(_Wire):
 
 
 class Section(_Wire):
-    items: list[dict[str, Any]] = Field(default_factory=list)
+    items: list[JsonObject] = Field(default_factory=list)  # the item objects as received (not copied)
 
 
 class Headline(_Wire):
@@ -110,6 +110,11 @@ def _source_urls(section: Section) -> list[str]:
     return urls
 
 
+def _section_urls(payload: ProfilePayload) -> dict[str, list[str]]:
+    """Each materialized section's source URLs (sections that are null are left out)."""
+    return {name: _source_urls(section) for name, section in payload.sections.items() if section is not None}
+
+
 def _split_location(text: str | None) -> tuple[str | None, str | None, str | None]:
     parts = [p.strip() for p in (text or "").split(",") if p.strip()]
     if len(parts) >= 3:
@@ -119,41 +124,43 @@ def _split_location(text: str | None) -> tuple[str | None, str | None, str | Non
     return (parts[0] if parts else None), None, None
 
 
-def person_from_profile(payload: ProfilePayload) -> Person:
-    """A profile (§5) as a :class:`Person`; the LinkedIn URL comes from the sections' sources."""
-    sections = {name: s for name, s in payload.sections.items() if s is not None}
-    urls = [url for section in sections.values() for url in _source_urls(section)]
+def person_from_profile(payload: ProfilePayload, section_urls: dict[str, list[str]] | None = None) -> Person:
+    """A profile (§5) as a :class:`Person`; the LinkedIn URL comes from the sections' sources
+    (``section_urls``: :func:`_section_urls` of ``payload``, when the caller has it already)."""
+    by_section = _section_urls(payload) if section_urls is None else section_urls
+    urls = [url for section in by_section.values() for url in section]
     linkedin = next((u for u in map(normalize_linkedin_url, urls) if u and "/in/" in u), None)
     github = next((u.rstrip("/").rsplit("/", 1)[-1] for u in urls if "github.com/" in u), None)
     full = payload.personName or payload.displayName
     first, _, last = (full or "").partition(" ")
     headline = payload.headline or Headline()
-    city, region, country = _split_location(payload.location.city if payload.location else None)
-    return Person(
+    place = payload.location.city if payload.location else None
+    city, region, country = _split_location(place)
+    return Person.trusted(  # every value is text or None, from the validated wire model
         full_name=full, first_name=first or None, last_name=last or None, title=headline.jobTitle,
         company_name=headline.companyName, school=headline.schoolName,
-        location=payload.location.city if payload.location else None, city=city, region=region,
-        country=country, linkedin_url=linkedin, github_username=github,
+        location=place, city=city, region=region, country=country, linkedin_url=linkedin, github_username=github,
     )
 
 
-def _evidence(payload: ProfilePayload) -> tuple[Evidence, ...]:
+def _evidence(payload: ProfilePayload, section_urls: dict[str, list[str]]) -> tuple[Evidence, ...]:
     items = []
     for name, section in payload.sections.items():
         if section is None or not section.items:
             continue
         titles = [str(i.get("title")) for i in section.items[:3] if i.get("title")]
         text = "; ".join(titles) or f"{len(section.items)} item{'s' if len(section.items) > 1 else ''}"
-        items.append(Evidence(kind="signal", key=name, label=name, text=text,
-                              source_urls=tuple(dict.fromkeys(_source_urls(section)))))
+        items.append(Evidence.trusted(kind="signal", key=name, label=name, text=text,
+                                      source_urls=tuple(dict.fromkeys(section_urls[name]))))
     return tuple(items)
 
 
 def hit_from_profile(payload: ProfilePayload, *, rank: int, job_id: str | None, retrieved_at: datetime,
                      raw: dict[str, Any] | None = None) -> Hit:
     """A profile as a :class:`Hit`; every materialized section is kept as evidence."""
-    person = person_from_profile(payload)
+    section_urls = _section_urls(payload)
+    person = person_from_profile(payload, section_urls)
     urls = tuple(u for u in (payload.profileUrl, person.linkedin_url) if u)
-    return Hit(provider=PROVIDER, provider_record_id=payload.id, job_id=job_id, rank=rank, entity=person,
-               evidence=_evidence(payload), source_urls=urls,
-               raw=raw if raw is not None else payload.model_dump(mode="json"), retrieved_at=retrieved_at)
+    return Hit.trusted(provider=PROVIDER, provider_record_id=payload.id, job_id=job_id, rank=rank, entity=person,
+                       evidence=_evidence(payload, section_urls), source_urls=urls,
+                       raw=raw if raw is not None else payload.model_dump(mode="json"), retrieved_at=retrieved_at)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aggregator.contract import parse_payload
 from aggregator.errors import ProviderProtocolError
-from aggregator.models import Company, Hit, Mode, Person
+from aggregator.models import Company, Hit, JsonObject, Mode, Person
 
 __all__ = [
     "PROVIDER",
@@ -75,7 +75,7 @@ class StatusResponse(_Wire):
 
 class QueryRow(_Wire):
     raw_document_id: str | int | None = None
-    raw_source: dict[str, Any] = Field(default_factory=dict)
+    raw_source: JsonObject = Field(default_factory=dict)  # kept as received: it becomes the hit's raw
 
 
 class QueryResponse(_Wire):
@@ -114,8 +114,23 @@ def unwrap_elements(value: Any) -> Any:
     return value
 
 
+def _peel(value: Any) -> Any:
+    """``value`` without the ``{"element": X}`` wrappers around it (those inside it stay).
+
+    The normalizers read a handful of fields of a large document (a company row is ~30 kB) and peel
+    each value they read, at every step: that gives the values :func:`unwrap_elements` of the whole
+    document would, without copying it.
+    """
+    while type(value) is dict and len(value) == 1 and "element" in value:
+        value = value["element"]
+    return value
+
+
 def _str(value: Any) -> str | None:
     """A scalar as stripped text (None when empty); a list or object is not a text value: None."""
+    if type(value) is str:
+        return value.strip() or None
+    value = _peel(value)
     if value is None or isinstance(value, dict | list):
         return None
     text = str(value).strip()
@@ -123,11 +138,13 @@ def _str(value: Any) -> str | None:
 
 
 def _dict(value: Any) -> dict[str, Any]:
+    value = _peel(value)
     return value if isinstance(value, dict) else {}
 
 
 def _first_dict(value: Any) -> dict[str, Any]:
     """The first item of a list when it is an object, else ``{}`` (rows come in every shape)."""
+    value = _peel(value)
     return _dict(value[0]) if isinstance(value, list) and value else {}
 
 
@@ -146,24 +163,26 @@ def _split_name(full: str | None) -> tuple[str | None, str | None]:
     return first or None, last or None
 
 
+_PEOPLE_TEXTS = ("headline", "fullName", "seniority", "jobFunction", "locationName", "publicId", "email", "phone")
+
+
 def person_from_source(source: dict[str, Any]) -> Person:
     """A people ``raw_source`` document (§3.2) as a :class:`Person`; values of the wrong shape are ignored."""
-    src = _dict(unwrap_elements(source))
+    src = _dict(source)
+    headline, full, seniority, function, location, public_id, email, phone = (
+        (value.strip() or None) if type(value) is str else None if value is None else _str(value)
+        for value in map(src.get, _PEOPLE_TEXTS))
     current = _first_dict(src.get("currentCompanies"))
     company = _dict(current.get("company"))
     title = _str(_first_dict(current.get("positions")).get("title"))
-    headline = _str(src.get("headline"))
     if title is None and headline and " at " in headline:
         title = headline.split(" at ", 1)[0].strip() or None
-    full = _str(src.get("fullName"))
     first, last = _split_name(full)
-    return Person(
+    return Person.trusted(  # every value is text or None by construction
         full_name=full, first_name=first, last_name=last, title=title, headline=headline,
-        seniority=_str(src.get("seniority")), job_function=_str(src.get("jobFunction")),
+        seniority=seniority, job_function=function,
         company_name=_str(company.get("name")), company_linkedin_url=_str(company.get("url")),
-        location=_str(src.get("locationName")),
-        linkedin_url=_linkedin_person_url(_str(src.get("publicId"))),
-        email=_str(src.get("email")), phone=_str(src.get("phone")),
+        location=location, linkedin_url=_linkedin_person_url(public_id), email=email, phone=phone,
     )
 
 
@@ -171,13 +190,14 @@ def _last_round(src: dict[str, Any]) -> tuple[str | None, int | None]:
     last = _dict(src.get("last_funding_round"))
     if last:
         return _str(last.get("type")), _int(last.get("amount_raised"))
-    rounds = src.get("funding_rounds")
+    rounds = _peel(src.get("funding_rounds"))
     latest = _dict(rounds[-1]) if isinstance(rounds, list) and rounds else {}
     return _str(latest.get("name")), _int(latest.get("amount_raised"))
 
 
 def _int(value: Any) -> int | None:
     """A whole number from an int, a float or decimal digits; None for anything else (bools included)."""
+    value = _peel(value)
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -191,6 +211,7 @@ def _int(value: Any) -> int | None:
 
 def _strings(value: Any) -> tuple[str, ...]:
     """A list of scalars (or one comma-separated string) as texts; other shapes give ()."""
+    value = _peel(value)
     if isinstance(value, str):
         value = value.split(",")
     if not isinstance(value, list):
@@ -200,15 +221,16 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 def _primary_office(src: dict[str, Any]) -> dict[str, Any]:
     """The ``company_locations_full`` entry marked ``is_primary`` (the HQ), else ``{}``."""
-    offices = src.get("company_locations_full")
+    offices = _peel(src.get("company_locations_full"))
     if not isinstance(offices, list):
         return {}
-    return next((o for o in offices if isinstance(o, dict) and o.get("is_primary") is True), {})
+    return next((o for o in map(_peel, offices) if isinstance(o, dict) and _peel(o.get("is_primary")) is True), {})
 
 
 def _first_text(*values: Any) -> str | None:
     """The first value that is text (see :func:`_str`), or the first text item of a list value."""
     for value in values:
+        value = _peel(value)
         texts = _strings(value) if isinstance(value, list) else (_str(value),)
         text = next((t for t in texts if t), None)
         if text:
@@ -226,22 +248,23 @@ def company_from_source(source: dict[str, Any]) -> Company:
     ``company_locations_full``. Offices, breakdowns, revenue, emails and phones have no place in
     :class:`Company`; they stay in the hit's ``raw``.
     """
-    src = _dict(unwrap_elements(source))
+    src = _dict(source)
     stage, amount = _last_round(src)
     primary = _primary_office(src)
-    count = _int(src.get("employees_count"))
-    return Company(
-        name=_first_text(src.get("company_name"), src.get("company_legal_name"), src.get("company_name_alias")),
-        domain=_str(src.get("website_domain")), website=_str(src.get("website")),
-        linkedin_url=_first_text(src.get("canonical_linkedin_url"), src.get("linkedin_url")),
-        description=_first_text(src.get("description"), src.get("description_enriched")),
-        industry=_str(src.get("industry")),
-        categories=_strings(src.get("categories_and_keywords")), founded_year=_int(src.get("founded_year")),
-        employee_count=count if count is not None else _int(src.get("employees_count_inferred")),
-        employee_range=_str(src.get("size_range")),
-        hq_city=_first_text(src.get("hq_city"), primary.get("city")),
-        hq_region=_first_text(src.get("hq_state"), primary.get("state")),
-        hq_country=_str(src.get("hq_country")), hq_country_iso2=_str(src.get("hq_country_iso2")),
+    get = src.get
+    count = _int(get("employees_count"))
+    return Company.trusted(  # every value is text, a tuple of texts, an int or None by construction
+        name=_first_text(get("company_name"), get("company_legal_name"), get("company_name_alias")),
+        domain=_str(get("website_domain")), website=_str(get("website")),
+        linkedin_url=_first_text(get("canonical_linkedin_url"), get("linkedin_url")),
+        description=_first_text(get("description"), get("description_enriched")),
+        industry=_str(get("industry")),
+        categories=_strings(get("categories_and_keywords")), founded_year=_int(get("founded_year")),
+        employee_count=count if count is not None else _int(get("employees_count_inferred")),
+        employee_range=_str(get("size_range")),
+        hq_city=_first_text(get("hq_city"), primary.get("city")),
+        hq_region=_first_text(get("hq_state"), primary.get("state")),
+        hq_country=_str(get("hq_country")), hq_country_iso2=_str(get("hq_country_iso2")),
         funding_stage=stage, last_funding_amount_usd=amount,
     )
 
@@ -252,10 +275,10 @@ def hit_from_row(row: QueryRow, *, mode: Mode, rank: int, job_id: str | None, re
         person_from_source(row.raw_source) if mode == "people" else company_from_source(row.raw_source)
     )
     record_id = str(row.raw_document_id) if row.raw_document_id is not None else f"row-{rank}"
-    urls = tuple(u for u in (entity.linkedin_url,) if u)
-    return Hit(provider=PROVIDER, provider_record_id=record_id, job_id=job_id, rank=rank, entity=entity,
-               source_urls=urls, raw={"raw_document_id": row.raw_document_id, "raw_source": row.raw_source},
-               retrieved_at=retrieved_at)
+    urls = (entity.linkedin_url,) if entity.linkedin_url else ()
+    return Hit.trusted(provider=PROVIDER, provider_record_id=record_id, job_id=job_id, rank=rank, entity=entity,
+                       source_urls=urls, raw={"raw_document_id": row.raw_document_id, "raw_source": row.raw_source},
+                       retrieved_at=retrieved_at)
 
 
 def person_from_csv(row: dict[str, str]) -> Person:
@@ -263,7 +286,7 @@ def person_from_csv(row: dict[str, str]) -> Person:
     def get(key: str) -> str | None:
         return _str(row.get(key))
 
-    return Person(
+    return Person.trusted(
         full_name=get("full_name"), first_name=get("first_name"), last_name=get("last_name"),
         title=get("title"), headline=get("headline"), company_name=get("company_name"),
         company_domain=get("company_domain"), linkedin_url=get("linkedin"), location=get("location"),
@@ -278,7 +301,7 @@ def company_from_csv(row: dict[str, str]) -> Company:
         return _str(row.get(key))
 
     count = _int(row.get("employees_count"))
-    return Company(
+    return Company.trusted(
         name=get("company_name"), website=get("website"), domain=get("website_domain"),
         linkedin_url=get("canonical_linkedin_url") or get("linkedin_url"), industry=get("industry"),
         employee_count=count if count is not None else _int(row.get("employees_count_inferred")),
@@ -322,10 +345,10 @@ def hit_from_csv(row: dict[str, str], *, mode: Mode, rank: int, job_id: str | No
         record_id = entity.linkedin_url or entity.full_name or f"row-{rank}"
     else:
         record_id = entity.domain or entity.name or f"row-{rank}"
-    return Hit(provider=PROVIDER, provider_record_id=record_id, job_id=job_id, rank=rank, entity=entity,
-               source_urls=tuple(u for u in (getattr(entity, "linkedin_url", None),) if u),
-               raw={EXTRA_CELLS if key is None else str(key): value for key, value in row.items()},
-               retrieved_at=retrieved_at)
+    return Hit.trusted(provider=PROVIDER, provider_record_id=record_id, job_id=job_id, rank=rank, entity=entity,
+                       source_urls=tuple(u for u in (getattr(entity, "linkedin_url", None),) if u),
+                       raw={EXTRA_CELLS if key is None else str(key): value for key, value in row.items()},
+                       retrieved_at=retrieved_at)
 
 
 class CapabilityField(_Wire):
