@@ -35,7 +35,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,8 +45,8 @@ import orjson
 from aggregator.bench.common import BenchResult, Metric, at_least, at_most
 from aggregator.config import DATABASE_URL_ENV
 
-__all__ = ["PAID", "BatchBenchConfig", "StandaloneSandbox", "bench_database_url", "read_records", "run",
-           "run_batch_bench", "run_batch_command", "standalone_sandbox", "write_rows"]
+__all__ = ["PAID", "BatchBenchConfig", "StandaloneSandbox", "bench_database_url", "measure_on_workers",
+           "read_records", "run", "run_batch_bench", "run_batch_command", "standalone_sandbox", "write_rows"]
 
 TITLES = ("VP of Engineering", "CTO", "VP of Sales", "CEO", "VP of Product", "Head of Marketing", "CFO",
           "Head of Engineering")
@@ -260,24 +260,35 @@ def _worker_run(sandbox: StandaloneSandbox, folder: Path, cfg: BatchBenchConfig,
             "rows_matching_reference": matching}
 
 
+async def measure_on_workers(result: BenchResult, skip: bool, unmeasured: list[Metric],
+                             run: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    """Run a benchmark that starts worker processes (``run``, in a thread: it blocks for minutes) for
+    ``result``: its numbers (kept as ``result.details`` too), or None with ``unmeasured`` metrics and a note
+    why when ``skip`` (``--quick``) or when no database is set (``run`` raised ConfigError)."""
+    if skip:
+        result.metrics, result.notes = unmeasured, ["not in --quick: it runs worker processes for minutes "
+                                                    f"(deepsearch bench --only {result.name})"]
+        return None
+    from aggregator.errors import ConfigError
+
+    try:
+        numbers = await asyncio.to_thread(run)
+    except ConfigError as exc:
+        result.metrics, result.notes = unmeasured, [f"not measured: {exc}"]
+        return None
+    result.details = numbers
+    return numbers
+
+
 async def run_batch_bench(cfg: BatchBenchConfig | None = None) -> BenchResult:
     """:func:`run` as a :class:`BenchResult` (a note instead of numbers without a database, or when skipped)."""
     cfg = cfg or BatchBenchConfig()
     started = time.perf_counter()
     result = BenchResult(name="batch", title=f"Batch on workers ({cfg.rows} rows)")
     unmeasured = [Metric(f"{n} worker(s): throughput", None, "rows/min") for n in cfg.workers]
-    if cfg.skip:
-        result.metrics, result.notes = unmeasured, ["not in --quick: it runs worker processes for minutes "
-                                                    "(deepsearch bench --only batch)"]
+    numbers = await measure_on_workers(result, cfg.skip, unmeasured, lambda: run(cfg))
+    if numbers is None:
         return result
-    from aggregator.errors import ConfigError
-
-    try:
-        numbers = await asyncio.to_thread(run, cfg)
-    except ConfigError as exc:
-        result.metrics, result.notes = unmeasured, [f"not measured: {exc}"]
-        return result
-    result.details = numbers
     for one in numbers["runs"]:
         n = one["workers"]
         result.metrics += [Metric(f"{n} worker(s): wall time", one["wall_s"], "s"),

@@ -43,7 +43,6 @@ rows of each dead worker wait ``stale_after_s`` and a supervisor round): about 3
 
 from __future__ import annotations
 
-import asyncio
 import random
 import signal
 import subprocess
@@ -59,6 +58,7 @@ from aggregator.bench.batch import (
     PAID,
     StandaloneSandbox,
     bench_database_url,
+    measure_on_workers,
     read_records,
     run_batch_command,
     standalone_sandbox,
@@ -327,18 +327,9 @@ async def run_kill_bench(cfg: KillBenchConfig | None = None) -> BenchResult:
     started = time.perf_counter()
     result = BenchResult(name="kill", title=f"Workers killed at random ({cfg.rows} rows, {cfg.kills} kills)")
     unmeasured = [Metric("rows done", None, "rows"), Metric("rows equal to one process's", None, "rows")]
-    if cfg.skip:
-        result.metrics, result.notes = unmeasured, ["not in --quick: it runs worker processes for minutes "
-                                                    "(deepsearch bench --only kill)"]
+    numbers = await measure_on_workers(result, cfg.skip, unmeasured, lambda: run(cfg))
+    if numbers is None:
         return result
-    from aggregator.errors import ConfigError
-
-    try:
-        numbers = await asyncio.to_thread(run, cfg)
-    except ConfigError as exc:
-        result.metrics, result.notes = unmeasured, [f"not measured: {exc}"]
-        return result
-    result.details = numbers
     made = sum(1 for kill in numbers["kills"] if kill["pid"] is not None)
     result.metrics += [
         Metric("wall time", numbers["wall_s"], "s"),

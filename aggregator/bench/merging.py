@@ -191,16 +191,15 @@ async def run_merging(cfg: MergingConfig | None = None) -> BenchResult:
 
 
 def main(argv: Sequence[str]) -> None:
-    """``python -m aggregator.bench.merging [SIZE...]``: run and print the metrics."""
+    """``python -m aggregator.bench.merging [SIZE...]``: run and print the metrics' table."""
     import asyncio
 
     cfg = MergingConfig(sizes=tuple(int(a.replace("_", "")) for a in argv)) if argv else MergingConfig()
-    result = asyncio.run(run_merging(cfg))
-    for metric in result.metrics:
-        verdict = "" if metric.passed is None else (" ok" if metric.passed else " MISSED")
-        target = f" {metric.target}{verdict}" if metric.target else ""
-        print(f"{metric.name}: {metric.value:.3f} {metric.unit}{target}  {metric.reference or ''}")
-    print(f"wall {result.wall_s:.1f} s")
+    from rich.console import Console
+
+    from aggregator.bench.cli import result_table
+
+    Console().print(result_table(asyncio.run(run_merging(cfg))))  # the table `deepsearch bench` prints
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aggregator.bench.batch import measure_on_workers
 from aggregator.bench.common import BenchResult, Metric, at_least, at_most, cores, cpu_s
 from aggregator.bench.ratelimit import UTILIZATION_TARGET, sliding_window_rate
 from aggregator.config import DATABASE_URL_ENV
@@ -239,18 +240,9 @@ async def run_saturation_bench(cfg: SaturationBenchConfig | None = None) -> Benc
     started = time.perf_counter()
     result = BenchResult(name="saturation", title=f"/search/query shared by {cfg.processes} processes")
     unmeasured = [Metric("utilization", None, "x"), Metric("429s served", None, "429s")]
-    if cfg.skip:
-        result.metrics, result.notes = unmeasured, ["not in --quick: it runs worker processes for minutes "
-                                                    "(deepsearch bench --only saturation)"]
+    numbers = await measure_on_workers(result, cfg.skip, unmeasured, lambda: run(cfg))
+    if numbers is None:
         return result
-    from aggregator.errors import ConfigError
-
-    try:
-        numbers = await asyncio.to_thread(run, cfg)
-    except ConfigError as exc:
-        result.metrics, result.notes = unmeasured, [f"not measured: {exc}"]
-        return result
-    result.details = numbers
     result.metrics = [
         at_least("utilization", numbers["utilization"], UTILIZATION_TARGET, "x",
                  reference=f"{numbers['achieved_per_min'] or 0:.1f} of {numbers['limit_per_min']:g} per min"),
