@@ -11,7 +11,6 @@ import aiohttp
 from providers.sandbox.faults import FaultRule
 from providers.sandbox.runner import Sandbox, SandboxConfig
 from providers.sandbox.stats import StatsRecorder
-from tests.conftest import FAST_SCALE
 
 STATUS = "GET /search/status/{task_id}"
 
@@ -36,8 +35,10 @@ def test_the_stats_document_holds_peaks_of_requests_and_jobs_in_flight() -> None
 
 
 async def test_the_sandbox_counts_concurrent_requests_and_running_jobs() -> None:
-    slow = FaultRule("sixtyfour", endpoint=STATUS, kind="slow", rate=1.0, delay_s=5.0)
-    config = SandboxConfig(time_scale=FAST_SCALE, n_companies=200, providers=("sixtyfour",), faults=(slow,))
+    # a slower clock than FAST_SCALE: the three status reads (held 20 virtual s = 1 real s) must overlap, and the
+    # three deep searches (about a virtual minute each = 3 real s) must all run, however loaded the machine
+    slow = FaultRule("sixtyfour", endpoint=STATUS, kind="slow", rate=1.0, delay_s=20.0)
+    config = SandboxConfig(time_scale=0.05, n_companies=200, providers=("sixtyfour",), faults=(slow,))
     async with Sandbox(config) as sandbox, aiohttp.ClientSession() as session:
         emulator = sandbox.emulator("sixtyfour")
         emulator.ctx.stats.track_jobs(lambda: sum(
@@ -56,7 +57,7 @@ async def test_the_sandbox_counts_concurrent_requests_and_running_jobs() -> None
             async with session.get(f"{base}/search/status/{task_id}", headers=headers) as resp:
                 await resp.read()
 
-        await asyncio.gather(*(status(t) for t in tasks))  # each held 5 virtual seconds: all three at once
+        await asyncio.gather(*(status(t) for t in tasks))  # each held 20 virtual seconds: all three at once
         doc = sandbox.stats()["providers"]["sixtyfour"]
     assert doc["peak_in_flight"][STATUS] == 3 and doc["peak_in_flight"]["POST /search/start-deep-search"] == 1
     assert doc["peak_jobs_in_flight"] == 3
