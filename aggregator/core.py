@@ -284,7 +284,7 @@ class Aggregator:
         Raises:
             ConfigError: invalid request or provider selection (before any network call).
         """
-        return await _report_of(self.stream(request, **fields))
+        return await _report_of(self._quiet(self.start(request, **fields)))
 
     async def resume(self, run_id: str, *, policy: Policy | None = None) -> SearchReport:
         """Continue a run recorded in the job store (a crash, Ctrl-C, a deadline) to its report.
@@ -297,7 +297,15 @@ class Aggregator:
         Raises:
             ConfigError: the store knows no run ``run_id``, or it cannot be resumed here (see :meth:`start`).
         """
-        return await _report_of(self.stream(await self.recorded_request(run_id), policy=policy, run_id=run_id))
+        request = await self.recorded_request(run_id)
+        return await _report_of(self._quiet(self.start(request, policy=policy, run_id=run_id)))
+
+    @staticmethod
+    def _quiet(run: SearchRun) -> AsyncGenerator[Event, None]:
+        """``run``'s events for a caller that wants only its report: no progress events (nobody reads
+        them; each would be built, queued and passed up the generators for nothing)."""
+        run.progress = False
+        return run.events()
 
     async def recorded_request(self, run_id: str) -> SearchRequest:
         """The request of run ``run_id`` in the job store. Raises ConfigError when it knows no such run."""

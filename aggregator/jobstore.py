@@ -11,8 +11,9 @@ paid job twice: a key without a job means "submit outcome unknown — replay wit
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
@@ -20,6 +21,7 @@ from aggregator.contract import JobRef
 from aggregator.models import Hit, ProviderOutcome, SearchReport, SearchRequest
 
 __all__ = [
+    "DEFAULT_KEEP_FINISHED",
     "MIN_RUN_ID_PREFIX",
     "SHORT_RUN_ID",
     "InMemoryJobStore",
@@ -239,23 +241,43 @@ class _Run:
     wall_s: float | None = None
 
 
+DEFAULT_KEEP_FINISHED = 1000
+"""Finished runs an :class:`InMemoryJobStore` keeps by default (see its docstring)."""
+_FINISHED = frozenset({"done", "failed"})
+
+
 class InMemoryJobStore:
     """A :class:`JobStore` in a dict. ``records`` is public for inspection in tests.
 
     ``now`` is the wall clock that stamps runs (default the system's UTC time).
+
+    ``keep_finished``: how many *finished* runs (``done`` or ``failed``) it keeps, with their jobs, hits,
+    outcomes and report; past that the oldest finished run is forgotten (None: keep every run). A run
+    that is running or interrupted is never forgotten: its journaled keys and checkpoints are what make
+    resuming it safe. Without the bound, a long-lived process (a server, a batch) would hold every report
+    it ever produced (about 140 KiB per 20-record search). Every operation costs the same however many
+    runs the store holds (a run's jobs and hits are found through its own index, not by a scan).
     """
 
-    def __init__(self, *, now: Callable[[], datetime] = _wall_now) -> None:
+    def __init__(self, *, now: Callable[[], datetime] = _wall_now,
+                 keep_finished: int | None = DEFAULT_KEEP_FINISHED) -> None:
+        if keep_finished is not None and keep_finished < 0:
+            raise ValueError("keep_finished must be >= 0 or None")
         self.records: dict[tuple[str, str], JobRecord] = {}
         self._now = now
+        self._keep_finished = keep_finished
         self._runs: dict[str, _Run] = {}
         self._hits: dict[tuple[str, str], list[Hit]] = {}
         self._outcomes: dict[str, dict[str, ProviderOutcome]] = {}
+        self._providers: dict[str, dict[str, None]] = {}  # run id -> providers with a job or hits, in order
+        self._finished: dict[str, None] = {}  # finished run ids, oldest first
 
-    def _update(self, run_id: str, provider: str, **changes: Any) -> None:
-        record = self.records[(run_id, provider)]
-        event = str(changes.get("state", "checkpoint"))
-        self.records[(run_id, provider)] = replace(record, history=(*record.history, event), **changes)
+    def _update(self, run_id: str, provider: str, event: str, *, state: JobStoreState | None = None,
+                job: JobRef | None = None, checkpoint: Mapping[str, Any] | None = None) -> None:
+        r = self.records[(run_id, provider)]
+        self.records[(run_id, provider)] = JobRecord(
+            r.run_id, r.provider, r.idempotency_key, r.request, r.state if state is None else state,
+            r.job if job is None else job, r.checkpoint if checkpoint is None else checkpoint, (*r.history, event))
 
     async def record_submit_intent(
         self, run_id: str, provider: str, idempotency_key: str, request: SearchRequest
@@ -263,15 +285,16 @@ class InMemoryJobStore:
         self.records[(run_id, provider)] = JobRecord(
             run_id, provider, idempotency_key, request, history=("submitting",)
         )
+        self._providers.setdefault(run_id, {})[provider] = None
 
     async def record_submitted(self, run_id: str, provider: str, job: JobRef) -> None:
-        self._update(run_id, provider, state="submitted", job=job)
+        self._update(run_id, provider, "submitted", state="submitted", job=job)
 
     async def record_checkpoint(self, run_id: str, provider: str, checkpoint: Mapping[str, Any]) -> None:
-        self._update(run_id, provider, checkpoint=dict(checkpoint))
+        self._update(run_id, provider, "checkpoint", checkpoint=dict(checkpoint))
 
     async def record_state(self, run_id: str, provider: str, state: JobStoreState) -> None:
-        self._update(run_id, provider, state=state)
+        self._update(run_id, provider, state, state=state)
 
     async def get(self, run_id: str, provider: str) -> JobRecord | None:
         return self.records.get((run_id, provider))
@@ -281,6 +304,7 @@ class InMemoryJobStore:
 
     async def record_hits(self, run_id: str, provider: str, hits: Sequence[Hit]) -> None:
         self._hits.setdefault((run_id, provider), []).extend(hits)
+        self._providers.setdefault(run_id, {})[provider] = None
 
     async def hits(self, run_id: str, provider: str) -> list[Hit]:
         return list(self._hits.get((run_id, provider), []))
@@ -294,15 +318,33 @@ class InMemoryJobStore:
                             finished=finished)
         run.status, run.report, run.finished_wall = status, report, finished
         run.wall_s = wall_s if report is not None else run.wall_s
+        self._finished.pop(run_id, None)
+        if status in _FINISHED:
+            self._finished[run_id] = None
+            self._forget_oldest()
+
+    def _forget_oldest(self) -> None:
+        """Forget the oldest finished runs beyond ``keep_finished`` (with everything recorded for them)."""
+        keep = self._keep_finished
+        while keep is not None and len(self._finished) > keep:
+            run_id = next(iter(self._finished))
+            del self._finished[run_id]
+            self._runs.pop(run_id, None)
+            self._outcomes.pop(run_id, None)
+            for provider in self._providers.pop(run_id, {}):
+                self.records.pop((run_id, provider), None)
+                self._hits.pop((run_id, provider), None)
 
     async def runs(self, limit: int = 50) -> list[RunSummary]:
         """The latest ``limit`` runs, newest first (by wall-clock creation time)."""
         newest = sorted(self._runs.items(), key=lambda item: item[1].created_wall, reverse=True)[:limit]
-        shorts = short_run_ids((run_id for run_id, _ in newest), self._neighbours)
+        ids = sorted(self._runs)
+        shorts = short_run_ids((run_id for run_id, _ in newest), lambda run_id: _neighbours(ids, run_id))
         summaries = []
         for run_id, run in newest:
-            providers = sorted(p for r, p in self.records if r == run_id)
-            hits = [hit for (r, _), h in sorted(self._hits.items()) if r == run_id for hit in h]
+            own = sorted(self._providers.get(run_id, ()))
+            providers = [p for p in own if (run_id, p) in self.records]
+            hits = [hit for p in own for hit in self._hits.get((run_id, p), ())]
             report = run.report
             summaries.append(RunSummary(
                 run_id, run.created_wall, run.status, run.request.query, run.request.mode, providers,
@@ -312,11 +354,6 @@ class InMemoryJobStore:
                 sandbox=report.sandbox if report else None, short_id=shorts[run_id]))
         return summaries
 
-    def _neighbours(self, run_id: str) -> list[str]:
-        ids = sorted(self._runs)
-        i = ids.index(run_id)
-        return ids[max(0, i - 1):i] + ids[i + 1:i + 2]
-
     async def resolve_run_id(self, prefix: str) -> str:
         """The full id of the run ``prefix`` names (see :func:`match_run_id`). Raises :class:`RunIdError`."""
         return match_run_id(prefix, self._runs)
@@ -325,7 +362,14 @@ class InMemoryJobStore:
         if run_id not in self._runs:
             return None
         run = self._runs[run_id]
-        jobs = {p: rec for (r, p), rec in self.records.items() if r == run_id}
-        hits = {p: list(h) for (r, p), h in self._hits.items() if r == run_id}
+        own = self._providers.get(run_id, {})
+        jobs = {p: self.records[(run_id, p)] for p in own if (run_id, p) in self.records}
+        hits = {p: list(self._hits[(run_id, p)]) for p in own if (run_id, p) in self._hits}
         return RunState(run_id, run.status, run.request, jobs, hits, list(self._outcomes.get(run_id, {}).values()),
                         run.report, created_at=run.created_wall, finished_at=run.finished_wall, wall_s=run.wall_s)
+
+
+def _neighbours(ids: list[str], run_id: str) -> list[str]:
+    """The ids next to ``run_id`` in the sorted ``ids``."""
+    i = bisect.bisect_left(ids, run_id)
+    return ids[max(0, i - 1):i] + ids[i + 1:i + 2]

@@ -10,7 +10,11 @@
 - Attempts are capped (``max_attempts``) and so is the time spent on one call (``max_elapsed_s``,
   measured on the injected clock, so the sandbox's time scale applies).
 
-Built on tenacity's ``AsyncRetrying`` with our clock's ``sleep``.
+Built on tenacity's ``AsyncRetrying`` with our clock's ``sleep``. The first attempt runs without it:
+tenacity's per-call machinery (a retry state, a ``concurrent.futures.Future`` per attempt, callable
+inspection) costs more CPU than a request to the in-process sandbox, and the first attempt needs none of
+it (no wait comes before it). Only a retryable failure hands the call to tenacity, which sees that
+failure as its attempt 1 (same attempt numbers, waits, caps and hooks as if it had run it).
 """
 
 from __future__ import annotations
@@ -132,7 +136,29 @@ class RetryPolicy:
             The last error, unchanged, when retries stop.
         """
         started = self.clock.monotonic()
+        try:
+            return await factory()  # the usual case: one attempt, no retry machinery
+        except BaseException as exc:
+            if not self._should_retry(exc):
+                raise
+            first_failure = exc
+        return await self._retry(factory, first_failure, started, on_retry)
+
+    async def _retry(
+        self,
+        factory: Callable[[], Awaitable[T]],
+        first_failure: BaseException,
+        started: float,
+        on_retry: Callable[[ProviderError, float], None] | None,
+    ) -> T:
+        """tenacity's loop from attempt 2 on: its attempt 1 re-raises ``first_failure`` (already sent)."""
         settings = self.settings
+        pending: list[BaseException] = [first_failure]
+
+        async def attempt() -> T:
+            if pending:
+                raise pending.pop()
+            return await factory()
 
         def stop(state: RetryCallState) -> bool:
             if state.attempt_number >= settings.max_attempts:
@@ -163,4 +189,7 @@ class RetryPolicy:
             before_sleep=before_sleep,
             reraise=True,
         )
-        return await retrying(factory)
+        try:
+            return await retrying(attempt)
+        finally:
+            pending.clear()

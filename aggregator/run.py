@@ -31,7 +31,15 @@ from aggregator.config import Settings
 from aggregator.contract import ProviderAdapter
 from aggregator.coordination import AccountBudget, Coordinator, account_fingerprint, coordinator_from_settings
 from aggregator.errors import ConfigError, DeadlineExceededError, ProviderError
-from aggregator.events import Event, HitsEvent, OutcomeEvent, RecordsEvent, ReportEvent, RunStartedEvent
+from aggregator.events import (
+    Event,
+    HitsEvent,
+    OutcomeEvent,
+    ProgressEvent,
+    RecordsEvent,
+    ReportEvent,
+    RunStartedEvent,
+)
 from aggregator.http import HttpClient, ProviderHTTPClient
 from aggregator.jobstore import JobStore
 from aggregator.limits import ProviderLimiter
@@ -47,6 +55,7 @@ __all__ = ["Plan", "ProviderSet", "SearchRun"]
 
 log = get_logger("aggregator.run")
 DEADLINE_GRACE_REAL_S = 5.0  # real seconds a runner gets past the deadline to record its outcome
+_JITTER = random.Random()  # poll jitter of every run (a Random per run costs ~2.5 KiB and an urandom read)
 
 
 @dataclass
@@ -219,6 +228,7 @@ class SearchRun:
     clock: Clock
     run_id: str | None = None
     on_sandbox: bool = False
+    progress: bool = True  # emit ProgressEvents (False: a caller that only wants the report)
     tasks: list[asyncio.Task[ProviderOutcome]] = field(default_factory=list)
     mode: Mode = field(init=False)  # StepLauncher: the request's mode
     scale: float = field(init=False)  # StepLauncher: wall seconds per clock second
@@ -334,10 +344,14 @@ class SearchRun:
             deadline_at = min(deadline_at, self.clock.monotonic() + deadline_s)
         step = StepRun(provider=provider, task=None)  # type: ignore[arg-type]
 
+        progress = self.progress
+
         def emit(event: Event) -> None:
             if isinstance(event, HitsEvent):
                 step.hits.extend(event.hits)
                 step.progressed.set()
+            elif not progress and isinstance(event, ProgressEvent):
+                return
             self._emit(event)
 
         step.task = asyncio.create_task(self._run_provider(provider, request, deadline_at, emit))
@@ -351,7 +365,7 @@ class SearchRun:
             run_id=str(self.run_id), adapter=adapter, request=req, limiter=self.providers.limiter(name),
             poll_policy=type(adapter).poll_policy_from(self.providers.settings.providers[name]),
             store=self.store, clock=self.clock, deadline_at=deadline_at, emit=emit,
-            sandbox=self.providers.targets[name].sandbox, rng=random.Random(),
+            sandbox=self.providers.targets[name].sandbox, rng=_JITTER,
         )
         real_limit = max(0.0, deadline_at - self.clock.monotonic()) * self.clock.scale + DEADLINE_GRACE_REAL_S
         try:

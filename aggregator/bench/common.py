@@ -14,7 +14,9 @@ where a name says ``virtual``, real (wall) seconds otherwise; memory is MiB (``_
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import math
 import os
 import resource
 import threading
@@ -33,6 +35,7 @@ from aggregator.config import Settings, load_settings
 
 __all__ = [
     "BenchResult",
+    "LagTicker",
     "Metric",
     "PeakRss",
     "RequestLog",
@@ -174,6 +177,52 @@ class PeakRss:
         self.peak_mb = max(self.peak_mb, self.end_mb)
 
 
+class LagTicker:
+    """Measures the event loop's lag while in the ``async with`` block: a task sleeps ``interval_s`` real
+    seconds again and again and records how late it wakes (the time other callbacks held the loop).
+
+    :meth:`summary` gives ``{"p50", "p99", "max"}`` in seconds and ``"ticks"``, the number of samples.
+    A tick costs a timer and a task step (microseconds), the same on every side measured.
+    """
+
+    def __init__(self, interval_s: float = 0.01) -> None:
+        self.interval_s = interval_s
+        self.lags: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(self.interval_s)
+            self.lags.append(max(0.0, loop.time() - before - self.interval_s))
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def __aenter__(self) -> LagTicker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    def summary(self) -> dict[str, float]:
+        ordered = sorted(self.lags) or [0.0]
+
+        def pct(p: float) -> float:
+            return ordered[min(len(ordered) - 1, max(0, math.ceil(p * len(ordered)) - 1))]
+
+        return {"p50": pct(0.50), "p99": pct(0.99), "max": ordered[-1], "ticks": float(len(self.lags))}
+
+
 def quiet_gc() -> None:
     """Collect garbage so one measurement does not pay for the previous one's."""
     gc.collect()
@@ -220,12 +269,14 @@ class RequestLog:
 # -- settings -------------------------------------------------------------------------------------
 
 def sandbox_settings(providers: Mapping[str, Mapping[str, Any]] | None = None,
-                     run: Mapping[str, Any] | None = None) -> Settings:
+                     run: Mapping[str, Any] | None = None, http: Mapping[str, Any] | None = None) -> Settings:
     """Settings for the sandbox, from the defaults only (no user file, no environment), with
-    per-provider overrides ``{"sixtyfour": {"page_size": 10}}`` and ``[run]`` overrides."""
+    per-provider overrides ``{"sixtyfour": {"page_size": 10}}``, ``[run]`` and ``[http]`` overrides."""
     overrides: dict[str, Any] = {"providers": {k: dict(v) for k, v in (providers or {}).items()}}
     if run:
         overrides["run"] = dict(run)
+    if http:
+        overrides["http"] = dict(http)
     return load_settings(env={}, overrides=overrides).with_target("sandbox")
 
 
