@@ -142,12 +142,3 @@ class AccountBudget:
     async def usage(self) -> Sequence[BudgetUsage]:
         """Each applying scope's current period."""
         return [await self.coordinator.usage(scope, self.clock) for scope in self.applying()]
-
-    async def available(self) -> float | None:
-        """The credits every applying scope can still cover (the smallest), or None when none applies.
-
-        Raises:
-            CoordinationUnavailableError: the shared state cannot be reached.
-        """
-        usages = await self.usage()
-        return min(u.available for u in usages) if usages else None
