@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 __all__ = [
     "DATABASE_URL_ENV",
     "AccountBudgetSettings",
+    "BreakerOverride",
+    "BreakerSettings",
+    "CacheSettings",
     "DatabaseSettings",
     "HttpSettings",
     "McpSettings",
@@ -163,6 +166,60 @@ class McpSettings(_Section):
     max_credits_per_session: float = Field(200.0, gt=0, allow_inf_nan=False)
 
 
+class CacheSettings(_Section):
+    """The result cache (:mod:`aggregator.cache`): an identical request asked again within the TTL is
+    answered from the journal (the earlier run's records, outcomes and provenance; 0 credits).
+
+    ``ttl_s``: the library's TTL in real seconds; None (the default) leaves the cache off for
+    :class:`~aggregator.Aggregator` calls that do not pass ``cache_ttl_s``. ``cli_ttl_s``: the TTL of
+    ``deepsearch search`` / ``filter`` / ``lookup`` and the MCP server's ``deep_search`` (``--cache-ttl``
+    overrides it, ``--no-cache`` turns it off); None turns the CLI's cache off too.
+    """
+
+    ttl_s: float | None = Field(None, gt=0, allow_inf_nan=False)
+    cli_ttl_s: float | None = Field(3600.0, gt=0, allow_inf_nan=False)
+
+
+class BreakerOverride(_Section):
+    """``[breaker.providers.<provider>]``: one provider's own circuit-breaker settings (unset keys: ``[breaker]``'s)."""
+
+    enabled: bool | None = None
+    failures: int | None = Field(None, ge=1, le=10_000)
+    failure_rate: float | None = Field(None, gt=0, le=1)
+    window_s: float | None = Field(None, gt=0, allow_inf_nan=False)
+    min_calls: int | None = Field(None, ge=1, le=1_000_000)
+    cooldown_s: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+
+class BreakerSettings(_Section):
+    """Circuit breakers per provider account (:mod:`aggregator.breaker`).
+
+    A provider account's circuit opens after ``failures`` consecutive failed calls (connection errors,
+    5xx, timeouts; never 4xx, 429 or malformed bodies), or when at least ``min_calls`` calls of the last
+    ``window_s`` seconds failed at a rate of ``failure_rate`` or more. While open (``cooldown_s``, or the
+    failure's ``Retry-After`` when longer) its calls and new provider steps are refused at once; then
+    one probe call is let through (half-open): its success closes the circuit, its failure reopens it.
+    Durations are seconds of the run's clock (virtual on the sandbox). ``providers`` holds per-provider
+    overrides (``[breaker.providers.orbit] cooldown_s = 60``).
+    """
+
+    enabled: bool = True
+    failures: int = Field(8, ge=1, le=10_000)
+    failure_rate: float = Field(0.5, gt=0, le=1)
+    window_s: float = Field(60.0, gt=0, allow_inf_nan=False)
+    min_calls: int = Field(20, ge=1, le=1_000_000)
+    cooldown_s: float = Field(30.0, gt=0, allow_inf_nan=False)
+    providers: dict[str, BreakerOverride] = Field(
+        default_factory=dict, description="Per-provider overrides ([breaker.providers.NAME] tables).")
+
+    def for_provider(self, name: str) -> BreakerSettings:
+        """The settings that apply to ``name``: ``[breaker]`` with its override's keys over them."""
+        override = self.providers.get(name)
+        if override is None:
+            return self
+        return self.model_copy(update=override.model_dump(exclude_none=True))
+
+
 class ProviderSettings(BaseModel):
     """One provider's settings. Unknown keys are kept for the adapter (``extra``)."""
 
@@ -193,6 +250,8 @@ class Settings(_Section):
     sandbox: SandboxSettings = SandboxSettings()
     database: DatabaseSettings = DatabaseSettings()
     mcp: McpSettings = McpSettings()
+    breaker: BreakerSettings = BreakerSettings()
+    cache: CacheSettings = CacheSettings()
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     budgets: dict[str, AccountBudgetSettings] = Field(
         default_factory=dict, description="Account-wide credit budgets per provider ([budgets.NAME] tables).")
@@ -305,6 +364,13 @@ def _check_keys(data: Mapping[str, Any]) -> None:
         for index, row in enumerate(rows if isinstance(rows, list | tuple) else ()):
             if isinstance(row, Mapping):
                 _check_model_keys(row, RateLimitRow, f"{where}.rate_limits[{index}]")
+    breaker = data.get("breaker")
+    overrides = breaker.get("providers") if isinstance(breaker, Mapping) else None
+    for name, table in (overrides.items() if isinstance(overrides, Mapping) else ()):
+        if name not in registry:
+            raise ConfigError.unknown("breaker.providers", str(name), "provider", registry)
+        if isinstance(table, Mapping):
+            _check_model_keys(table, BreakerOverride, f"breaker.providers.{name}")
     budgets = data.get("budgets")
     for name, table in (budgets.items() if isinstance(budgets, Mapping) else ()):
         if name not in registry:

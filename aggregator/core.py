@@ -13,13 +13,16 @@ Where each provider runs (``Settings.target``: auto, sandbox, live) is decided i
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from pydantic import SecretStr, ValidationError
 
+from aggregator.cache import CacheRequest, cache_key
 from aggregator.clock import Clock, SystemClock
 from aggregator.config import Settings, load_settings
 from aggregator.contract import FilterSearchProvider, ProviderAdapter
@@ -33,6 +36,7 @@ from aggregator.pipelines import Policy, refuse_ignored_strategy_fields
 from aggregator.run import ProviderSet, SearchRun, policy_for
 from aggregator.sandbox import SandboxHandle, open_sandbox
 from aggregator.targets import ProviderTarget, resolve_targets
+from aggregator.telemetry import record_cache
 
 __all__ = ["Aggregator", "ProviderTarget", "resolve_targets"]  # the last two from aggregator.targets
 
@@ -64,6 +68,8 @@ class Aggregator:
             (:mod:`aggregator.coordination`); share one between Aggregators of a process so they share
             their limits. Default: PostgreSQL when ``settings.database.url`` is set, else this
             Aggregator's own in-process coordinator (closed with it; a given one is not).
+        wall_clock: the real (UTC) time the result cache measures the age of its entries with, against
+            the job store's finish stamps (default the system's; tests move one shared with the store).
 
     Raises:
         ConfigError: from ``__aenter__`` when ``target="live"`` and no provider has a key.
@@ -78,9 +84,11 @@ class Aggregator:
         job_store: JobStore | None = None,
         sandbox: SandboxHandle | None = None,
         coordinator: Coordinator | None = None,
+        wall_clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.settings = settings or load_settings()
         self._coordinator = coordinator
+        self._wall_clock = wall_clock or _wall_now
         if sandbox is not None:
             self.settings = self.settings.with_target("sandbox")
         self._own_journal: BufferedJournal | None = None
@@ -243,7 +251,8 @@ class Aggregator:
         return list(plan.providers), list(plan.skipped)
 
     def start(self, request: SearchRequest | str | None = None, /, *, policy: Policy | None = None,
-              run_id: str | None = None, **fields: Any) -> SearchRun:
+              run_id: str | None = None, cache: bool | None = None, cache_ttl_s: float | None = None,
+              refresh: bool = False, **fields: Any) -> SearchRun:
         """Plan a search (each provider validated once) and return its run; iterate ``run.events()``.
 
         ``policy`` replaces the request's ``strategy`` / ``min_results`` / ``hedge_delay_s``
@@ -253,12 +262,22 @@ class Aggregator:
         ``run_id`` continues a run the job store knows (see :meth:`resume`); its recorded request was
         checked when it started.
 
+        The result cache (:mod:`aggregator.cache`): an identical request whose complete, successful run
+        finished within ``cache_ttl_s`` real seconds (default ``[cache] ttl_s``; None there: the cache is off)
+        is answered from the job store: that run's report marked ``cached``, 0 credits, no provider called.
+        ``cache=False`` skips the cache (no lookup, nothing stored); ``cache=True`` requires a TTL (here or
+        in the settings). ``refresh=True`` runs anew and, when the run is cacheable, replaces the entry
+        (it needs no TTL). Identical concurrent requests run once (single flight, see the module).
+
         Raises:
             ConfigError: invalid request, provider selection or policy (naming the field, e.g.
                 ``min_results`` or ``policy.steps[1].hedge_delay_s``); or ``run_id`` given on a
                 sandbox this Aggregator started in this process (it does not know the jobs of the
-                process that started the run). Nothing has been sent.
+                process that started the run); a cache argument that cannot apply (``cache_ttl_s`` not
+                above 0, or given with ``cache=False``; ``refresh`` with ``cache=False``; ``cache=True``
+                without a TTL; any of them with ``run_id``). Nothing has been sent.
         """
+        ttl_s = _check_cache_arguments(run_id, cache, cache_ttl_s, refresh, self.settings.cache.ttl_s)
         req = self.build_request(request, **fields)
         if run_id is None:
             refuse_ignored_strategy_fields(req, policy)
@@ -271,18 +290,26 @@ class Aggregator:
                                         "jobs of the process that started it; resume live runs (with API keys), or "
                                         "runs on a standalone sandbox (`deepsearch sandbox serve --connection-file F`, "
                                         "then DEEPSEARCH_SANDBOX=F for both the run and its resume)")
+        caching = None
+        if run_id is None and cache is not False and (ttl_s is not None or refresh):
+            caching = CacheRequest(cache_key(req, self.providers.targets, chosen), ttl_s, refresh,
+                                   self._wall_clock)
+        elif run_id is None and cache is False:
+            record_cache("bypass")
         return SearchRun(plan=plan, policy=chosen, providers=self.providers, store=self.job_store,
-                         clock=self.clock, run_id=run_id, on_sandbox=self.on_sandbox)
+                         clock=self.clock, run_id=run_id, on_sandbox=self.on_sandbox, cache=caching)
 
     # -- running ----------------------------------------------------------------------------
     async def search(self, request: SearchRequest | str | None = None, /, **fields: Any) -> SearchReport:
         """Run one search on every planned provider and return the merged report.
 
-        Accepts a :class:`SearchRequest`, a query string, and/or fields (``mode=...``). Provider
-        failures are recorded in the outcomes; call ``report`` helpers to inspect them.
+        Accepts a :class:`SearchRequest`, a query string, and/or fields (``mode=...``), and the keyword
+        arguments of :meth:`start` (``policy``, ``cache``, ``cache_ttl_s``, ``refresh``). Provider
+        failures are recorded in the outcomes; call ``report`` helpers to inspect them. A report answered
+        from the result cache has ``cached`` set (see :meth:`start`).
 
         Raises:
-            ConfigError: invalid request or provider selection (before any network call).
+            ConfigError: invalid request, provider selection or cache arguments (before any network call).
         """
         return await _report_of(self._quiet(self.start(request, **fields)))
 
@@ -316,7 +343,8 @@ class Aggregator:
 
     async def stream(
         self, request: SearchRequest | str | None = None, /, *, policy: Policy | None = None,
-        run_id: str | None = None, **fields: Any,
+        run_id: str | None = None, cache: bool | None = None, cache_ttl_s: float | None = None,
+        refresh: bool = False, **fields: Any,
     ) -> AsyncGenerator[Event, None]:
         """Run a search, yielding progress, hits and outcomes as they happen, then the report.
 
@@ -325,16 +353,18 @@ class Aggregator:
         Raises:
             ConfigError: invalid request or provider selection (before any network call).
         """
-        run = self.start(request, policy=policy, run_id=run_id, **fields)
-        async for event in run.events():
-            yield event
+        run = self.start(request, policy=policy, run_id=run_id, cache=cache, cache_ttl_s=cache_ttl_s,
+                         refresh=refresh, **fields)
+        async with contextlib.aclosing(run.events()) as events:  # closing the stream closes the run at once
+            async for event in events:
+                yield event
 
     # -- batches ----------------------------------------------------------------------------------
     def batch(
         self, rows: Iterable[BatchRow | SearchRequest | Mapping[str, Any]], /, *, concurrency: int = 4,
         batch_id: str | None = None, store: BatchStore | None = None, retry_failed: bool = False,
         reports: bool = True, on_progress: Callable[[BatchProgress], None] | None = None, source: str | None = None,
-        budget: float | None = None,
+        budget: float | None = None, cache_ttl_s: float | None = None,
     ) -> BatchRun:
         """Run one search per row, at most ``concurrency`` at a time: an async iterator of
         :class:`~aggregator.batch.RowResult`, one per row, in the order rows finish.
@@ -357,10 +387,13 @@ class Aggregator:
         batch's rows may spend together, in this process and in any worker on the same database (reserved
         before each paid call with the account's budgets: never overshot); once spent, rows not started are
         ``failed`` ("not run: the batch's budget ... is spent"); None keeps the batch's recorded budget.
+        ``cache_ttl_s``: a row starting a new run is answered from the result cache when an identical request
+        completed at most this many real seconds ago (0 credits; its ``run_id`` is that run's, see :meth:`start`);
+        None: ``[cache] ttl_s`` (off by default).
 
         Raises:
-            ConfigError: ``concurrency`` below 1, ``budget`` not above 0; on the first iteration,
-                ``batch_id`` names a batch recorded with other rows or on another target.
+            ConfigError: ``concurrency`` below 1, ``budget`` or ``cache_ttl_s`` not above 0; on the first
+                iteration, ``batch_id`` names a batch recorded with other rows or on another target.
             BatchValidationError: (a ConfigError) every row that is invalid or cannot run, with its line
                 (or row number) and field; nothing was sent.
         """
@@ -369,7 +402,37 @@ class Aggregator:
         resumable = not (self._own_sandbox and self.on_ephemeral_sandbox)  # see start(): jobs died with the sandbox
         return run_batch(self, rows, store, concurrency=concurrency, on_progress=on_progress, batch_id=batch_id,
                          retry_failed=retry_failed, reports=reports, can_resume=resumable, source=source,
-                         budget=budget)
+                         budget=budget, cache_ttl_s=cache_ttl_s)
+
+
+def _wall_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_cache_arguments(run_id: str | None, cache: bool | None, cache_ttl_s: float | None, refresh: bool,
+                           default_ttl_s: float | None) -> float | None:
+    """The TTL of a run's cache lookups (None: none), after refusing what cannot apply. Raises ConfigError."""
+    if run_id is not None:
+        given = [name for name, value in (("cache", cache is not None), ("cache_ttl_s", cache_ttl_s is not None),
+                                          ("refresh", refresh)) if value]
+        if given:
+            raise ConfigError(given[0], "a resumed run continues its own jobs; the result cache does not apply "
+                                        "(remove it)")
+        return None
+    if cache_ttl_s is not None and not cache_ttl_s > 0:
+        raise ConfigError("cache_ttl_s", f"must be above 0 seconds, got {cache_ttl_s}; use cache=False to skip "
+                                         "the cache")
+    if cache is False:
+        if refresh:
+            raise ConfigError("refresh", "refresh replaces the cache entry, and cache=False skips the cache: "
+                                         "give one of them")
+        if cache_ttl_s is not None:
+            raise ConfigError("cache_ttl_s", "cache=False skips the cache, so a TTL cannot apply: give one of them")
+        return None
+    ttl_s = cache_ttl_s if cache_ttl_s is not None else default_ttl_s
+    if cache is True and ttl_s is None and not refresh:
+        raise ConfigError("cache", "cache=True needs a TTL: pass cache_ttl_s or set [cache] ttl_s")
+    return ttl_s
 
 
 async def _report_of(events: AsyncGenerator[Event, None]) -> SearchReport:

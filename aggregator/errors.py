@@ -18,7 +18,8 @@
     │   ├── ProviderConnectionError     connection refused/reset, DNS, TLS
     │   ├── ProviderTimeoutError        no response within the HTTP timeout
     │   ├── ProviderProtocolError       unparseable body, unknown status value
-    │   └── JobFailedError              the provider said the job failed; .reason
+    │   ├── JobFailedError              the provider said the job failed; .reason
+    │   └── CircuitOpenError            the account's circuit breaker is open: nothing sent; .open_until
     ├── DeadlineExceededError           .job (the JobRef) so the run can resume
     ├── BudgetExceededError             the next paid call would exceed a credit budget (run or account)
     └── SearchFailedError               every provider failed; .outcomes
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ __all__ = [
     "AggregatorError",
     "AuthError",
     "BudgetExceededError",
+    "CircuitOpenError",
     "ConfigError",
     "CoordinationUnavailableError",
     "DatabaseError",
@@ -273,6 +276,40 @@ class JobFailedError(ProviderError):
     def __init__(self, reason: str, **kwargs: Any) -> None:
         self.reason = reason
         super().__init__(f"job failed: {reason}", **kwargs)
+
+
+class CircuitOpenError(ProviderError):
+    """The provider account's circuit breaker is open (:mod:`aggregator.breaker`): the call was not sent.
+    Not retryable: retries stop at once, and a strategy moves on.
+
+    Attributes:
+        open_until: when a probe may be sent again (UTC wall time of the caller's clock).
+        retry_in_s: clock seconds until then (0 while another caller's probe is in flight).
+        failures: failures counted since the circuit last closed.
+        probing: another caller's half-open probe is in flight.
+        note: the message without the provider (``circuit open until 14:03:07 UTC (9 failures; next
+            probe after 12.5 s)``), as a skipped step's outcome note says it.
+    """
+
+    retryable = False
+
+    def __init__(self, *, provider: str, open_until: datetime, retry_in_s: float, failures: int,
+                 endpoint: str = "*", probing: bool = False) -> None:
+        self.open_until = open_until
+        self.retry_in_s = retry_in_s
+        self.failures = failures
+        self.probing = probing
+        self.note = self.describe(open_until, retry_in_s, failures, probing)
+        super().__init__(self.note, provider=provider, endpoint=endpoint)
+
+    @staticmethod
+    def describe(open_until: datetime, retry_in_s: float, failures: int, probing: bool = False) -> str:
+        """``circuit open until 14:03:07 UTC (9 failures; next probe after 12.5 s)``."""
+        unit = "failure" if failures == 1 else "failures"
+        if probing:
+            return f"circuit half-open ({failures} {unit}; a probe is in flight)"
+        return (f"circuit open until {open_until:%H:%M:%S} UTC ({failures} {unit}; "
+                f"next probe after {round(retry_in_s, 1):g} s)")
 
 
 class DeadlineExceededError(AggregatorError):

@@ -20,7 +20,11 @@ connection failure    ProviderConnectionError                     idempotent (or
 unknown host name     ProviderConnectionError                     no (DNS outage: yes)
 timeout               ProviderTimeoutError                        idempotent calls only
 bad JSON              ProviderProtocolError                       idempotent calls only
+circuit open          CircuitOpenError (nothing sent)             no
 ====================  ==========================================  ======================
+
+The account's circuit breaker (:mod:`aggregator.breaker`, ``[breaker]``) counts every attempt; the
+failure that opens it surfaces as a :class:`CircuitOpenError` chained to it, so it is not retried.
 
 A call is *idempotent* when repeating it cannot start or charge anything twice: reads, and submits
 that carry the provider's idempotency key. The request body is serialized once, so every retry
@@ -41,6 +45,7 @@ import aiohttp
 import orjson
 from pydantic import SecretStr
 
+from aggregator.breaker import CircuitBreaker
 from aggregator.budget import current_budget
 from aggregator.clock import Clock
 from aggregator.config import HttpSettings
@@ -62,6 +67,7 @@ from aggregator.errors import (
 from aggregator.limits import ProviderLimiter
 from aggregator.log import get_logger
 from aggregator.retry import RetryPolicy, parse_retry_after, retry_after_from_body
+from aggregator.telemetry import instrument as telemetry
 
 __all__ = ["CallStats", "HttpClient", "ProviderHTTPClient", "error_code", "error_for_status"]
 
@@ -192,6 +198,7 @@ class ProviderHTTPClient:
         api_key: SecretStr | None,
         auth_headers: Callable[[str], dict[str, str]],
         account_budget: AccountBudget | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
@@ -202,6 +209,7 @@ class ProviderHTTPClient:
         self._api_key = api_key
         self._auth_headers = auth_headers
         self.account_budget = account_budget
+        self.breaker = breaker  # the account's circuit breaker (aggregator.breaker); None: disabled
         self.stats = CallStats()
 
     def __repr__(self) -> str:
@@ -235,6 +243,7 @@ class ProviderHTTPClient:
     def _count_retry(self, error: ProviderError, wait_s: float) -> None:
         for stats in _counters(self.stats):
             stats.retries += 1
+        telemetry.record_retry(self.provider, error.endpoint, error, wait_s)
 
     def _secret(self) -> str | None:
         return self._api_key.get_secret_value() if self._api_key else None
@@ -274,6 +283,8 @@ class ProviderHTTPClient:
         Raises:
             BudgetExceededError: the run's or the account's budget cannot cover ``cost`` (nothing was sent).
             CoordinationUnavailableError: the shared limits or budgets cannot be reached (nothing was sent).
+            CircuitOpenError: the account's circuit breaker is open (nothing was sent), or this call's
+                failure opened it (chained to that failure; not retried).
             ProviderError subclasses, per the module table.
         """
         body = orjson.dumps(json) if json is not None else None
@@ -285,9 +296,19 @@ class ProviderHTTPClient:
             sent_headers.update(self._auth_headers(secret))
 
         async def attempt() -> Response:
-            async with self.limiter.slot(endpoint):
-                return await self._send(method, self.base_url + path, endpoint, body, params,
-                                        sent_headers, idempotent, expect, retry_on, follow_redirects=False)
+            breaker = self.breaker  # refuses at once while open (CircuitOpenError: not retried)
+            probe = await breaker.admit(endpoint) if breaker is not None else False
+            try:
+                async with self.limiter.slot(endpoint):
+                    response = await self._send(method, self.base_url + path, endpoint, body, params,
+                                                sent_headers, idempotent, expect, retry_on, follow_redirects=False)
+            except BaseException as exc:
+                if breaker is not None and (opened := await breaker.done(probe, exc, endpoint)) is not None:
+                    raise opened from exc  # this failure opened the circuit: no retry
+                raise
+            if breaker is not None:
+                await breaker.done(probe, None, endpoint)
+            return response
 
         budget = current_budget.get() if cost > 0 else None
         reservation = budget.reserve(cost, self.provider) if budget is not None else None
@@ -311,6 +332,7 @@ class ProviderHTTPClient:
             budget.settle(reservation, actual)
         if account is not None and hold is not None:
             await account.settle(hold, actual)
+        telemetry.record_credits(self.provider, endpoint, actual)
         return dataclasses.replace(response, credits_charged=actual)
 
     async def get_external(self, url: str, *, endpoint: str) -> Response:
@@ -323,6 +345,26 @@ class ProviderHTTPClient:
         return await self.retry.call(attempt, on_retry=self._count_retry)
 
     async def _send(
+        self, method: str, url: str, endpoint: str, body: bytes | None,
+        params: Mapping[str, str] | None, headers: Mapping[str, str], idempotent: bool,
+        expect: Literal["json", "text"], retry_on: frozenset[int], *, follow_redirects: bool,
+    ) -> Response:
+        """:meth:`_exchange`, observed by :mod:`aggregator.telemetry` (a ``deepsearch.http`` span per
+        attempt, the request metrics) when anything listens."""
+        observed = telemetry.http_attempt(self.provider, endpoint, method)
+        if observed is None:
+            return await self._exchange(method, url, endpoint, body, params, headers, idempotent, expect,
+                                        retry_on, follow_redirects=follow_redirects)
+        try:
+            response = await self._exchange(method, url, endpoint, body, params, headers, idempotent, expect,
+                                            retry_on, follow_redirects=follow_redirects)
+        except BaseException as exc:
+            observed.failed(exc)
+            raise
+        observed.succeeded(response.status)
+        return response
+
+    async def _exchange(
         self, method: str, url: str, endpoint: str, body: bytes | None,
         params: Mapping[str, str] | None, headers: Mapping[str, str], idempotent: bool,
         expect: Literal["json", "text"], retry_on: frozenset[int], *, follow_redirects: bool,

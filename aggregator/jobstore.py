@@ -229,6 +229,16 @@ class JobStore(Protocol):
 
     async def run(self, run_id: str) -> RunState | None: ...
 
+    async def record_cache_key(self, run_id: str, key: str) -> None:
+        """Make finished run ``run_id`` the result-cache entry of ``key`` (:mod:`aggregator.cache`): the key
+        is cleared from every other run, so one run answers a key. Committed before it returns."""
+        ...
+
+    async def cached_run(self, key: str, max_age_s: float, now: datetime | None = None) -> RunState | None:
+        """The run that holds ``key`` when it is ``done`` with a report and finished at most ``max_age_s``
+        real seconds before ``now`` (default: the store's wall clock), by its wall-clock finish time; else None."""
+        ...
+
 
 @dataclass
 class _Run:
@@ -271,6 +281,8 @@ class InMemoryJobStore:
         self._outcomes: dict[str, dict[str, ProviderOutcome]] = {}
         self._providers: dict[str, dict[str, None]] = {}  # run id -> providers with a job or hits, in order
         self._finished: dict[str, None] = {}  # finished run ids, oldest first
+        self._cache: dict[str, str] = {}  # result-cache key -> the run holding it
+        self._cache_keys: dict[str, str] = {}  # run id -> its key
 
     def _update(self, run_id: str, provider: str, event: str, *, state: JobStoreState | None = None,
                 job: JobRef | None = None, checkpoint: Mapping[str, Any] | None = None) -> None:
@@ -331,6 +343,9 @@ class InMemoryJobStore:
             del self._finished[run_id]
             self._runs.pop(run_id, None)
             self._outcomes.pop(run_id, None)
+            key = self._cache_keys.pop(run_id, None)
+            if key is not None and self._cache.get(key) == run_id:
+                del self._cache[key]
             for provider in self._providers.pop(run_id, {}):
                 self.records.pop((run_id, provider), None)
                 self._hits.pop((run_id, provider), None)
@@ -357,6 +372,27 @@ class InMemoryJobStore:
     async def resolve_run_id(self, prefix: str) -> str:
         """The full id of the run ``prefix`` names (see :func:`match_run_id`). Raises :class:`RunIdError`."""
         return match_run_id(prefix, self._runs)
+
+    async def record_cache_key(self, run_id: str, key: str) -> None:
+        """See :meth:`JobStore.record_cache_key`. KeyError when the run was never recorded."""
+        if run_id not in self._runs:
+            raise KeyError(run_id)
+        earlier = self._cache.get(key)
+        if earlier is not None:
+            self._cache_keys.pop(earlier, None)
+        self._cache_keys.pop(run_id, None)
+        self._cache[key] = run_id
+        self._cache_keys[run_id] = key
+
+    async def cached_run(self, key: str, max_age_s: float, now: datetime | None = None) -> RunState | None:
+        """See :meth:`JobStore.cached_run`."""
+        run_id = self._cache.get(key)
+        run = self._runs.get(run_id) if run_id is not None else None
+        if run_id is None or run is None or run.status != "done" or run.report is None or run.finished_wall is None:
+            return None
+        if ((now or self._now()) - run.finished_wall).total_seconds() > max_age_s:
+            return None
+        return await self.run(run_id)
 
     async def run(self, run_id: str) -> RunState | None:
         if run_id not in self._runs:

@@ -7,7 +7,7 @@ can be resumed without paying twice for a job and finished runs can be listed an
 Schema (created on open; times are ISO-8601 UTC strings, ``*_json`` columns are JSON text)::
 
     runs(run_id TEXT PK, created_at TEXT, status TEXT, request_json TEXT, report_json TEXT NULL,
-         created_wall TEXT NULL, finished_wall TEXT NULL, wall_s REAL NULL)
+         created_wall TEXT NULL, finished_wall TEXT NULL, wall_s REAL NULL, cache_key TEXT NULL)
     jobs(run_id, provider, idempotency_key, state, request_json, job_json NULL, checkpoint_json NULL,
          history_json, PK(run_id, provider))
     hits(run_id, provider, seq, hit_json, PK(run_id, provider, seq))   -- seq: 0, 1, 2... per job
@@ -18,6 +18,8 @@ virtual (it runs many times faster than real time, so it drifts into the future)
 and ``finished_wall`` are the real times the journal recorded and finished the run, and ``wall_s``
 the real seconds it took (see :func:`~aggregator.jobstore.run_wall_s`); people read these. Journals
 written before those three columns existed get them (NULL for old runs) when first opened.
+``cache_key`` is the result-cache key (:mod:`aggregator.cache`) of the one run that answers it (a
+finished, cacheable run; storing a key clears it from older runs); added on open like the others.
 
 ``jobs.request_json`` is the request given to ``record_submit_intent`` (it may differ per provider
 from the run's request), so :meth:`SqliteJournal.get` returns the same :class:`JobRecord` as
@@ -62,7 +64,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, cast
@@ -97,7 +99,8 @@ CREATE TABLE IF NOT EXISTS runs (
     report_json  TEXT,
     created_wall TEXT,
     finished_wall TEXT,
-    wall_s       REAL
+    wall_s       REAL,
+    cache_key    TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_created_at ON runs (created_at);
 CREATE TABLE IF NOT EXISTS jobs (
@@ -127,7 +130,7 @@ CREATE TABLE IF NOT EXISTS outcomes (
 CREATE INDEX IF NOT EXISTS outcomes_run ON outcomes (run_id);
 """
 
-RUN_COLUMNS_ADDED = {"created_wall": "TEXT", "finished_wall": "TEXT", "wall_s": "REAL"}
+RUN_COLUMNS_ADDED = {"created_wall": "TEXT", "finished_wall": "TEXT", "wall_s": "REAL", "cache_key": "TEXT"}
 """Columns of ``runs`` newer than the first schema: added to an older journal when it is opened."""
 
 Key = tuple[str, str]
@@ -185,6 +188,13 @@ class JournalSql:
     """(limit,) -> (run_id, created_at, created_wall, finished_wall, wall_s, status, request JSON, has report,
     report sandbox, report elapsed_s, report record count, hit count, providers JSON array, previous run id,
     next run id), newest first."""
+    clear_cache_key: str
+    """(key,): no run holds ``key`` any more."""
+    set_cache_key: str
+    """(key, run_id): the run holds ``key``."""
+    cached_run: str
+    """(key, finished_wall lower bound) -> (run_id,) of the ``done`` run with a report holding ``key`` that
+    finished at or after the bound, newest first."""
 
 
 class Transaction(Protocol):
@@ -553,6 +563,24 @@ class BufferedJournal(ABC):
                 created_on="wall clock" if created_wall else "run clock", short_id=shorts[run_id]))
         return summaries
 
+    async def record_cache_key(self, run_id: str, key: str) -> None:
+        """Make run ``run_id`` the result-cache entry of ``key`` (:mod:`aggregator.cache`), clearing it from
+        every other run, in one committed transaction. KeyError when the run was never recorded."""
+        def store(row: Row | None) -> list[Statement]:
+            if row is None:
+                raise KeyError(run_id)
+            return [(self.sql.clear_cache_key, (key,)), (self.sql.set_cache_key, (key, run_id))]
+
+        async with self._lock:
+            await self._transaction(guard=(self.sql.run_to_finish, (run_id,), store))
+
+    async def cached_run(self, key: str, max_age_s: float, now: datetime | None = None) -> RunState | None:
+        """The ``done`` run with a report that holds ``key`` and finished (wall clock) at most ``max_age_s``
+        real seconds before ``now`` (default: the journal's clock), or None."""
+        since = (now or self._now()) - timedelta(seconds=max_age_s)
+        rows = await self._fetchall(self.sql.cached_run, (key, self._time(since)))
+        return await self.run(rows[0][0]) if rows else None
+
     async def hits_of_run(self, run_id: str) -> list[Hit]:
         """Every provider's hits of one run (by provider, in recorded order)."""
         rows = await self._fetchall(self.sql.hits_of_run, (run_id,))
@@ -633,6 +661,10 @@ SQLITE_SQL = JournalSql(
         " (SELECT MAX(o.run_id) FROM runs o WHERE o.run_id < r.run_id),"
         " (SELECT MIN(o.run_id) FROM runs o WHERE o.run_id > r.run_id)"
         " FROM runs r ORDER BY COALESCE(r.created_wall, r.created_at) DESC, r.rowid DESC LIMIT ?"),
+    clear_cache_key="UPDATE runs SET cache_key = NULL WHERE cache_key = ?",
+    set_cache_key="UPDATE runs SET cache_key = ? WHERE run_id = ?",
+    cached_run=("SELECT run_id FROM runs WHERE cache_key = ? AND status = 'done' AND report_json IS NOT NULL"
+                " AND finished_wall >= ? ORDER BY finished_wall DESC LIMIT 1"),
 )
 """The statements of :class:`SqliteJournal` (the schema is :data:`SCHEMA`)."""
 
@@ -690,6 +722,7 @@ class SqliteJournal(BufferedJournal):
             await db.execute("PRAGMA busy_timeout=5000")
             await db.executescript(SCHEMA)
             await self._migrate(db)
+            await db.execute("CREATE INDEX IF NOT EXISTS runs_cache_key ON runs (cache_key)")
         except BaseException:
             await db.close()
             raise

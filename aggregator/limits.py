@@ -49,6 +49,7 @@ from aggregator.coordination.base import (
     endpoint_pool,
 )
 from aggregator.log import get_logger
+from aggregator.telemetry import metrics as telemetry_metrics
 
 if TYPE_CHECKING:
     from aggregator.coordination.local import LocalLease
@@ -345,9 +346,11 @@ class ProviderLimiter:
         Raises (on entry):
             CoordinationUnavailableError: a shared coordinator cannot be reached (nothing may be sent).
         """
-        if self._local is None:
-            return _SharedSlot(self._shared_caps.get(endpoint), self._shared(endpoint))
-        return _Slot(self._caps.get(endpoint), self._local_buckets(endpoint))
+        slot: AbstractAsyncContextManager[None] = (
+            _SharedSlot(self._shared_caps.get(endpoint), self._shared(endpoint)) if self._local is None
+            else _Slot(self._caps.get(endpoint), self._local_buckets(endpoint)))
+        metrics = telemetry_metrics.ACTIVE  # deepsearch_rate_limit_wait_seconds, when metrics are enabled
+        return slot if metrics is None else metrics.timed_slot(slot, self.provider, endpoint)
 
     async def pause(self, endpoint: str, seconds: float) -> None:
         """A 429 on ``endpoint``: pause the narrowest buckets that cover it (in every process sharing them).

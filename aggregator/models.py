@@ -37,6 +37,7 @@ from pydantic import (
 from pydantic_core import CoreSchema, core_schema
 
 __all__ = [
+    "CacheInfo",
     "Company",
     "Criterion",
     "Entity",
@@ -593,8 +594,20 @@ class ProviderOutcome(_Frozen):
     note: str | None = Field(None, description="Why it was skipped, or what was partial.")
 
 
+class CacheInfo(_Frozen):
+    """Where a cached report came from (:mod:`aggregator.cache`): the earlier run that answered it."""
+
+    run_id: str = Field(description="The run whose report this is (it ran the providers; this answer called none).")
+    cached_at: datetime = Field(description="Wall-clock (UTC) time that run finished.")
+    age_s: float = Field(ge=0, description="Real seconds between that run's finish and this answer.")
+
+
 class SearchReport(_Frozen):
-    """The result of one run: the request, each provider's outcome and the merged records."""
+    """The result of one run: the request, each provider's outcome and the merged records.
+
+    ``cached`` is set when the report was answered from the result cache (:mod:`aggregator.cache`): it is
+    then the earlier run's report (its ``run_id``, records and provenance) with every outcome's credits 0.
+    """
 
     run_id: str
     request: SearchRequest
@@ -608,6 +621,9 @@ class SearchReport(_Frozen):
     outcomes: tuple[ProviderOutcome, ...]
     records: tuple[MergedRecord, ...]
     answered_by: tuple[str, ...] = Field((), description="Providers whose records the strategy kept.")
+    cached: CacheInfo | None = Field(
+        None, description="Set when answered from the result cache: the source run and its age; no provider "
+                          "was called and nothing was paid.")
 
     @property
     def total_credits(self) -> float:

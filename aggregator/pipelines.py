@@ -12,11 +12,13 @@ One declarative, nestable object decides how a run uses its providers::
   ``min_results`` merged records so far; empty is too few). The chain stops once satisfied; each
   next step is asked only for what ``max_results`` still lacks. An error of a class outside
   ``advance_on_errors`` stops the chain. Outcome notes say who answered and why each earlier
-  step was passed over.
+  step was passed over. A step skipped because its provider's circuit breaker is open
+  (:mod:`aggregator.breaker`: outcome ``skipped``, error ``CircuitOpenError``, nothing sent) is passed
+  over at once whenever ``advance_on`` holds ``error`` or ``too_few``, whatever ``advance_on_errors`` says.
 - ``race``: start the first step; start the next after ``hedge_delay_s`` (or at once when the
-  running ones have all finished unsatisfied); the first to reach ``min_results`` wins, the rest
-  are cancelled (their credits still count, their outcomes say so) and only the winner's records
-  are returned.
+  running ones have all finished unsatisfied, as a step skipped for an open circuit has at once); the
+  first to reach ``min_results`` wins, the rest are cancelled (their credits still count, their
+  outcomes say so) and only the winner's records are returned.
 
 Loadable from a mapping (a config file's ``[policies.NAME]`` table or a JSON/TOML file):
 ``{"strategy": "fallback", "min_results": 40, "steps": ["orbit", {"strategy": "race", ...}]}``.
@@ -219,6 +221,11 @@ async def execute(policy: Policy, launcher: StepLauncher, max_results: int) -> P
 def _why_passed(policy: Policy, part: PolicyResult, total: int, needed: int) -> str | None:
     """Why a fallback step is passed over, None when the chain is satisfied, or 'stop: ...'."""
     errors = [o.error for o in part.outcomes if o.error is not None]
+    if errors and not part.hits and all(o.status == "skipped" and o.error is not None
+                                        and o.error.type == "CircuitOpenError" for o in part.outcomes):
+        if policy.advance_on & {"error", "too_few"}:  # never asked: its provider is down
+            return "circuit open"
+        return "stop: circuit open"
     if errors and not part.hits:
         error = errors[0]
         if error.type == "DeadlineExceededError":

@@ -23,9 +23,19 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from aggregator.cache import cache_age
 from aggregator.compare import Comparison
 from aggregator.errors import ConfigError
-from aggregator.models import Company, FieldValues, FilterCapabilities, MergedRecord, Person, SearchReport
+from aggregator.jobstore import SHORT_RUN_ID
+from aggregator.models import (
+    CacheInfo,
+    Company,
+    FieldValues,
+    FilterCapabilities,
+    MergedRecord,
+    Person,
+    SearchReport,
+)
 
 if TYPE_CHECKING:
     from aggregator.jobstore import RunSummary
@@ -33,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "OUTPUT_SUFFIXES",
     "FittedTable",
+    "cached_line",
     "comparison_tables",
     "counted",
     "fields_table",
@@ -350,6 +361,13 @@ def runs_table(runs: Sequence[RunSummary], title: str | None = None) -> Table:
         table.add_row(run.short_id or run.run_id, created, f"[{RUN_STYLES.get(run.status, '')}]{run.status}[/]",
                       run.mode, escape(run.query), ", ".join(run.providers), records)
     return table
+
+
+def cached_line(cached: CacheInfo) -> str:
+    """What a cached report says under it: ``cached: answered from run 1a2b3c4d, 42 s old; 0 credits, no
+    provider called``."""
+    return (f"cached: answered from run {cached.run_id[:SHORT_RUN_ID]}, {cache_age(cached.age_s)} old; 0 credits, "
+            "no provider called (--refresh runs it anew)")
 
 
 def report_json(report: SearchReport) -> bytes:

@@ -32,6 +32,7 @@ from aggregator.clock import Clock
 from aggregator.config import RetrySettings
 from aggregator.errors import ProviderError, ProviderServerError, RateLimitedError
 from aggregator.log import get_logger
+from aggregator.telemetry.tracing import attempt_number
 
 __all__ = ["RetryPolicy", "parse_retry_after", "retry_after_from_body"]
 
@@ -155,10 +156,18 @@ class RetryPolicy:
         settings = self.settings
         pending: list[BaseException] = [first_failure]
 
+        number = 1  # the first attempt ran in call(); telemetry reads the attempt number from the context
+
         async def attempt() -> T:
+            nonlocal number
             if pending:
                 raise pending.pop()
-            return await factory()
+            number += 1
+            token = attempt_number.set(number)
+            try:
+                return await factory()
+            finally:
+                attempt_number.reset(token)
 
         def stop(state: RetryCallState) -> bool:
             if state.attempt_number >= settings.max_attempts:

@@ -18,6 +18,7 @@ adapter, limiter and client per provider), the clock and the job store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 import uuid
@@ -25,12 +26,19 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from aggregator.breaker import CircuitBreaker, breaker_from_settings
 from aggregator.budget import CreditBudget, current_budget
+from aggregator.cache import CacheRequest, cache_events
 from aggregator.clock import Clock
 from aggregator.config import Settings
 from aggregator.contract import ProviderAdapter
 from aggregator.coordination import AccountBudget, Coordinator, account_fingerprint, coordinator_from_settings
-from aggregator.errors import ConfigError, DeadlineExceededError, ProviderError
+from aggregator.errors import (
+    ConfigError,
+    CoordinationUnavailableError,
+    DeadlineExceededError,
+    ProviderError,
+)
 from aggregator.events import (
     Event,
     HitsEvent,
@@ -50,6 +58,7 @@ from aggregator.pipelines import Policy, PolicyResult, StepRun, execute
 from aggregator.retry import RetryPolicy
 from aggregator.scheduler import JobRunner, error_info, journaled_credits
 from aggregator.targets import ProviderTarget
+from aggregator.telemetry import instrument as telemetry
 
 __all__ = ["Plan", "ProviderSet", "SearchRun"]
 
@@ -123,6 +132,7 @@ class ProviderSet:
                 provider=name, base_url=target.base_url, http=self.http, limiter=limiter,
                 retry=RetryPolicy(self.settings.retry, self.clock), clock=self.clock,
                 api_key=target.api_key, auth_headers=cls.auth_headers, account_budget=account_budget,
+                breaker=breaker_from_settings(self.settings.breaker, name, account, self.coordinator, self.clock),
             )
             built = self._built[name] = _Provider(cls(client, prov), client, limiter)
         return built
@@ -141,6 +151,10 @@ class ProviderSet:
 
     def limiter(self, name: str) -> ProviderLimiter:
         return self._get(name).limiter
+
+    def breaker(self, name: str) -> CircuitBreaker | None:
+        """``name``'s circuit breaker (None: ``[breaker]`` disables it)."""
+        return self._get(name).client.breaker
 
     def runnable(self) -> list[str]:
         """Providers not skipped in this Aggregator, in registry order."""
@@ -229,6 +243,7 @@ class SearchRun:
     run_id: str | None = None
     on_sandbox: bool = False
     progress: bool = True  # emit ProgressEvents (False: a caller that only wants the report)
+    cache: CacheRequest | None = None  # the result cache (aggregator.cache); None: not used
     tasks: list[asyncio.Task[ProviderOutcome]] = field(default_factory=list)
     mode: Mode = field(init=False)  # StepLauncher: the request's mode
     scale: float = field(init=False)  # StepLauncher: wall seconds per clock second
@@ -244,12 +259,21 @@ class SearchRun:
         return self.plan.request
 
     # -- the pipeline -----------------------------------------------------------------------
+    @telemetry.traced_run  # the run's span (the parent of its provider jobs' spans) and run metrics
     async def events(self) -> AsyncGenerator[Event, None]:
         """Run to the report, yielding progress, hits, merged records and outcomes as they happen.
 
         Provider failures are outcomes, never exceptions. Closing the generator early (a crash, a
         Ctrl-C) cancels the provider steps and marks the run ``interrupted`` (resumable).
+        With :attr:`cache` (a new run), a fresh cached answer is replayed instead, and a run is made
+        once for identical concurrent requests (see :func:`aggregator.cache.cache_events`).
         """
+        if self.cache is not None and self.run_id is None:
+            cache, self.cache = self.cache, None  # the run itself (below) runs once, without it
+            async with contextlib.aclosing(cache_events(self, cache, self.events)) as answers:
+                async for answer in answers:  # closed with us: the lease is given back at once
+                    yield answer
+            return
         req = self.request
         skipped = list(self.plan.skipped)
         names = await self._prepare(skipped)
@@ -361,6 +385,9 @@ class SearchRun:
     async def _run_provider(self, name: str, req: SearchRequest, deadline_at: float,
                             emit: Callable[[Event], None]) -> ProviderOutcome:
         adapter = self.providers.adapter(name)
+        if (skipped := await self._circuit_open(name)) is not None:
+            emit(OutcomeEvent(skipped))
+            return skipped
         runner = JobRunner(
             run_id=str(self.run_id), adapter=adapter, request=req, limiter=self.providers.limiter(name),
             poll_policy=type(adapter).poll_policy_from(self.providers.settings.providers[name]),
@@ -381,6 +408,22 @@ class SearchRun:
             outcome = finished.model_copy(update={"note": "; ".join(filter(None, ("cancelled", finished.note)))})
         emit(OutcomeEvent(outcome))
         return outcome
+
+    async def _circuit_open(self, name: str) -> ProviderOutcome | None:
+        """The ``skipped`` outcome of a step whose provider's circuit is open (nothing is submitted; a
+        strategy moves on at once), or None when it may start (a coordination failure is left to the
+        step's first call, which fails closed on it)."""
+        breaker = self.providers.breaker(name)
+        try:
+            refusal = await breaker.refusal() if breaker is not None else None
+        except CoordinationUnavailableError:
+            return None
+        if refusal is None:
+            return None
+        now = self.clock.now()
+        return ProviderOutcome(provider=name, status="skipped", sandbox=self.providers.targets[name].sandbox,
+                               started_at=now, finished_at=now, elapsed_s=0.0, error=error_info(refusal),
+                               note=refusal.note)
 
 
 def policy_for(request: SearchRequest, policy: Policy | None, known: dict[str, ProviderTarget]) -> Policy:

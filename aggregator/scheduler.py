@@ -60,6 +60,7 @@ from aggregator.jobstore import JobRecord, JobStore
 from aggregator.limits import ProviderLimiter
 from aggregator.log import get_logger
 from aggregator.models import ErrorInfo, Hit, OutcomeStatus, ProviderOutcome, SearchRequest
+from aggregator.telemetry import instrument as telemetry
 
 __all__ = ["JobRunner", "error_info", "journaled_credits"]
 
@@ -139,6 +140,7 @@ class JobRunner:
         self._t0 = clock.monotonic()
         self._started_at: datetime = clock.now()
         self._first_result_s: float | None = None
+        self._observed = telemetry.NOOP_JOB  # the job's span and duration (aggregator.telemetry), from run()
 
     # -- progress ---------------------------------------------------------------------------
     def _progress(self, phase: Phase, message: str | None = None) -> None:
@@ -165,6 +167,7 @@ class JobRunner:
         self.credits += float(job.extra.get("credits", self.adapter.cost.per_start))
         self.credits_remaining = job.extra.get("credits_remaining", self.credits_remaining)
         log.info("job.submitted", provider=self.provider, job_id=job.job_id, idempotency_key=key)
+        self._observed.event("submit", {"deepsearch.job_id": job.job_id})
         return job
 
     async def _adopt_unknown_submit(self, key: str) -> JobRef | None:
@@ -213,6 +216,8 @@ class JobRunner:
         new = hits[:room]
         self.pages += page.reads
         self.credits += page.credits
+        self._observed.event("page", {"deepsearch.records": len(new), "deepsearch.reads": page.reads,
+                                      "deepsearch.credits": page.credits})
         if page.credits_remaining is not None:
             self.credits_remaining = page.credits_remaining
         # journal first (hits, then the checkpoint after them), then announce
@@ -236,6 +241,8 @@ class JobRunner:
             await self._sleep_within_deadline(interval)
             state = await self.adapter.poll(job)
             log.debug("job.polled", provider=self.provider, job_id=job.job_id, state=type(state).__name__)
+            self._observed.event("poll", {"deepsearch.state": type(state).__name__.lower(),
+                                          "deepsearch.phase": getattr(state, "phase", None) or ""})
             match state:
                 case Ready():
                     return state.job or job, checkpoint, exhausted
@@ -353,6 +360,8 @@ class JobRunner:
         """
         self._progress("waiting")
         counting = current_call_stats.set(self.stats)  # this job's calls, retries and 429s (not the client's)
+        self._observed = telemetry.job_started(self.provider, self.run_id)  # ended by finish()
+        self._observed.enter()
         try:
             await self._drive_until_deadline()  # the request was validated when the run was planned
         except (ProviderError, DeadlineExceededError, BudgetExceededError) as exc:
@@ -363,6 +372,7 @@ class JobRunner:
             log.exception("provider.crashed", provider=self.provider)
             return await self.finish("partial" if self.hits else "failed", exc)
         finally:
+            self._observed.leave()
             current_call_stats.reset(counting)
         return await self.finish("found" if self.hits else "no_result", None)
 
@@ -388,7 +398,7 @@ class JobRunner:
         if self.exclusions:
             notes.append(self.exclusion_note(sent))
         extra: dict[str, Any] = {"note": "; ".join(notes)} if notes else {}
-        return ProviderOutcome(
+        outcome = ProviderOutcome(
             provider=self.provider, status=status, sandbox=self.sandbox,
             job_id=self.job.job_id if self.job else None, records=len(self.hits), pages=self.pages,
             credits=self.credits, credits_remaining=self.credits_remaining,
@@ -397,3 +407,5 @@ class JobRunner:
             time_to_first_result_s=self._first_result_s,
             error=error_info(error) if error else None, **extra,
         )
+        self._observed.finished(outcome)
+        return outcome

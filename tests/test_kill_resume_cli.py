@@ -106,7 +106,8 @@ def deepsearch(sb: Standalone, *args: str) -> subprocess.CompletedProcess[str]:
 def search_args(query: tuple[str, str]) -> list[str]:
     # max_results above what the providers find together: the merged list is not cut, because which
     # record is cut at a tie depends on streaming ranks, i.e. on timing (see the closing note of issue 7)
-    return ["search", query[0], "--mode", query[1], "--max-results", "100", "--json"]
+    # --no-cache: every run of one query here must really run (the CLI answers a repeat from the result cache)
+    return ["search", query[0], "--mode", query[1], "--max-results", "100", "--json", "--no-cache"]
 
 
 def record_keys(report: dict[str, Any]) -> list[tuple[str, tuple[tuple[str, str], ...]]]:

@@ -179,7 +179,7 @@ def run_batch(agg: Aggregator, rows: Iterable[BatchRow | SearchRequest | Mapping
               store: BatchStore | None = None, *, concurrency: int = DEFAULT_CONCURRENCY,
               on_progress: ProgressCallback | None = None, batch_id: str | None = None, retry_failed: bool = False,
               reports: bool = True, can_resume: bool = True, source: str | None = None,
-              budget: float | None = None) -> BatchRun:
+              budget: float | None = None, cache_ttl_s: float | None = None) -> BatchRun:
     """Check ``rows`` and return the batch's :class:`BatchRun` (iterate it to run the rows).
 
     Args:
@@ -198,6 +198,9 @@ def run_batch(agg: Aggregator, rows: Iterable[BatchRow | SearchRequest | Mapping
         source: the rows' origin (a file name), for messages and the store.
         budget: credits every row of the batch may spend together (see the module docstring); None keeps
             the batch's recorded budget (if any).
+        cache_ttl_s: a new row's run is answered from the result cache (:mod:`aggregator.cache`) when an
+            identical request completed at most this many real seconds ago (0 credits; the row's ``run_id`` is
+            then that run's); None: ``[cache] ttl_s`` (off by default).
 
     Raises:
         ConfigError: ``concurrency`` below 1, or ``budget`` not above 0.
@@ -206,12 +209,14 @@ def run_batch(agg: Aggregator, rows: Iterable[BatchRow | SearchRequest | Mapping
     if concurrency < 1:
         raise ConfigError("concurrency", f"must be at least 1, got {concurrency}")
     check_budget(budget)
+    if cache_ttl_s is not None and not cache_ttl_s > 0:
+        raise ConfigError("cache_ttl_s", f"must be above 0 seconds, got {cache_ttl_s:g}")
     checked = rows_from(rows, source or "rows")
     check_rows(agg, checked, source or "rows")
     options = batch_options(agg)
     return BatchRun(agg, checked, store, batch_id=batch_id or batch_id_of(checked, options), options=options,
                     concurrency=concurrency, on_progress=on_progress, retry_failed=retry_failed, reports=reports,
-                    can_resume=can_resume, source=source, budget=budget)
+                    can_resume=can_resume, source=source, budget=budget, cache_ttl_s=cache_ttl_s)
 
 
 def check_budget(budget: float | None, field: str = "budget") -> None:
@@ -235,8 +240,9 @@ class BatchRun:
     def __init__(self, agg: Aggregator, rows: Sequence[BatchRow], store: BatchStore | None, *, batch_id: str,
                  options: Mapping[str, Any], concurrency: int, on_progress: ProgressCallback | None,
                  retry_failed: bool, reports: bool, can_resume: bool, source: str | None,
-                 budget: float | None = None) -> None:
+                 budget: float | None = None, cache_ttl_s: float | None = None) -> None:
         self.agg, self.rows, self.store, self.budget = agg, tuple(rows), store, budget
+        self.cache_ttl_s = cache_ttl_s
         self.batch_id, self.options, self.source = batch_id, dict(options), source
         self.concurrency, self.retry_failed, self.reports, self.can_resume = (concurrency, retry_failed, reports,
                                                                              can_resume)
@@ -341,7 +347,7 @@ class BatchRun:
         self._notify()
         try:
             result = await RowRunner(self.agg, store, self.batch_id, can_resume=self.can_resume,
-                                     budget=self.budget).run(row, state)
+                                     budget=self.budget, cache_ttl_s=self.cache_ttl_s).run(row, state)
         finally:
             self._tally.running(-1)
         self._tally.add(result)
@@ -434,8 +440,9 @@ class RowRunner:
     """
 
     def __init__(self, agg: Aggregator, store: BatchStore, batch_id: str, *, can_resume: bool,
-                 budget: float | None = None) -> None:
+                 budget: float | None = None, cache_ttl_s: float | None = None) -> None:
         self.agg, self.store, self.batch_id, self.can_resume = agg, store, batch_id, can_resume
+        self.cache_ttl_s = cache_ttl_s  # a new row's result-cache TTL (None: the settings' [cache] ttl_s)
         self.scope = BudgetScope.for_batch(batch_id, budget) if budget is not None else None
 
     async def run(self, row: BatchRow, state: RowState) -> RowResult:
@@ -486,7 +493,7 @@ class RowRunner:
                 return await self._follow(row, self.agg.stream(recorded.request, run_id=state.run_id), attempt)
             log.info("batch.row_restarted", batch_id=self.batch_id, row=row.row, run_id=state.run_id,
                      reason="unknown to the job store" if recorded is None else "cannot be resumed here")
-        return await self._follow(row, self.agg.stream(**row.fields), attempt)
+        return await self._follow(row, self.agg.stream(**row.fields, cache_ttl_s=self.cache_ttl_s), attempt)
 
     async def _follow(self, row: BatchRow, events: AsyncGenerator[Event, None], attempt: _Attempt) -> SearchReport:
         """Run ``events`` to the report; a new run's id is recorded for the row before its first paid call

@@ -22,6 +22,10 @@ search ends (found / partial / failed with a reason), none past its deadline, no
 duplicated, no paid start duplicated (``/_sandbox/stats``), no unclosed session or leaked task.
 Times are virtual seconds (the sandbox clock) except ``wall_s``/``cpu_s`` (real).
 
+Circuit breakers (``[breaker]``, default settings) stay on: at the default fault rates no circuit
+should open (the table says how many did); ``deepsearch bench --only breaker`` is the outage pass that
+makes one open and close (:mod:`aggregator.bench.breaker`).
+
 Fewer retries than faults is expected: ``slow`` answers are not errors, and aiohttp itself
 re-sends a GET once when the server drops a kept-alive connection before answering.
 
@@ -252,6 +256,7 @@ async def run_pass(queries: Sequence[SoakQuery], faults: tuple[FaultRule, ...], 
             gate = asyncio.Semaphore(cfg.concurrency)
             searches = await asyncio.gather(*(_search(agg, q, cfg, gate) for q in queries))
             retries, stats, fired = _retries(agg), sandbox.stats(), _fired(sandbox)
+            opened = {p: breaker.opened for p in soaked_providers() if (breaker := agg.providers.breaker(p))}
         wall_s, cpu_s = time.perf_counter() - wall0, time.process_time() - cpu0
         for _ in range(3):  # let closed transports run their last callbacks
             await asyncio.sleep(0)
@@ -260,7 +265,8 @@ async def run_pass(queries: Sequence[SoakQuery], faults: tuple[FaultRule, ...], 
         unclosed = len(_open_sessions() - sessions_before)
     notes = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     return PassResult(searches=list(searches), stats=stats, faults=fired, retries=retries, wall_s=wall_s,
-                      cpu_s=cpu_s, unclosed_sessions=unclosed, leaked_tasks=leaked, warnings=notes)
+                      cpu_s=cpu_s, unclosed_sessions=unclosed, leaked_tasks=leaked, warnings=notes,
+                      circuits_opened=opened)
 
 
 async def run_soak(searches: int, fault_rate: float, seed: int, concurrency: int, *, time_scale: float = 0.005,

@@ -109,6 +109,7 @@ class PassResult:
     unclosed_sessions: int = 0
     leaked_tasks: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    circuits_opened: dict[str, int] = field(default_factory=dict)  # per provider: times its circuit opened
 
     def jobs_started(self, provider: str) -> int:
         doc = self.stats.get("providers", {}).get(provider, {})
@@ -135,6 +136,7 @@ class PassSummary:
     uncertain_submits: dict[str, int]
     unclosed_sessions: int
     leaked_tasks: int
+    circuits_opened: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -201,6 +203,8 @@ def _pass_lines(title: str, s: PassSummary) -> list[str]:
         f"records {s.records}; longest search {s.max_elapsed_s:.1f} s, worst overrun of the deadline "
         f"{s.max_deadline_overrun_s:+.1f} s; unclosed sessions {s.unclosed_sessions}, leaked tasks {s.leaked_tasks}",
         "(jobs started: at the emulator / searches holding a job id + submits cut off or lost)",
+        "circuit breakers opened: " + (", ".join(f"{p} {n}x" for p, n in sorted(s.circuits_opened.items()) if n)
+                                       or "none"),
     ]
 
 
@@ -296,6 +300,7 @@ def summarize(result: PassResult, problems: list[str], *, exact_starts: bool = F
         max_deadline_overrun_s=max(((r.elapsed_s or 0.0) - r.deadline_s for r in ended), default=0.0),
         jobs_started=started, jobs_with_id=with_id, uncertain_submits=uncertain,
         unclosed_sessions=result.unclosed_sessions, leaked_tasks=len(result.leaked_tasks),
+        circuits_opened=result.circuits_opened,
     )
 
 

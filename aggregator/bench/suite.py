@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aggregator.bench.batch import BatchBenchConfig, run_batch_bench
+from aggregator.bench.breaker import BreakerBenchConfig, run_breaker_bench
+from aggregator.bench.cache import CacheBenchConfig, run_cache_bench
 from aggregator.bench.common import BenchResult, cores
 from aggregator.bench.coordination import CoordinationConfig, run_coordination
 from aggregator.bench.fanout import FanoutConfig, run_fanout
@@ -76,6 +78,8 @@ BENCHMARKS: dict[str, Callable[[Options], Awaitable[BenchResult]]] = {
     "batch": lambda o: run_batch_bench(BatchBenchConfig.quick() if o.quick else BatchBenchConfig()),
     "kill": lambda o: run_kill_bench(KillBenchConfig.quick() if o.quick else KillBenchConfig()),
     "saturation": lambda o: run_saturation_bench(SaturationBenchConfig.quick() if o.quick else SaturationBenchConfig()),
+    "breaker": lambda o: run_breaker_bench(BreakerBenchConfig.quick() if o.quick else BreakerBenchConfig()),
+    "cache": lambda o: run_cache_bench(CacheBenchConfig.quick() if o.quick else CacheBenchConfig()),
 }
 """Benchmark name -> coroutine factory, in the order the suite runs them."""
 

@@ -5,8 +5,13 @@ the streamable HTTP transport at ``http://HOST:PORT/mcp`` instead (HOST defaults
 settings, keys, sandbox default and journal as the other commands. Needs the ``mcp`` extra: without it
 the command exits 2 saying how to install it.
 
+``--metrics-port N`` serves Prometheus metrics (:mod:`aggregator.telemetry.metrics`) at
+``http://127.0.0.1:N/metrics`` (``--metrics-host`` to listen elsewhere), from a thread that never writes
+to stdout (the stdio transport); it needs the ``metrics`` extra.
+
 Exit codes: 0 the client disconnected (or SIGINT/SIGTERM stopped the server: runs still going are
-journaled as interrupted), 2 usage or configuration error, or the ``mcp`` extra is missing.
+journaled as interrupted), 2 usage or configuration error (a metrics port out of range or in use, or
+``--metrics-port`` without the ``metrics`` extra), or the ``mcp`` extra is missing.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from aggregator.cli._support import EXIT_USAGE, announce, err, journal_store, se
 from aggregator.config import Settings
 from aggregator.errors import ConfigError
 from aggregator.journal import BufferedJournal
+from aggregator.telemetry.cli import check_metrics_options, metrics_options, start_metrics
 
 __all__ = ["mcp_command", "parse_address"]
 
@@ -63,8 +69,9 @@ def _is_loopback(host: str) -> bool:
 @click.option("--config", type=click.Path(dir_okay=False), help="A TOML file over config/default.toml.")
 @journal_option
 @click.option("-v", "--verbose", count=True, help="-v info logs, -vv debug logs (stderr).")
+@metrics_options
 def mcp_command(http: str | None, sandbox: bool, live: bool, config: str | None, journal: Path | None,
-                verbose: int) -> None:
+                verbose: int, metrics_port: int | None, metrics_host: str | None) -> None:
     """Serve deep search to AI agents over MCP (stdio, or --http), with credit caps per call and session."""
     try:
         import mcp  # noqa: F401  (the optional extra)
@@ -74,10 +81,14 @@ def mcp_command(http: str | None, sandbox: bool, live: bool, config: str | None,
         sys.exit(EXIT_USAGE)
     address = parse_address(http) if http is not None else None
     try:
+        check_metrics_options(metrics_port, metrics_host)
         settings = settings_for(config, sandbox, live, verbose)
         store = journal_store(settings.database, journal)
+        metrics_url = start_metrics(metrics_port, metrics_host)  # a thread of its own; never writes to stdout
     except ConfigError as exc:
         usage_error(exc)
+    if metrics_url is not None:
+        err.print(f"metrics at {metrics_url}", highlight=False, markup=False)
     if address is not None and not _is_loopback(address[0]):
         err.print(f"warning: serving MCP on {address[0]}, beyond this machine, without authentication: anyone who "
                   "reaches it can spend your credits", highlight=False, markup=False, soft_wrap=True)

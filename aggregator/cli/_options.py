@@ -4,6 +4,7 @@
 - :func:`target_options`: ``--sandbox`` / ``--live`` (commands that choose where to run);
 - :func:`output_options`: ``--json``, ``--out`` (every command that prints a report);
 - :func:`journal_option`: ``--journal`` (every command that reads or writes the journal);
+- :func:`cache_options`: ``--no-cache``, ``--refresh``, ``--cache-ttl`` (the result cache, :mod:`aggregator.cache`);
 - :func:`run_options`: all of the above plus providers, strategy, deadline and ``--explain``
   (``search``, ``filter``, ``lookup``).
 
@@ -24,6 +25,7 @@ from click.core import ParameterSource
 from aggregator.errors import ConfigError
 
 __all__ = [
+    "cache_options",
     "deadline_option",
     "flag_of",
     "journal_option",
@@ -81,6 +83,13 @@ settings_options = _compose(
     click.option("--no-progress", is_flag=True, help="Do not show live progress."),
     click.option("-v", "--verbose", count=True, help="-v info logs, -vv debug logs (stderr)."),
 )
+cache_options = _compose(
+    click.option("--no-cache", "no_cache", is_flag=True,
+                 help="Do not answer from the result cache, and do not store this run in it."),
+    click.option("--refresh", is_flag=True, help="Run anew even if cached, and replace the cache entry."),
+    click.option("--cache-ttl", "cache_ttl_s", type=float, default=None, metavar="SECONDS",
+                 help="Answer from a cached identical run at most this old; default [cache] cli_ttl_s (3600)."),
+)
 run_options = _compose(
     providers_option,
     click.option("--strategy", type=click.Choice(["all", "fallback", "race"]), default=None,
@@ -91,6 +100,7 @@ run_options = _compose(
     click.option("--policy", "policy_ref", default=None,
                  help="A strategy policy: a name from the config's [policies] or a JSON/TOML file."),
     deadline_option,
+    cache_options,
     output_options,
     target_options,
     settings_options,

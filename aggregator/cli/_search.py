@@ -5,7 +5,8 @@ Exit codes: 0 at least one provider delivered (also with no record: "no results"
 configuration error (nothing sent), 3 every provider failed or was skipped, 130 interrupted.
 
 Options that cannot apply are refused (exit 2, naming the flag and why), never ignored: with
-``--explain``, ``--out`` and ``--journal`` (nothing is written or recorded); with ``--policy``,
+``--explain``, ``--out``, ``--journal`` and the cache flags (nothing is written, recorded or answered);
+with ``--no-cache``, ``--refresh`` and ``--cache-ttl``; with ``--policy``,
 ``--strategy`` / ``--min-results`` / ``--hedge-delay`` (the policy sets them); a strategy setting its
 strategy does not use (the library refuses it: :func:`aggregator.pipelines.refuse_inapplicable`);
 ``filter --fields`` / ``--values`` with the search-only options; ``--top-k`` without ``--values``.
@@ -50,11 +51,19 @@ __all__ = ["filter_command", "lookup", "search"]
 def _execute(fields: dict[str, Any], providers: tuple[str, ...], strategy: str | None, min_results: int | None,
              hedge_delay_s: float | None, policy_ref: str | None, deadline_s: float | None, as_json: bool,
              out: Path | None, sandbox: bool, live: bool, config: str | None, explain: bool,
-             no_progress: bool, verbose: int, journal: Path | None = None) -> None:
+             no_progress: bool, verbose: int, journal: Path | None = None, no_cache: bool = False,
+             refresh: bool = False, cache_ttl_s: float | None = None) -> None:
     """Run one request from the CLI and exit with the documented code."""
     try:
         if explain:
             refuse_given(("out", "journal"), "--explain sends nothing, so no record is written or run recorded")
+            refuse_given(("no_cache", "refresh", "cache_ttl_s"),
+                         "--explain sends nothing and answers nothing, so the result cache does not apply")
+        if no_cache:
+            refuse_given(("refresh", "cache_ttl_s"), "--no-cache skips the result cache")
+        if cache_ttl_s is not None and not cache_ttl_s > 0:
+            raise ConfigError("--cache-ttl", f"must be above 0 seconds, got {cache_ttl_s:g}; use --no-cache to "
+                                             "skip the cache")
         if policy_ref:
             refuse_given(("strategy", "min_results", "hedge_delay_s"),
                          "--policy sets the strategy and its settings; put them in the policy")
@@ -74,8 +83,10 @@ def _execute(fields: dict[str, Any], providers: tuple[str, ...], strategy: str |
             sys.exit(EXIT_OK)
     except ConfigError as exc:
         usage_error(exc)
+    cache: dict[str, Any] = {"cache": False} if no_cache else {
+        "cache_ttl_s": cache_ttl_s if cache_ttl_s is not None else settings.cache.cli_ttl_s, "refresh": refresh}
     run_and_report(settings, fields, as_json=as_json, out=out, no_progress=no_progress, policy=policy,
-                    journal=journal)
+                    journal=journal, cache=cache)
 
 
 async def _explain(settings: Settings, fields: dict[str, Any]) -> None:
@@ -151,7 +162,7 @@ def filter_command(mode: str, where: str | None, dsl: str | None, max_results: i
             else:
                 refuse_given(("where", "dsl"), "--fields lists every field (--where/--dsl scope --values)")
             refuse_given(("max_results", "exclude", "strategy", "min_results", "hedge_delay_s", "policy_ref",
-                          "deadline_s", "out", "explain", "journal"),
+                          "deadline_s", "out", "explain", "journal", "no_cache", "refresh", "cache_ttl_s"),
                          f"{listing} reads the index's metadata (free) and runs no search")
             if len(provider_names(run["providers"])) > 1:
                 raise ConfigError("--provider", f"{listing} reads one provider's index; name one")

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from aggregator.journal import BufferedJournal
 from aggregator.models import MergedRecord, Person, SearchReport
 from aggregator.pipelines import Policy
 from aggregator.render import (
+    cached_line,
     counted,
     outcomes_table,
     profile_view,
@@ -229,8 +230,12 @@ def report_interrupted(error: Interrupted) -> None:
 
 async def run_search(settings: Settings, fields: dict[str, Any], show_progress: bool,
                      policy: Policy | None = None, journal: Path | None = None,
-                     resume: str | None = None, outputs: Sequence[tuple[Path, str]] = ()) -> SearchReport:
+                     resume: str | None = None, outputs: Sequence[tuple[Path, str]] = (),
+                     cache: Mapping[str, Any] | None = None) -> SearchReport:
     """Run (or ``resume``) one search with live progress, journaled to ``journal``.
+
+    ``cache``: the result-cache arguments of :meth:`Aggregator.start` (``cache``, ``cache_ttl_s``,
+    ``refresh``) for a new run; None leaves the library's default (``[cache] ttl_s``).
 
     ``outputs`` (path, flag) are the files the command writes afterwards: checked (and their folders
     created) once the request is validated, before anything is sent (see :func:`prepare_output`).
@@ -241,7 +246,7 @@ async def run_search(settings: Settings, fields: dict[str, Any], show_progress: 
     """
     installed = _stop_on_signals()
     try:
-        return await _run_search(settings, fields, show_progress, policy, journal, resume, outputs)
+        return await _run_search(settings, fields, show_progress, policy, journal, resume, outputs, cache or {})
     except asyncio.CancelledError:
         raise Interrupted(_last_run_id.get() or resume, _resumable.get()) from None
     finally:
@@ -254,7 +259,8 @@ _resumable: ContextVar[bool] = ContextVar("_resumable", default=True)  # can ano
 
 
 async def _run_search(settings: Settings, fields: dict[str, Any], show_progress: bool, policy: Policy | None,
-                      journal: Path | None, resume: str | None, outputs: Sequence[tuple[Path, str]]) -> SearchReport:
+                      journal: Path | None, resume: str | None, outputs: Sequence[tuple[Path, str]],
+                      cache: Mapping[str, Any]) -> SearchReport:
     async with journal_store(settings.database, journal) as store, Aggregator(settings, job_store=store) as agg:
         _resumable.set(not agg.on_ephemeral_sandbox)
         # planned and validated once, before anything is printed or sent (a resume on a fresh
@@ -262,7 +268,7 @@ async def _run_search(settings: Settings, fields: dict[str, Any], show_progress:
         if resume is not None:
             run = agg.start(await agg.recorded_request(resume), policy=policy, run_id=resume)
         else:
-            run = agg.start(policy=policy, **fields)
+            run = agg.start(policy=policy, **cache, **fields)
         for path, flag in outputs:  # a request that is refused creates no folder
             prepare_output(path, flag)
         announce(agg)
@@ -420,6 +426,8 @@ def print_report(report: SearchReport, as_json: bool, out: Path | None, wall_s: 
             took += f" ({report.elapsed_s:.1f} virtual s on the sandbox clock)"
         console.print(f"run {report.run_id}: {counted(len(report.records), 'record')}{answered}, "
                       f"{counted(float(report.total_credits), 'credit')}, {took}", highlight=False)
+        if report.cached is not None:
+            console.print(cached_line(report.cached), highlight=False, markup=False)
     say_if_empty(report)
     if out is not None:
         count = write_output(report, out, "--out", lambda: write_report(report, out), journal)
@@ -428,12 +436,14 @@ def print_report(report: SearchReport, as_json: bool, out: Path | None, wall_s: 
 
 def run_and_report(settings: Settings, fields: dict[str, Any], *, as_json: bool, out: Path | None,
                     no_progress: bool, policy: Policy | None = None, journal: Path | None = None,
-                    resume: str | None = None) -> None:
-    """Run (or resume) one search, print its report and exit with the documented code."""
+                    resume: str | None = None, cache: Mapping[str, Any] | None = None) -> None:
+    """Run (or resume) one search, print its report and exit with the documented code (``cache``: see
+    :func:`run_search`)."""
     started = time.perf_counter()
     try:
         report = asyncio.run(run_search(settings, fields, show_progress=not no_progress, policy=policy,
-                                        journal=journal, resume=resume, outputs=[(out, "--out")] if out else []))
+                                        journal=journal, resume=resume, outputs=[(out, "--out")] if out else [],
+                                        cache=cache))
     except ConfigError as exc:
         usage_error(exc)
     except Interrupted as stop:

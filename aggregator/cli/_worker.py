@@ -11,8 +11,12 @@ SIGTERM or Ctrl-C stops the worker gracefully: no new row is taken, rows in prog
 ``--shutdown-timeout`` seconds to finish, then are cancelled (their runs are marked interrupted and their
 jobs go back to the queue, to be resumed by a worker). A second Ctrl-C stops at once.
 
+``--metrics-port N`` serves Prometheus metrics (:mod:`aggregator.telemetry.metrics`) at
+``http://127.0.0.1:N/metrics`` (``--metrics-host`` to listen elsewhere); it needs the ``metrics`` extra.
+
 Exit codes: 0 stopped; 2 usage or configuration error: no database URL (DEEPSEARCH_DATABASE_URL), an
-unreachable or unmigrated database, no provider to run.
+unreachable or unmigrated database, no provider to run, a metrics port out of range or in use, or
+``--metrics-port`` without the ``metrics`` extra.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from aggregator.config import DATABASE_URL_ENV
 from aggregator.db import require_driver
 from aggregator.errors import ConfigError
 from aggregator.render import counted
+from aggregator.telemetry.cli import check_metrics_options, metrics_options, start_metrics
 
 if TYPE_CHECKING:
     from aggregator.batch import RowResult
@@ -56,15 +61,17 @@ __all__ = ["worker_command"]
 @click.option("--config", type=click.Path(dir_okay=False), help="A TOML file over config/default.toml.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print a line per row.")
 @click.option("-v", "--verbose", count=True, help="-v info logs, -vv debug logs (stderr).")
+@metrics_options
 def worker_command(concurrency: int, queues: tuple[str, ...], stale_after_s: float, shutdown_timeout_s: float,
                    name: str | None, sandbox: bool, live: bool, config: str | None, quiet: bool,
-                   verbose: int) -> None:
+                   verbose: int, metrics_port: int | None, metrics_host: str | None) -> None:
     """Run batch rows queued in the database (DEEPSEARCH_DATABASE_URL) until stopped.
 
     Start one or more on each machine that has the database URL and the provider keys; `deepsearch batch
     FILE` enqueues a batch's rows, `deepsearch batch status BATCH_ID` shows its progress. SIGTERM stops
-    gracefully."""
+    gracefully. --metrics-port N serves Prometheus metrics at http://127.0.0.1:N/metrics."""
     try:
+        check_metrics_options(metrics_port, metrics_host)
         settings = settings_for(config, sandbox, live, verbose)
         if settings.database.url is None:
             raise ConfigError("database.url", f"a worker takes batch rows from the database: set {DATABASE_URL_ENV} "
@@ -77,6 +84,9 @@ def worker_command(concurrency: int, queues: tuple[str, ...], stale_after_s: flo
         worker = WorkerConfig(concurrency=concurrency, queues=queues or (DEFAULT_QUEUE,),
                               stale_after_s=stale_after_s, shutdown_timeout_s=shutdown_timeout_s, name=name)
         worker.check()
+        metrics_url = start_metrics(metrics_port, metrics_host)
+        if metrics_url is not None:
+            err.print(f"metrics at {metrics_url}", highlight=False, markup=False)
         asyncio.run(_work(settings, worker, quiet))
     except ConfigError as exc:
         usage_error(exc)

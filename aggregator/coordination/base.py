@@ -1,4 +1,4 @@
-"""The coordination interface: rate limits, leases and credit budgets shared by every holder.
+"""The coordination interface: rate limits, leases, credit budgets and circuit breakers shared by every holder.
 
 A :class:`Coordinator` is what the limits (:class:`~aggregator.limits.ProviderLimiter`) and the
 HTTP boundary's account budgets ask before a request is sent. Two implementations pass one contract
@@ -13,7 +13,7 @@ Keys. Limits belong to a provider *account*, named by :func:`account_fingerprint
 and a hash of its API key: never the key). A bucket is ``(account, spec.name)``; a lease pool
 ``(account, name)`` (``"jobs"`` for the provider's concurrent-job slots, ``"endpoint:<METHOD
 /template>"`` for a per-endpoint concurrency cap); a budget a :class:`BudgetScope` plus the start
-of its current period.
+of its current period; a circuit (:mod:`aggregator.breaker`) the account.
 
 Time. Durations given to a coordinator are seconds of the caller's :class:`~aggregator.clock.Clock`
 (virtual seconds on a :class:`~aggregator.clock.ScaledClock`), except ``lease_ttl_s``, which is
@@ -42,6 +42,9 @@ __all__ = [
     "BudgetHold",
     "BudgetScope",
     "BudgetUsage",
+    "CircuitPolicy",
+    "CircuitState",
+    "CircuitView",
     "Coordinator",
     "LeasePool",
     "Period",
@@ -52,6 +55,7 @@ __all__ = [
 ]
 
 Period = Literal["day", "week", "month", "total"]
+CircuitState = Literal["closed", "open", "half_open"]
 DEFAULT_LEASE_TTL_S = 30.0  # real seconds a dead holder keeps a lease, an in-flight request or a reservation
 JOBS_POOL = "jobs"  # the lease pool of a provider's concurrent-job slots
 PAUSE_GATE = "*"  # the bucket name of an account's pause gate (endpoints no documented limit covers)
@@ -144,6 +148,40 @@ class BudgetUsage:
         return max(0.0, self.limit - self.spent - self.reserved)
 
 
+@dataclass(frozen=True, slots=True)
+class CircuitPolicy:
+    """When a provider account's circuit opens (:mod:`aggregator.breaker`; ``[breaker]`` settings).
+
+    It opens after ``failures`` consecutive failed calls, or when at least ``min_calls`` calls of the
+    last ``window_s`` seconds (estimated over two tumbling windows, weighted) failed at a rate of
+    ``failure_rate`` or more; it stays open ``cooldown_s`` (or the failure's ``Retry-After`` when longer).
+    Durations are seconds of the caller's clock.
+    """
+
+    failures: int = 8
+    failure_rate: float = 0.5
+    window_s: float = 60.0
+    min_calls: int = 20
+    cooldown_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitView:
+    """A provider account's circuit as one coordinator call left it.
+
+    ``retry_in_s``: clock seconds until a probe may be sent (``open``; 0 once due, and when not open).
+    ``failures``: failures counted since it last closed (what opened it, plus failed probes).
+    ``probe``: this caller was granted the half-open probe (:meth:`Coordinator.circuit_probe`).
+    ``changed``: this call changed the state (tripped it, granted the probe, closed or reopened it).
+    """
+
+    state: CircuitState = "closed"
+    retry_in_s: float = 0.0
+    failures: int = 0
+    probe: bool = False
+    changed: bool = False
+
+
 class RateLimit(ABC):
     """The buckets one request to an endpoint takes together (every documented limit covering it).
 
@@ -207,6 +245,9 @@ class Coordinator(ABC):
     """
 
     holder: str
+    circuit_sync_s: float = 0.0
+    """Real seconds a :class:`~aggregator.breaker.CircuitBreaker` may keep counts and a closed state in its
+    local mirror before syncing (0: every call goes through the coordinator, which costs no I/O in process)."""
 
     @abstractmethod
     def rate_limit(self, account: str, specs: Sequence[RateLimitSpec], clock: Clock) -> RateLimit:
@@ -247,6 +288,44 @@ class Coordinator(ABC):
     @abstractmethod
     async def usage(self, scope: BudgetScope, clock: Clock) -> BudgetUsage:
         """The scope's current period (zero when nothing was reserved in it yet)."""
+
+    # -- circuit breakers (aggregator.breaker keeps a local mirror and calls these) ----------------------
+    @abstractmethod
+    async def circuit_report(self, account: str, policy: CircuitPolicy, clock: Clock, *, calls: int,
+                             failures: int, streak: int, broken: bool,
+                             retry_after_s: float | None = None) -> CircuitView:
+        """Count ``calls`` finished calls of ``account``, ``failures`` of them failed, and return its circuit.
+
+        ``streak`` is the failures at the end of the batch (after its last success); ``broken`` says
+        the batch held a success, so the shared run of consecutive failures restarts at ``streak``
+        (else it grows by it). Counted only while the circuit is closed; when a threshold of
+        ``policy`` is met it opens (``changed``) for ``max(policy.cooldown_s, retry_after_s)``.
+        ``calls=0`` only reads the state.
+
+        Raises:
+            CoordinationUnavailableError: the shared state cannot be reached.
+        """
+
+    @abstractmethod
+    async def circuit_probe(self, account: str, policy: CircuitPolicy, clock: Clock) -> CircuitView:
+        """Claim the half-open probe, atomically across every holder: granted (``probe``) to one caller
+        once the circuit's open time is over and no live probe is in flight (a probe whose holder died
+        is given up after the lease TTL). A closed circuit is returned as it is.
+
+        Raises:
+            CoordinationUnavailableError: the shared state cannot be reached.
+        """
+
+    @abstractmethod
+    async def circuit_settle(self, account: str, policy: CircuitPolicy, clock: Clock, *, ok: bool | None,
+                             retry_after_s: float | None = None) -> CircuitView:
+        """The probe this holder was granted ended: ``ok`` closes the circuit (counts restart), a failure
+        opens it again for ``max(policy.cooldown_s, retry_after_s)``, None (cancelled, no answer either
+        way) hands the probe to the next caller at once. Ignored when this holder holds no probe.
+
+        Raises:
+            CoordinationUnavailableError: the shared state cannot be reached.
+        """
 
     @abstractmethod
     async def abandon(self) -> None:

@@ -30,6 +30,9 @@ from aggregator.coordination.base import (
     BudgetHold,
     BudgetScope,
     BudgetUsage,
+    CircuitPolicy,
+    CircuitState,
+    CircuitView,
     Coordinator,
     LeasePool,
     RateLimit,
@@ -184,14 +187,62 @@ class _Budget:
     reserved: float = 0.0
 
 
+@dataclass(slots=True)
+class _Circuit:
+    """One account's circuit; instants are seconds of the clock of its first user."""
+
+    clock: Clock
+    state: CircuitState = "closed"
+    open_until: float = 0.0
+    failures: int = 0  # since it last closed
+    streak: int = 0  # consecutive failures (closed)
+    window_start: float = 0.0
+    calls: float = 0.0
+    fails: float = 0.0
+    prev_calls: float = 0.0
+    prev_fails: float = 0.0
+    probe_holder: str | None = None
+    probe_expires: float = 0.0
+
+    def view(self, now: float, *, probe: bool = False, changed: bool = False) -> CircuitView:
+        retry_in = max(0.0, self.open_until - now) if self.state == "open" else 0.0
+        return CircuitView(self.state, retry_in, self.failures, probe, changed)
+
+    def roll(self, now: float, window_s: float) -> None:
+        """Move to the window holding ``now`` (the last one becomes the previous, older ones are gone)."""
+        elapsed = now - self.window_start
+        if elapsed < window_s:
+            return
+        recent = elapsed < 2 * window_s
+        self.prev_calls, self.prev_fails = (self.calls, self.fails) if recent else (0.0, 0.0)
+        self.calls = self.fails = 0.0
+        self.window_start = now if not recent else self.window_start + window_s
+
+    def open(self, now: float, policy: CircuitPolicy, retry_after_s: float | None) -> None:
+        self.state = "open"
+        self.open_until = now + max(policy.cooldown_s, retry_after_s or 0.0)
+        self.probe_holder = None
+
+    def close(self, now: float) -> None:
+        self.state, self.failures, self.streak, self.probe_holder = "closed", 0, 0, None
+        self.window_start, self.calls, self.fails, self.prev_calls, self.prev_fails = now, 0.0, 0.0, 0.0, 0.0
+
+
+def circuit_trips(streak: int, calls: float, fails: float, policy: CircuitPolicy) -> bool:
+    """Whether a closed circuit opens: ``policy.failures`` consecutive failures, or a failure rate of
+    ``policy.failure_rate`` over at least ``policy.min_calls`` calls (the window's estimate)."""
+    return streak >= policy.failures or (calls >= policy.min_calls and fails >= policy.failure_rate * calls)
+
+
 class LocalState:
-    """What in-process coordinators built on it share: buckets, pauses, lease pools and budgets."""
+    """What in-process coordinators built on it share: buckets, pauses, lease pools, budgets and circuits."""
 
     def __init__(self) -> None:
         self.buckets: dict[tuple[str, str], RateLimiter] = {}
         self.pending_pauses: dict[tuple[str, str], tuple[Clock, float]] = {}  # paused before first use
         self.pools: dict[tuple[str, str], LocalLeasePool] = {}
         self.budgets: dict[tuple[str, datetime], _Budget] = {}
+        self.circuits: dict[str, _Circuit] = {}
 
 
 class InProcessCoordinator(Coordinator):
@@ -320,6 +371,81 @@ class InProcessCoordinator(Coordinator):
         if budget is None:
             return BudgetUsage(scope.limit, 0.0, 0.0, start)
         return BudgetUsage(scope.limit, budget.spent, budget.reserved, start)
+
+    # -- circuit breakers -----------------------------------------------------------------------------
+    def _circuit(self, account: str, clock: Clock) -> tuple[_Circuit, float]:
+        circuit = self.state.circuits.get(account)
+        if circuit is None:
+            circuit = self.state.circuits[account] = _Circuit(clock, window_start=clock.monotonic())
+        now = circuit.clock.monotonic()
+        if circuit.state == "half_open" and circuit.probe_expires <= now:  # the probe's holder is gone
+            circuit.state, circuit.probe_holder, circuit.open_until = "open", None, now
+        return circuit, now
+
+    def circuit_report_now(self, account: str, policy: CircuitPolicy, clock: Clock, *, calls: int, failures: int,
+                           streak: int, broken: bool, retry_after_s: float | None = None) -> CircuitView:
+        """:meth:`circuit_report`, synchronously."""
+        circuit, now = self._circuit(account, clock)
+        if circuit.state != "closed" or calls <= 0:
+            return circuit.view(now)
+        circuit.roll(now, policy.window_s)
+        circuit.calls += calls
+        circuit.fails += failures
+        circuit.failures += failures
+        circuit.streak = streak if broken else circuit.streak + streak
+        weight = max(0.0, 1.0 - (now - circuit.window_start) / policy.window_s)
+        if not circuit_trips(circuit.streak, circuit.prev_calls * weight + circuit.calls,
+                             circuit.prev_fails * weight + circuit.fails, policy):
+            return circuit.view(now)
+        circuit.failures = max(circuit.streak, round(circuit.prev_fails * weight + circuit.fails))
+        circuit.open(now, policy, retry_after_s)
+        return circuit.view(now, changed=True)
+
+    def circuit_state_now(self, account: str) -> CircuitState:
+        """The account's circuit state as stored (the breaker's fast path; expiry is checked by the others)."""
+        circuit = self.state.circuits.get(account)
+        return "closed" if circuit is None else circuit.state
+
+    def circuit_success_now(self, account: str, policy: CircuitPolicy, clock: Clock) -> CircuitState:
+        """Count one successful call (the breaker's fast path: a success never opens a circuit); the state."""
+        circuit = self.state.circuits.get(account)
+        if circuit is None:
+            circuit = self.state.circuits[account] = _Circuit(clock, window_start=clock.monotonic())
+        if circuit.state == "closed":
+            now = circuit.clock.monotonic()
+            if now - circuit.window_start >= policy.window_s:
+                circuit.roll(now, policy.window_s)
+            circuit.calls += 1
+            circuit.streak = 0
+        return circuit.state
+
+    async def circuit_report(self, account: str, policy: CircuitPolicy, clock: Clock, *, calls: int,
+                             failures: int, streak: int, broken: bool,
+                             retry_after_s: float | None = None) -> CircuitView:
+        return self.circuit_report_now(account, policy, clock, calls=calls, failures=failures, streak=streak,
+                                       broken=broken, retry_after_s=retry_after_s)
+
+    async def circuit_probe(self, account: str, policy: CircuitPolicy, clock: Clock) -> CircuitView:
+        circuit, now = self._circuit(account, clock)
+        if circuit.state != "open" or circuit.open_until > now:
+            return circuit.view(now)
+        circuit.state, circuit.probe_holder = "half_open", self.holder
+        circuit.probe_expires = now + self.lease_ttl_s / circuit.clock.scale
+        return circuit.view(now, probe=True, changed=True)
+
+    async def circuit_settle(self, account: str, policy: CircuitPolicy, clock: Clock, *, ok: bool | None,
+                             retry_after_s: float | None = None) -> CircuitView:
+        circuit, now = self._circuit(account, clock)
+        if circuit.state != "half_open" or circuit.probe_holder != self.holder:
+            return circuit.view(now)
+        if ok:
+            circuit.close(now)
+        elif ok is None:
+            circuit.state, circuit.probe_holder, circuit.open_until = "open", None, now
+        else:
+            circuit.failures += 1
+            circuit.open(now, policy, retry_after_s)
+        return circuit.view(now, changed=True)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     async def abandon(self) -> None:

@@ -32,6 +32,12 @@ the bucket or pool, and its release sends a ``NOTIFY``, waking the waiters of ev
 listening connection per coordinator); they re-check after :data:`RELEASE_WAIT_S` at the latest, so
 correctness never depends on a notification.
 
+Circuit breakers (``0007_circuit_breakers.sql``): one row per provider account, taken ``FOR UPDATE`` by
+each of three functions (count calls and maybe trip; claim the half-open probe; settle the probe), so a
+trip, a probe claim and a close are each one atomic statement. The breaker keeps a local mirror and
+syncs at most every :attr:`circuit_sync_s` real seconds while closed (failures at once): no round trip
+per request. A probe whose holder died is given up ``lease_ttl_s`` real seconds after it was claimed.
+
 Fail closed. Any database error while acquiring or reserving raises
 :class:`~aggregator.errors.CoordinationUnavailableError` naming ``host:port/dbname`` (never the
 password), and nothing is sent. Releases that fail are logged and left to expire (conservatively:
@@ -61,6 +67,8 @@ from aggregator.coordination.base import (
     BudgetHold,
     BudgetScope,
     BudgetUsage,
+    CircuitPolicy,
+    CircuitView,
     Coordinator,
     LeasePool,
     RateLimit,
@@ -91,6 +99,11 @@ _RESERVE = ("SELECT hold, refused, remaining, starts FROM coord_reserve(%s, %s::
             "%s::float8[], %s::float8, %s::float8, %s::float8, %s::float8)")
 _SETTLE = "SELECT coord_settle(%s, %s::bigint, %s::float8)"
 _USAGE = "SELECT spent, reserved, start FROM coord_usage(%s, %s, %s::float8, %s::float8, %s::float8)"
+_CIRCUIT_REPORT = ("SELECT state, retry_in, failures, changed FROM coord_circuit_report(%s, %s, %s::float8, "
+                   "%s::float8, %s, %s::float8, %s, %s, %s, %s, %s::float8)")
+_CIRCUIT_PROBE = "SELECT state, retry_in, failures, probe FROM coord_circuit_probe(%s, %s, %s::float8)"
+_CIRCUIT_SETTLE = ("SELECT state, retry_in, failures, changed FROM coord_circuit_settle(%s, %s, %s, %s::float8, "
+                   "%s::float8)")
 
 
 def _time_base(clock: Clock) -> tuple[float, float]:
@@ -175,6 +188,8 @@ class PostgresCoordinator(Coordinator):
         CoordinationUnavailableError: the database cannot be reached or failed (names ``host:port/dbname``).
         DatabaseSchemaError: (on connecting) the schema is not this version's.
     """
+
+    circuit_sync_s = 1.0  # a breaker's mirror syncs at most once a real second while closed (failures at once)
 
     def __init__(self, url: str | SecretStr, *, pool_size: int = 10, connect_timeout_s: float = 10.0,
                  lease_ttl_s: float = DEFAULT_LEASE_TTL_S, holder: str | None = None,
@@ -509,6 +524,35 @@ class PostgresCoordinator(Coordinator):
         epoch, scale = _time_base(clock)
         spent, reserved, start = await self._call(_USAGE, (scope.key, scope.period, scope.limit, epoch, scale))
         return BudgetUsage(scope.limit, float(spent), float(reserved), start)
+
+    # -- circuit breakers (0007_circuit_breakers.sql; aggregator.breaker mirrors them locally) ----------
+    @staticmethod
+    def _circuit_view(row: tuple[Any, ...], clock: Clock, *, probe: bool = False) -> CircuitView:
+        state, retry_in, failures, flag = row
+        return CircuitView(state, float(retry_in) / clock.scale, int(failures), probe and bool(flag),
+                           bool(flag))
+
+    async def circuit_report(self, account: str, policy: CircuitPolicy, clock: Clock, *, calls: int,
+                             failures: int, streak: int, broken: bool,
+                             retry_after_s: float | None = None) -> CircuitView:
+        scale = clock.scale
+        row = await self._call(_CIRCUIT_REPORT, (
+            account, policy.failures, policy.failure_rate, policy.window_s * scale, policy.min_calls,
+            policy.cooldown_s * scale, calls, failures, streak, broken,
+            None if retry_after_s is None else retry_after_s * scale))
+        return self._circuit_view(row, clock)
+
+    async def circuit_probe(self, account: str, policy: CircuitPolicy, clock: Clock) -> CircuitView:
+        row = await self._call(_CIRCUIT_PROBE, (account, self.holder, self.lease_ttl_s))
+        return self._circuit_view(row, clock, probe=True)
+
+    async def circuit_settle(self, account: str, policy: CircuitPolicy, clock: Clock, *, ok: bool | None,
+                             retry_after_s: float | None = None) -> CircuitView:
+        scale = clock.scale
+        row = await self._call(_CIRCUIT_SETTLE, (
+            account, self.holder, ok, policy.cooldown_s * scale,
+            None if retry_after_s is None else retry_after_s * scale))
+        return self._circuit_view(row, clock)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     async def _shutdown(self) -> None:

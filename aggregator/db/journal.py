@@ -77,8 +77,12 @@ POSTGRES_SQL = JournalSql(
         " (SELECT MAX(o.run_id) FROM runs o WHERE o.run_id < r.run_id),"
         " (SELECT MIN(o.run_id) FROM runs o WHERE o.run_id > r.run_id)"
         " FROM runs r ORDER BY COALESCE(r.created_wall, r.created_at) DESC, r.id DESC LIMIT %s"),
+    clear_cache_key="UPDATE runs SET cache_key = NULL WHERE cache_key = %s",
+    set_cache_key="UPDATE runs SET cache_key = %s WHERE run_id = %s",
+    cached_run=("SELECT run_id FROM runs WHERE cache_key = %s AND status = 'done' AND report IS NOT NULL"
+                " AND finished_wall >= %s ORDER BY finished_wall DESC LIMIT 1"),
 )
-"""The statements of :class:`PostgresJournal` (the schema is migration 0001)."""
+"""The statements of :class:`PostgresJournal` (the schema is migration 0001; ``cache_key`` is 0006)."""
 
 
 class _PostgresTransaction:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aggregator.compare import Comparison
 from aggregator.models import (
     MAX_RESULTS_LIMIT,
+    CacheInfo,
     Entity,
     Evidence,
     FieldValues,
@@ -142,6 +143,9 @@ class SearchResult(_Result):
     answered_by: tuple[str, ...] = ()
     elapsed_s: float | None = Field(None, description="Run clock seconds (virtual on the sandbox).")
     note: str | None = Field(None, description="What to do next, when there is something to do.")
+    cached: CacheInfo | None = Field(
+        None, description="Set when answered from the result cache: the earlier run (run_id) whose records these "
+                          "are and its age in seconds; no provider was called and 0 credits were spent.")
 
     @classmethod
     def of_report(cls, report: SearchReport, budget: float | None, left: float) -> SearchResult:
@@ -150,7 +154,7 @@ class SearchResult(_Result):
                    query=report.request.query, mode=report.request.mode, sandbox=report.sandbox,
                    credits=report.total_credits, budget=budget, session_credits_left=left,
                    records=agent_records(report.records), outcomes=report.outcomes,
-                   answered_by=report.answered_by, elapsed_s=report.elapsed_s)
+                   answered_by=report.answered_by, elapsed_s=report.elapsed_s, cached=report.cached)
 
 
 class StartedSearch(_Result):

@@ -187,11 +187,14 @@ class DeepSearchTools:
         """Search people or companies matching `query` across the providers and return one merged,
         de-duplicated result set: each record with the providers that found it, per-field provenance and
         consensus, and every provider's outcome. Sends progress notifications (provider phase, results so
-        far) when the call has a progress token. Costs up to `budget` credits (default: the per-call cap)."""
+        far) when the call has a progress token. Costs up to `budget` credits (default: the per-call cap).
+        An identical search that completed within the cache TTL is answered from it: `cached` then names the
+        earlier run and its age, and the call costs 0 credits."""
         with _tool_errors():
             fields = _search_fields(query, mode, max_results=max_results, providers=providers, strategy=strategy,
                                     min_results=min_results, deadline_s=deadline_s)
-            run, reserved = _plan(self.state, budget, lambda b: self.agg.start(budget=b, **fields))
+            ttl_s = self.agg.settings.cache.cli_ttl_s  # the CLI's default: an agent repeats itself
+            run, reserved = _plan(self.state, budget, lambda b: self.agg.start(budget=b, cache_ttl_s=ttl_s, **fields))
             report = await run_reporting_progress(self.state, ctx, run, reserved)
             return SearchResult.of_report(report, reserved, self.state.credits.left)
 
