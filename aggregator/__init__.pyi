@@ -41,6 +41,7 @@ from .core import Aggregator as Aggregator
 from .errors import AggregatorError as AggregatorError
 from .errors import AuthError as AuthError
 from .errors import BudgetExceededError as BudgetExceededError
+from .errors import CircuitOpenError as CircuitOpenError
 from .errors import ConfigError as ConfigError
 from .errors import CoordinationUnavailableError as CoordinationUnavailableError
 from .errors import DatabaseError as DatabaseError
@@ -70,6 +71,7 @@ from .jobstore import JobRecord as JobRecord
 from .jobstore import JobStore as JobStore
 from .merge import Resolver as Resolver
 from .merge import merge_hits as merge_hits
+from .models import CacheInfo as CacheInfo
 from .models import Company as Company
 from .models import Criterion as Criterion
 from .models import ErrorInfo as ErrorInfo
