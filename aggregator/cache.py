@@ -253,3 +253,4 @@ async def cache_events(run: SearchRun, cache: CacheRequest, events: Callable[[],
             log.info("cache.not_stored", run_id=final.run_id, reason="incomplete or failed run")
     finally:
         await pool.release(lease)
+        run.providers.coordinator.drop_idle_pool(CACHE_ACCOUNT, f"cache:{cache.key}")  # one pool per key

@@ -267,6 +267,12 @@ class Coordinator(ABC):
     def lease_pool(self, account: str, name: str, capacity: int, clock: Clock) -> LeasePool:
         """``account``'s pool ``name`` of ``capacity`` leases (:data:`JOBS_POOL`, :func:`endpoint_pool`)."""
 
+    def drop_idle_pool(self, account: str, name: str) -> None:
+        """Forget ``account``'s pool ``name`` when no lease of it is held or awaited (pools made per key,
+        such as the result cache's one per request, would otherwise pile up in a long-lived process).
+        Only in-process state is kept per pool; a shared backend has nothing to drop (the default)."""
+        return None
+
     @abstractmethod
     async def reserve(self, scopes: Sequence[BudgetScope], amount: float, clock: Clock, *,
                       provider: str) -> BudgetHold:

@@ -68,6 +68,11 @@ class LocalLeasePool:
         self._expiring = 0  # held leases with an expiry (their holder was abandoned)
 
     @property
+    def idle(self) -> bool:
+        """No lease held (expired ones excluded) and nobody waiting for one."""
+        return not self._waiters and self.in_use == 0
+
+    @property
     def in_use(self) -> int:
         """Leases held now (expired ones excluded)."""
         self._purge()
@@ -300,6 +305,11 @@ class InProcessCoordinator(Coordinator):
         if pool is None:
             pool = self.state.pools[key] = LocalLeasePool(f"{account}/{name}", capacity, clock)
         return LocalLease(pool, self.holder)
+
+    def drop_idle_pool(self, account: str, name: str) -> None:
+        pool = self.state.pools.get((account, name))
+        if pool is not None and pool.idle:
+            del self.state.pools[(account, name)]
 
     def rate_limit(self, account: str, specs: Sequence[RateLimitSpec], clock: Clock) -> RateLimit:
         limiters = [self.local_limiter(account, spec, clock) for spec in specs] or [self.local_gate(account, clock)]

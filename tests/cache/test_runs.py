@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from aggregator.cache import cacheable
+from aggregator.cache import CACHE_ACCOUNT, cacheable
+from aggregator.coordination import InProcessCoordinator
 from aggregator.errors import ConfigError
 from aggregator.events import OutcomeEvent, ProgressEvent, RecordsEvent, ReportEvent, RunStartedEvent
 from aggregator.journal import SqliteJournal
@@ -166,6 +167,9 @@ async def test_identical_concurrent_requests_run_once(cache_bench: BenchFactory)
     assert all(r.cached is not None and r.cached.run_id == leaders[0].run_id for r in reports if r is not leaders[0])
     assert all(r.records == leaders[0].records for r in reports)
     assert sum(r.total_credits for r in reports) == leaders[0].total_credits
+    coordinator = agg.providers.coordinator
+    assert isinstance(coordinator, InProcessCoordinator)
+    assert not [key for key in coordinator.state.pools if key[0] == CACHE_ACCOUNT]  # no pool left per request key
 
 
 async def test_a_waiter_runs_itself_when_the_run_it_waited_for_failed(cache_bench: BenchFactory) -> None:
