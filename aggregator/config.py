@@ -95,11 +95,16 @@ class SandboxSettings(_Section):
     ``connection_file`` is the file ``deepsearch sandbox serve --connection-file PATH`` writes
     (environment: ``DEEPSEARCH_SANDBOX``). Runs on an attached sandbox outlive the client process,
     so they can be resumed; ``time_scale`` and ``seed`` then come from the file.
+
+    ``world``: ``"default"``, the consistent world, or ``"hard"``, where the providers disagree the way
+    real ones do (job changes, nicknames, renames, namesakes...: the rates of
+    :meth:`providers.sandbox.disagreements.DisagreementRates.hard`).
     """
 
     time_scale: float = Field(0.02, gt=0, le=1)
     seed: int = 7
     n_companies: int = Field(4000, ge=50, le=100_000)
+    world: Literal["default", "hard"] = "default"
     connection_file: Path | None = None
 
 

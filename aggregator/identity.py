@@ -19,6 +19,11 @@
 - :func:`normalize_country` — ISO 3166 alpha-2 from a code or a common name/alias (``"United
   States"``, ``"USA"``, ``"UK"``, ``"Deutschland"``); an unknown name stays its folded self.
 - :func:`fold_text` — the light normalization used to compare field values (case, whitespace).
+- :func:`domain_stem` — a registered domain without its public suffix: ``acme.co.uk`` -> ``acme``
+  (one company's ``acme.com`` and ``acme.de`` share it).
+- :func:`same_given_name` — two folded given names that are one another's nickname (``bob`` /
+  ``robert``, ``kate`` / ``katherine``), from the ``nicknames`` package's hand-curated table
+  (Carlton Northern's names.csv, 2,700 English name / nickname relations, Apache-2.0).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import tldextract
 from cleanco import prepare_default_terms  # type: ignore[import-untyped]
 
 __all__ = [
+    "domain_stem",
     "fold_text",
     "normalize_company_name",
     "normalize_country",
@@ -41,6 +47,7 @@ __all__ = [
     "normalize_email",
     "normalize_linkedin_url",
     "normalize_person_name",
+    "same_given_name",
 ]
 
 _LINKEDIN_PATH = re.compile(r"^/(in|company|school|showcase)/([^/?#]+)", re.IGNORECASE)
@@ -144,6 +151,35 @@ def normalize_domain(value: str | None) -> str | None:
         return None
     host = _split_url(value)[0]
     return _registered(host) if host and not any(c.isspace() for c in host) else None
+
+
+@_memo
+def domain_stem(domain: str | None) -> str | None:
+    """A registered domain without its public suffix: ``acme.co.uk`` -> ``acme``; None for None."""
+    if not domain:
+        return None
+    return _EXTRACT.extract_str(domain).domain or domain
+
+
+@functools.cache
+def _nicknames() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    from nicknames import NickNamer
+
+    namer = NickNamer()
+    return namer.nickname_lookup, namer.canonical_lookup
+
+
+@functools.lru_cache(maxsize=65_536)
+def same_given_name(a: str, b: str) -> bool:
+    """Whether folded given names ``a`` and ``b`` are equal or one is a nickname of the other.
+
+    Direct relations only: ``bob``/``robert`` yes, but not two nicknames of one name (``chris`` and
+    ``tina`` are both nicknames of ``christina``, and usually two different people).
+    """
+    if a == b:
+        return True
+    nicknames, _ = _nicknames()
+    return b in nicknames.get(a, ()) or a in nicknames.get(b, ())
 
 
 def normalize_email(value: str | None) -> str | None:

@@ -5,17 +5,26 @@ Tiers, strongest first (normalizers in :mod:`aggregator.identity`, matching in
 
 - **people**: LinkedIn profile URL (scheme, ``www.``/country subdomain, query, trailing slash and
   sub-paths removed; slug lower-cased) -> email (case-insensitive) -> the same provider record read
-  twice in one job -> fuzzy full name + employer.
+  twice in one job -> fuzzy full name, or a nickname of the given name (``Bob``/``Robert``, from the
+  ``nicknames`` package), + employer -> MOVE: the same name and city at another employer when one
+  side has no LinkedIn profile (a job change between two providers' snapshots).
 - **companies**: registered domain (Public Suffix List bundled with tldextract, no network:
-  ``www.acme.co.uk/about`` -> ``acme.co.uk``; ``domain``, else ``website``) -> LinkedIn company URL
-  -> the same provider record -> fuzzy base name (legal forms from cleanco's list, punctuation, case
-  and accents removed) + country (ISO2; names and aliases mapped).
+  ``www.acme.co.uk/about`` -> ``acme.co.uk``; ``domain``, else ``website``, and a website on another
+  domain too: a renamed company's old domain redirecting) -> LinkedIn company URL, or the same base
+  name, country and domain class (``acme.com`` = ``acme.de`` for a German company) -> the same
+  provider record -> the same base name, country and HQ city -> fuzzy base name (legal forms from
+  cleanco's list, punctuation, case and accents removed) + country (ISO2; names and aliases mapped).
 
 Hits holding *conflicting* strong keys never merge through a weaker tier: an email, a re-read or a
-name match cannot join two different LinkedIn profiles, two different registered domains or two
+name match cannot join two different LinkedIn profiles, two different domain classes or two
 different company LinkedIn pages; a name match also cannot join two emails at one email domain
-(``jane.doe@`` vs ``jane.doe2@acme.com``), two employer domains or two countries. Clustering is
-order-independent: the result is a function of the set of hits (:func:`~aggregator.resolution.cluster`).
+(``jane.doe@`` vs ``jane.doe2@acme.com``), two employer domains or two countries. One exception, for
+renames: the same company LinkedIn page joins two domains. A keyless hit that name-matches two
+namesakes' clusters joins neither. Clustering is order-independent: the result is a function of the
+set of hits (:func:`~aggregator.resolution.cluster`).
+
+Provider disagreements (issue 20) are measured on the sandbox's hard world by
+``deepsearch bench --only resolution`` (:mod:`aggregator.bench.resolution`), side by side with splink.
 
 Fuzzy thresholds (rapidfuzz, 0-100), measured on the sandbox world (seed 7: 4,000 companies,
 33,655 people; company names are unique but built from shared roots, so near-collisions abound):
@@ -70,13 +79,13 @@ from aggregator.models import Company, Hit, MergedRecord, Mode, Person
 from aggregator.resolution import (
     CandidateIndex,
     Features,
-    Tier,
     cluster,
     conflicting,
     entity_features,
     exclusive_keys,
     features,
     identity_key,
+    link_tier,
     name_score,
 )
 
@@ -312,7 +321,7 @@ class Resolver:
             if not score:
                 continue
             mine = mine if mine is not None else exclusive_keys(f)
-            if not conflicting(exclusive_keys(other), mine, Tier.NAME):
+            if not conflicting(exclusive_keys(other), mine, link_tier(score)):
                 self._links.setdefault(i, []).append((score, j, i))
                 self._union(i, j)
         self._index.add(i, f)

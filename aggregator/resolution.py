@@ -6,29 +6,42 @@ Two hits are linked by a :class:`Tier`, strongest first:
 ====== =============================== ====================================================
 tier   people                          companies
 ====== =============================== ====================================================
-KEY    LinkedIn profile URL            registered domain (domain, else website)
-ALT    email (case-insensitive)        LinkedIn company URL
+KEY    LinkedIn profile URL            registered domain (domain, else website; a website
+                                       elsewhere -- an old domain redirecting -- is a KEY too)
+ALT    email (case-insensitive)        LinkedIn company URL; or the same base name, domain
+                                       class (:func:`domain_class`) and country
 RECORD the same provider record read twice in one job (e.g. Orbit partial, then full)
-NAME   fuzzy full name + employer      fuzzy base name + country
+PLACE  --                              the same base name, country and HQ city
+NAME   fuzzy full name (or a nickname  fuzzy base name + country
+       of the given name) + employer
+MOVE   the same name and city at       --
+       another employer, one side
+       without a LinkedIn profile
 ====== =============================== ====================================================
 
-The exact tiers are implicit (hits sharing a key); NAME links are found through :class:`CandidateIndex`
-blocking and scored with rapidfuzz (thresholds and their measurements are in :mod:`aggregator.merge`).
+The exact tiers are implicit (hits sharing a key); NAME and MOVE links are found through
+:class:`CandidateIndex` blocking and scored with rapidfuzz (thresholds and their measurements are in
+:mod:`aggregator.merge`); nicknames come from the ``nicknames`` package
+(:func:`~aggregator.identity.same_given_name`).
 
 :func:`cluster` turns the links of one connected group into clusters like Kruskal's algorithm with
 cannot-link constraints: tiers in order, within a tier a canonical hit order (NAME links best score
 first), and a link is taken only if the two clusters do not hold *conflicting exclusive keys* -- two
 different values of a key that one entity has only one of. Which keys are exclusive grows as the tier
 weakens (:data:`CHECKS`): nothing is checked on KEY (same LinkedIn profile or domain is the same
-entity); ALT must not join two different primary keys; RECORD and NAME must not join two LinkedIn
-profiles, two domains, two company LinkedIn pages or two emails at one email domain; NAME must not
-join two employer domains or two countries either. Links are tried in a canonical order (hits sorted
-by provider, record id, job, rank, time), so the clusters depend only on the set of hits, never on
-their arrival order.
+entity); ALT must not join two LinkedIn profiles (a company LinkedIn page may join two domains: a
+rename keeps its page); RECORD and NAME must not join two LinkedIn profiles, two domain classes, two
+company LinkedIn pages or two emails at one email domain; NAME must not join two employer domains or
+two countries either; MOVE is NAME without the employer check; PLACE checks domains and countries
+only (an older LinkedIn slug is no conflict). A hit that name-matches two clusters which cannot be one
+entity (two namesakes' profiles) joins neither: which one it is would be a guess. Links are tried in
+a canonical order (hits sorted by provider, record id, job, rank, time), so the clusters depend only
+on the set of hits, never on their arrival order.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -37,6 +50,7 @@ from typing import NamedTuple
 from rapidfuzz import fuzz
 
 from aggregator.identity import (
+    domain_stem,
     fold_text,
     normalize_company_name,
     normalize_country,
@@ -44,11 +58,13 @@ from aggregator.identity import (
     normalize_email,
     normalize_linkedin_url,
     normalize_person_name,
+    same_given_name,
 )
 from aggregator.models import Company, Hit, Person
 
-__all__ = ["CHECKS", "COMPANY_NAME_THRESHOLD", "PERSON_NAME_THRESHOLD", "CandidateIndex", "Features", "Tier",
-           "cluster", "conflicting", "entity_features", "exclusive_keys", "features", "identity_key", "name_score"]
+__all__ = ["CHECKS", "COMPANY_NAME_THRESHOLD", "MOVE_SCORE", "NICKNAME_SCORE", "PERSON_NAME_THRESHOLD",
+           "CandidateIndex", "Features", "Tier", "cluster", "conflicting", "domain_class", "entity_features",
+           "exclusive_keys", "features", "identity_key", "link_tier", "name_score"]
 
 PERSON_NAME_THRESHOLD = 90.0
 """Minimum ``max(ratio, token_sort_ratio)`` of two normalized person names (0-100)."""
@@ -63,15 +79,32 @@ class Tier(IntEnum):
     ALT = 1
     RECORD = 2
     NAME = 3
+    MOVE = 4
+    PLACE = 5  # companies: identical base name, country and HQ city (taken after RECORD, before NAME)
 
 
 CHECKS: dict[Tier, tuple[str, ...]] = {
     Tier.KEY: (),
     Tier.ALT: ("key",),
-    Tier.RECORD: ("key", "alt", "email@"),
-    Tier.NAME: ("key", "alt", "email@", "employer", "country"),
+    Tier.RECORD: ("key", "alt", "email@", "domain"),
+    Tier.NAME: ("key", "alt", "email@", "domain", "employer", "country"),
+    Tier.MOVE: ("key", "alt", "email@", "domain", "country"),
+    Tier.PLACE: ("domain", "country"),
 }
-"""Exclusive-key kinds (prefixes) that must not conflict for a link of each tier to be taken."""
+"""Exclusive-key kinds (prefixes) that must not conflict for a link of each tier to be taken.
+
+People's LinkedIn profile is ``key``; companies' registered domains are ``domain`` (by
+:func:`domain_class`), so the same company LinkedIn page (ALT) joins a renamed company's old and new
+domains, while a name match still cannot."""
+NICKNAME_SCORE = 92.0
+"""The NAME score of two person names that differ only by a nickname (``Bob Smith`` / ``Robert Smith``)."""
+MOVE_SCORE = 40.0
+"""The score of a MOVE link (same name and city, other employer); below every NAME score."""
+
+
+def link_tier(score: float) -> Tier:
+    """The tier of a scored link: MOVE for :data:`MOVE_SCORE`, else NAME."""
+    return Tier.MOVE if score == MOVE_SCORE else Tier.NAME
 
 
 Order = tuple[str, str, str, int, float]
@@ -90,9 +123,10 @@ class Features(NamedTuple):
     employer: str | None = None  # people: employer base name
     employer_ids: tuple[str | None, str | None] = (None, None)  # people: employer domain, LinkedIn
     country: str | None = None  # companies: ISO2 (or folded name)
-    city: str | None = None  # companies: folded HQ city
+    city: str | None = None  # folded city (companies: HQ)
     blocks: tuple[str, ...] = ()  # blocking keys for NAME candidates
-    exact: tuple[str | None, ...] = ()  # KEY, ALT, RECORD keys namespaced by kind and tier
+    exact: tuple[str | None, ...] = ()  # KEY, ALT, RECORD keys namespaced by kind and tier, then extra keys
+    stem: str | None = None  # companies: ``~<stem>`` when the domain is .com or of the HQ country
 
 
 def _exact(kind: str, *values: str | None) -> tuple[str | None, ...]:
@@ -109,6 +143,8 @@ def _person(entity: Person, order: Order, record: str) -> Features:
     org_domain = normalize_domain(entity.company_domain)
     org_linkedin = normalize_linkedin_url(entity.company_linkedin_url)
     employer = normalize_company_name(entity.company_name)
+    city = entity.city or (entity.location.split(",", 1)[0] if entity.location else None)
+    city = fold_text(city) if city and city.strip() else None
     exclusive = [("key", linkedin), ("employer", org_domain)]
     if email:
         exclusive.append(("email@" + email.rsplit("@", 1)[1], email))
@@ -116,7 +152,8 @@ def _person(entity: Person, order: Order, record: str) -> Features:
         kind="person", order=order, primary=linkedin, alternate=email, record=record,
         exact=_exact("person", linkedin, email, record),
         exclusive=tuple((k, v) for k, v in exclusive if v), name=name, employer=employer,
-        employer_ids=(org_domain, org_linkedin), blocks=_person_blocks(name, employer, org_domain, org_linkedin),
+        employer_ids=(org_domain, org_linkedin), city=city,
+        blocks=_person_blocks(name, employer, org_domain, org_linkedin),  # MOVE: the exact-name index finds them
     )
 
 
@@ -125,18 +162,29 @@ def _ends(name: str) -> tuple[str, str]:
     return "^" + compact[:4], "$" + compact[-4:]
 
 
+_DEUMLAUT = re.compile("ae|oe|ue|aa")
+
+
+def _undouble(match: re.Match[str]) -> str:
+    return match.group()[0]
+
+
 def _person_blocks(name: str | None, employer: str | None, org_domain: str | None,
                    org_linkedin: str | None) -> tuple[str, ...]:
     """Blocking keys: (a name token or the name's first 4 letters) x (an employer identifier).
 
-    Two people the NAME tier can link share one: names scoring >= 90 share a token or their first
-    four letters; matching employers share a domain, a LinkedIn URL, or (base names with ratio >= 92)
+    Two people the NAME tier can link share one: names scoring >= 90 share a token, their first
+    four letters or their last token transliterated back ("mueller" / "muller"); matching employers
+    share a domain, a LinkedIn URL, or (base names with ratio >= 92)
     their first or last four letters.
     """
     if not name:
         return ()
     names = [t for t in name.split() if len(t) > 1]
     names.append("^" + name.replace(" ", "")[:4])
+    last = name.rsplit(" ", 1)[-1]
+    if (plain := _DEUMLAUT.sub(_undouble, last)) != last:  # "mueller" also blocks as "muller"
+        names.append(plain)
     employers = []
     if org_domain:
         employers.append("d:" + org_domain)
@@ -147,20 +195,46 @@ def _person_blocks(name: str | None, employer: str | None, org_domain: str | Non
     return tuple({f"p|{n}|{e}": None for n in names for e in employers})
 
 
+def domain_class(domain: str | None, country: str | None) -> str | None:
+    """What a company's domain must agree on: ``~<stem>`` for ``<stem>.com`` and for the country-code
+    domains of its HQ country (``acme.de`` for a German company, ``acme.co.uk`` for a British one),
+    else the registered domain itself (``acme.io`` is not ``acme.com``)."""
+    if not domain:
+        return None
+    stem = domain_stem(domain)
+    suffix = domain[len(stem) + 1:] if stem and domain.startswith(stem + ".") else ""
+    if suffix == "com" or (country and suffix.rsplit(".", 1)[-1] == _CC_TLD.get(country, country.lower())):
+        return f"~{stem}"
+    return domain
+
+
+_CC_TLD = {"GB": "uk"}  # ISO2 -> country-code TLD where they differ
+
+
 def _company(entity: Company, order: Order, record: str) -> Features:
-    domain = normalize_domain(entity.domain) or normalize_domain(entity.website)
+    website = normalize_domain(entity.website)
+    domain = normalize_domain(entity.domain) or website
     linkedin = normalize_linkedin_url(entity.linkedin_url)
     if linkedin and "/in/" in linkedin:
         linkedin = None
     country = normalize_country(entity.hq_country_iso2) or normalize_country(entity.hq_country)
     name = normalize_company_name(entity.name)
     blocks = tuple(f"c|{country}|{end}" for end in _ends(name)) if name and country else ()
-    exclusive = (("key", domain), ("alt", linkedin), ("country", country))
+    cls = domain_class(domain, country)
+    exclusive = (("domain", cls), ("domain", domain_class(website, country)), ("alt", linkedin),
+                 ("country", country))
+    exact = _exact("company", domain, linkedin, record)
+    if website and website != domain:  # a website elsewhere (an old domain redirecting): a KEY too
+        exact += (f"company|{int(Tier.KEY)}|{website}",)
+    if cls and cls[0] == "~" and name and country:  # same base name, domain class, country: acme.com / acme.de
+        exact += (f"company|{int(Tier.ALT)}|{name}|{cls}|{country}",)
+    city = fold_text(entity.hq_city) if entity.hq_city else None
+    if name and country and city:  # same base name in one city: two LinkedIn pages (slug history) or not
+        exact += (f"company|{int(Tier.PLACE)}|{name}|{country}|{city}",)
     return Features(
-        kind="company", order=order, primary=domain, alternate=linkedin, record=record,
-        exact=_exact("company", domain, linkedin, record),
-        exclusive=tuple((k, v) for k, v in exclusive if v), name=name, country=country,
-        city=fold_text(entity.hq_city) if entity.hq_city else None, blocks=tuple(dict.fromkeys(blocks)),
+        kind="company", order=order, primary=domain, alternate=linkedin, record=record, exact=exact,
+        exclusive=tuple(dict.fromkeys((k, v) for k, v in exclusive if v)), name=name, country=country,
+        city=city, blocks=tuple(dict.fromkeys(blocks)), stem=cls if cls and cls[0] == "~" else None,
     )
 
 
@@ -234,15 +308,36 @@ def name_score(a: Features, b: Features) -> float:
         return 0.0
     if a.kind == "person":
         if not _employers_match(a, b):
-            return 0.0
+            return _move_score(a, b)
         score = max(fuzz.ratio(a.name, b.name), fuzz.token_sort_ratio(a.name, b.name))
-        return score if score >= PERSON_NAME_THRESHOLD else 0.0
+        if score >= PERSON_NAME_THRESHOLD:
+            return score
+        return NICKNAME_SCORE if _nickname_of(a.name, b.name) else 0.0
     if a.name == b.name:
         return 100.0 if (a.country == b.country or not a.country or not b.country) else 0.0
     if not a.country or a.country != b.country or _cities_differ(a.city, b.city):
         return 0.0
     score = fuzz.ratio(a.name, b.name)
     return score if score >= COMPANY_NAME_THRESHOLD else 0.0
+
+
+def _move_score(a: Features, b: Features) -> float:
+    """MOVE: one hit has a LinkedIn profile, the other none, same name and city, another employer.
+
+    A job change between two providers' snapshots; the ambiguity rule of :func:`cluster` keeps a
+    keyless hit away from two same-named people.
+    """
+    if a.name != b.name or not a.city or a.city != b.city or bool(a.primary) == bool(b.primary):
+        return 0.0
+    return MOVE_SCORE
+
+
+def _nickname_of(a: str, b: str) -> bool:
+    """Same surname(s), and given names one another's nickname (``bob smith`` / ``robert smith``)."""
+    ta, tb = a.split(), b.split()
+    if len(ta) < 2 or len(tb) < 2 or ta[1:] != tb[1:] or ta[0] == tb[0]:
+        return False
+    return same_given_name(ta[0], tb[0])
 
 
 def conflicting(a: dict[str, set[str]], b: dict[str, set[str]], tier: Tier) -> bool:
@@ -294,17 +389,22 @@ class CandidateIndex:
 
     A hit with a primary key (LinkedIn profile, domain) only needs NAME links to hits *without* one:
     a hit with the same primary key is linked on KEY already, one with another is a conflict. So keyed
-    hits search the index of unkeyed hits only, and only unkeyed hits search everything.
+    hits search the index of unkeyed hits only, and only unkeyed hits search everything -- except that
+    a company's country-code domains do not conflict (:func:`domain_class`), so a keyed company also
+    searches the keyed companies of its domain class (``acme.com`` / ``acme.de``).
     """
 
     every: _Blocks = field(default_factory=_Blocks)
     unkeyed: _Blocks = field(default_factory=_Blocks)
+    stems: dict[str, Posting] = field(default_factory=dict)  # domain class -> keyed companies
 
     def candidates(self, f: Features) -> set[int]:
         """Earlier hits that may NAME-match ``f`` (scoring decides)."""
         found: set[int] = set()
         if f.name:
             (self.unkeyed if f.primary else self.every).find(f, found)
+            if f.stem:
+                _collect(self.stems, f.stem, found)
         return found
 
     def add(self, index: int, f: Features) -> None:
@@ -313,6 +413,8 @@ class CandidateIndex:
             self.every.add(index, f)
             if not f.primary:
                 self.unkeyed.add(index, f)
+            elif f.stem:
+                _post(self.stems, f.stem, index)
 
 
 def exclusive_keys(f: Features) -> dict[str, set[str]]:
@@ -365,9 +467,13 @@ class _Partition:
         """Hits sharing the exact key of ``tier``: each joins the first earlier cluster it can."""
         groups: dict[str, list[int]] = {}
         for i in ordered:
-            key = feats[i].exact[tier]
-            if key:
-                groups.setdefault(key, []).append(i)
+            exact = feats[i].exact
+            own = exact[tier] if tier <= Tier.RECORD else None
+            if own:
+                groups.setdefault(own, []).append(i)
+            for key in exact[3:]:  # extra keys, namespaced "<kind>|<tier>|..."
+                if key and key.split("|", 2)[1] == str(int(tier)):
+                    groups.setdefault(key, []).append(i)
         for group in groups.values():
             for pos, i in enumerate(group[1:], 1):
                 for j in group[:pos]:
@@ -392,7 +498,7 @@ def cluster(members: Sequence[int], feats: Sequence[Features],
     if len(ordered) == 1 or not _may_conflict(ordered, feats):
         return [ordered]
     partition = _Partition(ordered, feats)
-    for tier in (Tier.KEY, Tier.ALT, Tier.RECORD):
+    for tier in (Tier.KEY, Tier.ALT, Tier.RECORD, Tier.PLACE):
         partition.join_exact(ordered, feats, tier)
     rank = {i: pos for pos, i in enumerate(ordered)}
 
@@ -400,6 +506,40 @@ def cluster(members: Sequence[int], feats: Sequence[Features],
         a, b = sorted((rank[link[1]], rank[link[2]]))
         return -link[0], a, b
 
-    for _, i, j in sorted(links, key=link_order):
-        partition.join(i, j, Tier.NAME)
+    for score, i, j in sorted(_unambiguous(links, partition), key=link_order):
+        partition.join(i, j, link_tier(score))
     return partition.clusters(ordered)
+
+
+def _unambiguous(links: Iterable[tuple[float, int, int]], partition: _Partition) -> list[tuple[float, int, int]]:
+    """``links`` without those of a hit that name-matches two clusters that cannot be one entity.
+
+    Two namesakes at one company (different LinkedIn profiles or emails) and a third hit with the
+    name but no key: joining it to either is a guess, so it stays a record of its own. NAME links are
+    judged among NAME links; a keyless hit's MOVE links (same name and city, another employer) go when
+    it has a NAME link (the same employer wins) or MOVE-matches two clusters that cannot be one.
+    """
+    links = list(links)
+    ends: dict[Tier, dict[int, list[int]]] = {Tier.NAME: {}, Tier.MOVE: {}}
+    for score, i, j in links:
+        tier = link_tier(score)
+        ends[tier].setdefault(i, []).append(j)
+        ends[tier].setdefault(j, []).append(i)
+    if not ends[Tier.MOVE] and all(len(v) < 2 for v in ends[Tier.NAME].values()):
+        return links
+    ambiguous: dict[Tier, set[int]] = {tier: set() for tier in ends}
+    for tier, by_hit in ends.items():
+        for i, others in by_hit.items():
+            if tier == Tier.MOVE and i in ends[Tier.NAME]:
+                ambiguous[tier].add(i)
+                continue
+            if len(others) < 2:
+                continue
+            own = partition.find(i)
+            roots = [r for r in dict.fromkeys(partition.find(j) for j in others)
+                     if r != own and not conflicting(partition.keys[own], partition.keys[r], tier)]
+            if any(conflicting(partition.keys[x], partition.keys[y], tier)
+                   for n, x in enumerate(roots) for y in roots[n + 1:]):
+                ambiguous[tier].add(i)
+    return [(score, i, j) for score, i, j in links
+            if not ambiguous[tier := link_tier(score)] & {i, j}]

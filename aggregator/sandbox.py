@@ -67,7 +67,10 @@ async def open_sandbox(settings: SandboxSettings, providers: Sequence[str]) -> S
                               f"`deepsearch sandbox serve --connection-file {path}`, or unset DEEPSEARCH_SANDBOX "
                               "to use an in-process sandbox")
         return AttachedSandbox(connection)
+    from providers.sandbox.disagreements import DisagreementRates
+
     sandbox = Sandbox(SandboxConfig(time_scale=settings.time_scale, seed=settings.seed,
                                     n_companies=settings.n_companies,
-                                    providers=tuple(n for n in providers if n in emulated())))
+                                    providers=tuple(n for n in providers if n in emulated()),
+                                    disagreements=DisagreementRates.hard() if settings.world == "hard" else None))
     return await sandbox.__aenter__()

@@ -39,6 +39,7 @@ from aggregator.bench.merging import MergingConfig, run_merging
 from aggregator.bench.normalize import NormalizeConfig, run_normalize
 from aggregator.bench.overhead import OverheadConfig, run_overhead
 from aggregator.bench.ratelimit import RateLimitConfig, run_ratelimit
+from aggregator.bench.resolution import ResolutionBenchConfig, run_resolution
 from aggregator.bench.saturation import SaturationBenchConfig, run_saturation_bench
 from aggregator.bench.startup import StartupConfig, run_startup
 from aggregator.bench.ttfr import TtfrConfig, run_ttfr
@@ -73,6 +74,7 @@ BENCHMARKS: dict[str, Callable[[Options], Awaitable[BenchResult]]] = {
     "ttfr": lambda o: run_ttfr(TtfrConfig.quick() if o.quick else TtfrConfig()),
     "normalize": lambda o: run_normalize(NormalizeConfig.quick() if o.quick else NormalizeConfig()),
     "merging": lambda o: run_merging(MergingConfig.quick() if o.quick else MergingConfig()),
+    "resolution": lambda o: run_resolution(ResolutionBenchConfig.quick() if o.quick else ResolutionBenchConfig()),
     "startup": lambda o: run_startup(StartupConfig.quick() if o.quick else StartupConfig()),
     "coordination": lambda o: run_coordination(CoordinationConfig.quick() if o.quick else CoordinationConfig()),
     "batch": lambda o: run_batch_bench(BatchBenchConfig.quick() if o.quick else BatchBenchConfig()),

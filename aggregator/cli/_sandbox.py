@@ -74,14 +74,17 @@ def sandbox() -> None:
                    "scale runs faster, but only clients that share the sandbox clock through "
                    "--connection-file (deepsearch itself, its tests) see those values in their units.")
 @click.option("--seed", type=int, default=None)
+@click.option("--world", type=click.Choice(["default", "hard"]), default=None,
+              help="hard: the providers disagree like real ones (job changes, nicknames, renames, namesakes); "
+                   "default: [sandbox] world.")
 @click.option("--port", "ports", multiple=True, help="PROVIDER=PORT (repeatable); default ephemeral.")
 @click.option("--connection-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write URLs, keys and clock here; clients attach with DEEPSEARCH_SANDBOX=FILE.")
 @click.option("--faults", "faults_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Inject faults: a JSON/TOML list of rules {provider, endpoint, kind, rate|first_n, ...}.")
 @click.option("-v", "--verbose", count=True)
-def serve(time_scale: float, seed: int | None, ports: tuple[str, ...], connection_file: Path | None,
-          faults_file: Path | None, verbose: int) -> None:
+def serve(time_scale: float, seed: int | None, world: str | None, ports: tuple[str, ...],
+          connection_file: Path | None, faults_file: Path | None, verbose: int) -> None:
     """Run the emulators standalone until Ctrl-C (or SIGTERM) and print their base URLs and keys."""
     from providers.sandbox.runner import serve as serve_sandbox
 
@@ -90,6 +93,9 @@ def serve(time_scale: float, seed: int | None, ports: tuple[str, ...], connectio
         all_settings = load_settings()
     except ConfigError as exc:
         usage_error(exc)
+    if world is not None:
+        all_settings = all_settings.model_copy(
+            update={"sandbox": all_settings.sandbox.model_copy(update={"world": world})})
     config = _config(all_settings.sandbox, time_scale, seed, ports, faults_file)
 
     def ready(connection: SandboxConnection) -> None:
@@ -118,6 +124,7 @@ def _config(settings: SandboxSettings, time_scale: float, seed: int | None, port
     ``[sandbox] time_scale`` is the in-process sandbox's (its only client shares its clock); a
     standalone sandbox is for any client, so it runs in real time unless ``--time-scale`` says otherwise.
     """
+    from providers.sandbox.disagreements import DisagreementRates
     from providers.sandbox.runner import SandboxConfig, emulated
 
     port_map: dict[str, int] = {}
@@ -135,7 +142,8 @@ def _config(settings: SandboxSettings, time_scale: float, seed: int | None, port
     except ConfigError as exc:
         usage_error(exc)
     return SandboxConfig(time_scale=scale, seed=settings.seed if seed is None else seed,
-                         n_companies=settings.n_companies, faults=faults, providers=emulated(), ports=port_map)
+                         n_companies=settings.n_companies, faults=faults, providers=emulated(), ports=port_map,
+                         disagreements=DisagreementRates.hard() if settings.world == "hard" else None)
 
 
 def _announce(connection: SandboxConnection, connection_file: Path | None,

@@ -34,6 +34,7 @@ from aiohttp import web
 from aggregator.clock import Clock, ScaledClock
 from aggregator.log import get_logger
 from providers.sandbox.context import EmulatorApp, KeyRegistry, SandboxContext, seeded_ids
+from providers.sandbox.disagreements import DisagreementRates
 from providers.sandbox.faults import FaultInjector, FaultRule
 from providers.sandbox.stats import RecordedRequest, StatsRecorder
 from providers.sandbox.world import World, build_world
@@ -65,6 +66,10 @@ class SandboxConfig:
         ports: fixed port per provider; 0 or absent = ephemeral.
         id_seed: None (default) gives every instance its own random ids and signing secret, as a
             real service's are never reused; a string makes them repeatable (tests only).
+        disagreements: the hard world's rates (:class:`~providers.sandbox.disagreements.DisagreementRates`,
+            e.g. ``DisagreementRates.hard()``): providers render some entities differently (job changes,
+            nicknames, renames...); None (default) is the consistent world. Views change what an emulator
+            renders, not which entities its search matches.
     """
 
     time_scale: float = 0.02
@@ -76,6 +81,7 @@ class SandboxConfig:
     host: str = "127.0.0.1"
     ports: dict[str, int] = field(default_factory=dict)
     id_seed: str | None = None
+    disagreements: DisagreementRates | None = None
 
 
 def _load_factory(provider: str) -> Callable[[SandboxContext, Mapping[str, Any]], EmulatorApp]:
@@ -228,7 +234,7 @@ class Sandbox:
         unknown = [p for p in cfg.providers if p not in emulated()]
         if unknown:
             raise ValueError(f"no sandbox emulator for {unknown}; known: {sorted(emulated())}")
-        self._world = build_world(seed=cfg.seed, n_companies=cfg.n_companies)
+        self._world = build_world(seed=cfg.seed, n_companies=cfg.n_companies, disagreements=cfg.disagreements)
         try:
             for provider in cfg.providers:
                 await self._start(provider)

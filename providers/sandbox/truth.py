@@ -25,12 +25,14 @@ from providers.sandbox.world import World
 from providers.spec import resolve
 
 __all__ = [
+    "ClusterScores",
     "Lookup",
     "ResolutionScores",
     "evaluate",
     "host_of",
     "linkedin_slug",
     "lookup",
+    "score_clusters",
     "true_id_of",
 ]
 
@@ -46,11 +48,13 @@ class Lookup:
 
 @functools.lru_cache(maxsize=4)
 def lookup(world: World) -> Lookup:
-    """The :class:`Lookup` of ``world`` (cached)."""
+    """The :class:`Lookup` of ``world`` (cached); a hard world's other domains and LinkedIn slugs
+    (renames, country-code domains, slug history) map to their company too."""
+    plan = world.disagreements
     return Lookup(
         person_by_slug={p.linkedin_slug.lower(): p.true_id for p in world.people},
-        company_by_domain={c.domain.lower(): c.true_id for c in world.companies},
-        company_by_slug={c.linkedin_slug.lower(): c.true_id for c in world.companies},
+        company_by_domain={c.domain.lower(): c.true_id for c in world.companies} | plan.domain_aliases,
+        company_by_slug={c.linkedin_slug.lower(): c.true_id for c in world.companies} | plan.slug_aliases,
     )
 
 
@@ -142,3 +146,78 @@ def evaluate(hits: Sequence[Hit], records: Sequence[MergedRecord], world: World)
         correct_pairs=correct, mixed_records=tuple(sorted(r for r, n in records_of.items() if n > 1)),
         split_entities=tuple(sorted(t for t, n in truths_of.items() if n > 1)),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterScores:
+    """Pairwise and B-cubed precision / recall / F1 of one clustering over one set of hits (0..1)."""
+
+    hits: int
+    true_pairs: int
+    predicted_pairs: int
+    correct_pairs: int
+    precision: float  # pairwise: correct / predicted pairs (1.0 with none predicted)
+    recall: float  # pairwise: correct / true pairs (1.0 with none true)
+    f1: float
+    b3_precision: float  # B-cubed: mean over hits of |own record & own entity| / |own record|
+    b3_recall: float  # B-cubed: mean over hits of |own record & own entity| / |own entity|
+    b3_f1: float
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def score_clusters(truth: Sequence[str], predicted: Sequence[str],
+                   kinds: Callable[[str], tuple[str, ...]] = lambda _: ()) -> dict[str, ClusterScores]:
+    """Scores of a clustering, overall (``"all"``), per kind and for untouched entities (``"none"``).
+
+    ``truth[i]`` is hit ``i``'s hidden id, ``predicted[i]`` the id of the cluster (record) a resolver put
+    it in; ``kinds(true_id)`` the disagreement kinds touching an entity
+    (:meth:`~providers.sandbox.disagreements.Disagreements.kinds_of`). A kind's pairwise scores count the
+    pairs with at least one hit of an entity it touches; its B-cubed scores average over those hits.
+
+    Raises:
+        ValueError: ``truth`` and ``predicted`` differ in length.
+    """
+    if len(truth) != len(predicted):
+        raise ValueError("truth and predicted must have one entry per hit")
+    labels = {t: kinds(t) or ("none",) for t in dict.fromkeys(truth)}
+    names = ["all", *sorted({k for ks in labels.values() for k in ks})]
+    by_pred = Counter(predicted)
+    by_true = Counter(truth)
+    by_both = Counter(zip(predicted, truth, strict=True))
+    return {name: _kind_scores(name, labels, predicted, truth, by_pred, by_true, by_both) for name in names}
+
+
+def _kind_scores(name: str, labels: dict[str, tuple[str, ...]], predicted: Sequence[str], truth: Sequence[str],
+                 by_pred: Counter[str], by_true: Counter[str], by_both: Counter[tuple[str, str]]) -> ClusterScores:
+    """:func:`score_clusters` for one kind (``"all"``: every hit)."""
+    def touched(true_id: str) -> bool:
+        return name == "all" or name in labels[true_id]
+
+    # pairs with a touched hit = all pairs of a group - pairs among its untouched hits
+    untouched_pred: Counter[str] = Counter()
+    untouched_true: Counter[str] = Counter()
+    untouched_both: Counter[tuple[str, str]] = Counter()
+    for (p, t), n in by_both.items():
+        if not touched(t):
+            untouched_pred[p] += n
+            untouched_true[t] += n
+            untouched_both[(p, t)] += n
+
+    def pairs(counter: Counter[Any], untouched: Counter[Any]) -> int:
+        return sum(_pairs(n) for n in counter.values()) - sum(_pairs(n) for n in untouched.values())
+
+    predicted_pairs = pairs(by_pred, untouched_pred)
+    true_pairs = pairs(by_true, untouched_true)
+    correct = pairs(by_both, untouched_both)
+    members = [(p, t) for p, t in zip(predicted, truth, strict=True) if touched(t)]
+    b3p = sum(by_both[pt] / by_pred[pt[0]] for pt in members) / len(members) if members else 1.0
+    b3r = sum(by_both[pt] / by_true[pt[1]] for pt in members) / len(members) if members else 1.0
+    precision = correct / predicted_pairs if predicted_pairs else 1.0
+    recall = correct / true_pairs if true_pairs else 1.0
+    return ClusterScores(
+        hits=len(members), true_pairs=true_pairs, predicted_pairs=predicted_pairs, correct_pairs=correct,
+        precision=precision, recall=recall, f1=_f1(precision, recall),
+        b3_precision=b3p, b3_recall=b3r, b3_f1=_f1(b3p, b3r))

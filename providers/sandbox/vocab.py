@@ -13,19 +13,24 @@ from typing import NamedTuple
 __all__ = [
     "BRAND_ROOTS",
     "BRAND_SUFFIXES",
+    "CC_TLDS",
     "CITIES",
     "COUNTRY_LOCALE",
     "INDUSTRIES",
     "INDUSTRY_NOUNS",
     "KEY_ROLES",
     "LEGAL_SUFFIX",
+    "NICKNAMES",
     "QUERY_PHRASES",
     "ROLES",
     "SCHOOLS",
     "SKILLS",
     "STAGES",
     "STOPWORDS",
+    "SUBSIDIARY_SUFFIXES",
+    "TITLE_WORDINGS",
     "TLDS",
+    "TRANSLITERATIONS",
     "VERTICALS",
     "VERTICAL_SHARE",
     "City",
@@ -487,3 +492,64 @@ STOPWORDS: frozenset[str] = frozenset(
     stage funded funding round backed employee employees staff new"""
     )
 )
+
+# --------------------------------------------------------------------------- disagreements
+# Tables of :mod:`providers.sandbox.disagreements` (the "hard world"): how real providers write one
+# entity differently. Written for the sandbox from common usage, independent of the resolver's own
+# nickname table (the ``nicknames`` package), so the world does not grade the resolver on its own list.
+
+NICKNAMES: dict[str, tuple[str, ...]] = {
+    "Robert": ("Bob", "Rob", "Bobby"), "William": ("Bill", "Will", "Billy"), "Richard": ("Rick", "Dick", "Rich"),
+    "James": ("Jim", "Jimmy", "Jamie"), "John": ("Jack", "Johnny"), "Michael": ("Mike", "Mikey"),
+    "Joseph": ("Joe", "Joey"), "Thomas": ("Tom", "Tommy"), "Charles": ("Charlie", "Chuck"),
+    "Christopher": ("Chris", "Topher"), "Daniel": ("Dan", "Danny"), "Matthew": ("Matt",),
+    "Anthony": ("Tony",), "Steven": ("Steve",), "Stephen": ("Steve",), "Andrew": ("Andy", "Drew"),
+    "Edward": ("Ed", "Eddie", "Ted"), "Timothy": ("Tim",), "Gregory": ("Greg",), "Jeffrey": ("Jeff",),
+    "Benjamin": ("Ben",), "Samuel": ("Sam",), "Nicholas": ("Nick",), "Jonathan": ("Jon",),
+    "Johnathan": ("Jon", "John"), "Zachary": ("Zach", "Zack"), "Nathan": ("Nate",), "Joshua": ("Josh",),
+    "Peter": ("Pete",), "Philip": ("Phil",), "Ronald": ("Ron", "Ronnie"), "Donald": ("Don",),
+    "Kenneth": ("Ken", "Kenny"), "Douglas": ("Doug",), "Patrick": ("Pat",), "Alexander": ("Alex",),
+    "Gerald": ("Jerry",), "Lawrence": ("Larry",), "Frederick": ("Fred",), "Raymond": ("Ray",),
+    "Katherine": ("Kate", "Kathy", "Katie"), "Catherine": ("Cathy", "Kate"), "Elizabeth": ("Liz", "Beth", "Betty"),
+    "Margaret": ("Maggie", "Peggy", "Meg"), "Jennifer": ("Jen", "Jenny"), "Rebecca": ("Becky",),
+    "Deborah": ("Debbie", "Deb"), "Debra": ("Debbie", "Deb"), "Patricia": ("Pat", "Patty", "Trish"),
+    "Kimberly": ("Kim",), "Christina": ("Chris", "Tina"), "Kristina": ("Kris", "Tina"), "Samantha": ("Sam",),
+    "Victoria": ("Vicky", "Tori"), "Susan": ("Sue", "Susie"), "Barbara": ("Barb",), "Stephanie": ("Steph",),
+    "Jessica": ("Jess",), "Amanda": ("Mandy",), "Cynthia": ("Cindy",), "Theresa": ("Terry", "Tess"),
+    "Teresa": ("Terry", "Tess"), "Alexandra": ("Alex",), "Melissa": ("Missy", "Mel"), "Pamela": ("Pam",),
+}  # fmt: skip
+TRANSLITERATIONS: dict[str, str] = {  # how an ASCII-only provider writes a letter ("Jürgen" -> "Juergen")
+    "ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss", "ø": "oe", "Ø": "Oe",
+    "å": "aa", "Å": "Aa", "æ": "ae", "é": "e", "è": "e", "ê": "e", "ë": "e", "á": "a", "à": "a", "í": "i",
+    "ó": "o", "ú": "u", "ñ": "n", "ç": "c", "ï": "i", "ô": "o", "î": "i", "û": "u",
+}  # fmt: skip
+TITLE_WORDINGS: dict[str, tuple[str, ...]] = {  # another provider's wording of a canonical title
+    "CEO": ("Chief Executive Officer", "Founder & CEO"), "CTO": ("Chief Technology Officer", "Co-founder & CTO"),
+    "CFO": ("Chief Financial Officer",), "COO": ("Chief Operating Officer",), "CMO": ("Chief Marketing Officer",),
+    "Co-Founder": ("Founder", "Cofounder"), "Partner": ("General Partner", "Managing Partner"),
+    "VP of Engineering": ("Vice President, Engineering", "VP Engineering", "SVP Engineering"),
+    "VP of Sales": ("Vice President of Sales", "VP Sales", "SVP, Sales"),
+    "VP of Marketing": ("Vice President, Marketing", "VP Marketing"),
+    "VP of Product": ("Vice President, Product", "VP Product"),
+    "Director of Engineering": ("Engineering Director", "Sr. Director, Engineering"),
+    "Director of Sales": ("Sales Director", "Senior Director of Sales"),
+    "Director of Operations": ("Operations Director",), "Head of Engineering": ("Engineering Lead", "Head of Eng"),
+    "Head of Growth": ("Growth Lead", "Director, Growth"), "Head of Product": ("Product Lead", "Director of Product"),
+    "Head of People": ("People Lead", "HR Director"), "Engineering Manager": ("Software Engineering Manager",),
+    "Product Manager": ("Senior Product Manager", "PM"), "Sales Manager": ("Regional Sales Manager",),
+    "Marketing Manager": ("Sr. Marketing Manager",), "Customer Success Manager": ("CSM", "Customer Success Lead"),
+    "Senior Software Engineer": ("Sr. Software Engineer", "Software Engineer III", "Senior SWE"),
+    "Staff Engineer": ("Staff Software Engineer",), "Senior Account Executive": ("Sr. Account Executive",),
+    "Senior Data Scientist": ("Sr. Data Scientist", "Data Scientist II"),
+    "Senior Product Designer": ("Sr. Product Designer",), "Software Engineer": ("Software Developer", "SWE II"),
+    "Account Executive": ("AE", "Mid-Market Account Executive"), "Data Scientist": ("Data Scientist I",),
+    "Product Designer": ("UX Designer",), "Recruiter": ("Technical Recruiter", "Talent Partner"),
+    "Sales Development Representative": ("SDR", "Business Development Representative"),
+    "Marketing Associate": ("Marketing Specialist",), "Financial Analyst": ("Finance Analyst",),
+    "Operations Associate": ("Operations Specialist",),
+}  # fmt: skip
+SUBSIDIARY_SUFFIXES: tuple[str, ...] = ("Labs", "Europe", "Health", "Pay", "Cloud", "Digital", "Ventures", "Capital")
+CC_TLDS: dict[str, str] = {  # the country-code domain a company also runs, by HQ country (else .co.uk)
+    "US": "us", "GB": "co.uk", "DE": "de", "FR": "fr", "NL": "nl", "IE": "ie", "SE": "se", "ES": "es",
+    "CH": "ch", "CA": "ca", "AU": "com.au", "IN": "in", "SG": "sg", "IL": "co.il", "JP": "jp", "BR": "com.br",
+}  # fmt: skip

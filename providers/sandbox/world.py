@@ -31,6 +31,8 @@ from typing import TypeVar
 from faker import Faker
 
 from . import vocab as v
+from .disagreements import DisagreementRates, Disagreements
+from .disagreements import apply as apply_disagreements
 from .entities import CompanyEntity, FundingRound, PersonEntity
 from .vocab import CITIES, STAGES, City, Industry, Role, Stage
 
@@ -63,15 +65,19 @@ class World:
     """An immutable population of companies and people plus lookup indexes.
 
     ``companies`` / ``people`` are ordered by ``true_id`` (``co_000000`` / ``pe_000000`` ...).
+    ``disagreements`` is the hard world's plan (:mod:`.disagreements`): how each provider sees the
+    entities it disagrees about and which kinds touch which entity; empty (all rates 0) by default.
     """
 
     __slots__ = ("_by_seniority", "_by_title", "_companies", "_employees", "_people",
-                 "companies", "people", "seed")  # fmt: skip
+                 "companies", "disagreements", "people", "seed")  # fmt: skip
 
     def __init__(
-        self, seed: int, companies: Sequence[CompanyEntity], people: Sequence[PersonEntity]
+        self, seed: int, companies: Sequence[CompanyEntity], people: Sequence[PersonEntity],
+        disagreements: Disagreements | None = None,
     ) -> None:
         self.seed: int = seed
+        self.disagreements: Disagreements = disagreements or Disagreements(DisagreementRates())
         self.companies: tuple[CompanyEntity, ...] = tuple(companies)
         self.people: tuple[PersonEntity, ...] = tuple(people)
         self._companies = {c.true_id: c for c in self.companies}
@@ -91,6 +97,14 @@ class World:
     def employees(self, company_true_id: str) -> tuple[PersonEntity, ...]:
         """Current employees known for a company (possibly ``()``); ``KeyError`` if unknown."""
         return self._employees[company_true_id]
+
+    def person_view(self, provider: str, person: PersonEntity) -> PersonEntity:
+        """``person`` as ``provider`` has it (itself unless the hard world says otherwise)."""
+        return self.disagreements.person(provider, person)
+
+    def company_view(self, provider: str, company: CompanyEntity) -> CompanyEntity:
+        """``company`` as ``provider`` has it (itself unless the hard world says otherwise)."""
+        return self.disagreements.company(provider, company)
 
     def visible(self, provider: str, true_id: str) -> bool:
         """Whether ``provider`` covers this entity: a stable hash of (seed, provider, id) is
@@ -119,19 +133,24 @@ def _group(
     return {k: tuple(v) for k, v in groups.items()}
 
 
-def build_world(seed: int = 7, n_companies: int = 4000) -> World:
+def build_world(seed: int = 7, n_companies: int = 4000, disagreements: DisagreementRates | None = None) -> World:
     """The world of ``n_companies`` companies and about eight known people per company for
-    ``seed``: built once per ``(seed, n_companies)`` (however the arguments are passed), then
-    shared. Deterministic for a seed within one installed Faker version."""
-    return _cached_world(seed, n_companies)
+    ``seed``: built once per ``(seed, n_companies, disagreements)`` (however the arguments are
+    passed), then shared. Deterministic for a seed within one installed Faker version.
+
+    ``disagreements`` (:class:`~.disagreements.DisagreementRates`) makes it the hard world; None or
+    all rates 0 is today's world, unchanged.
+    """
+    rates = disagreements if disagreements is not None and disagreements.active else None
+    return _cached_world(seed, n_companies, rates)
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_world(seed: int, n_companies: int) -> World:
-    return _generate_world(seed, n_companies)
+def _cached_world(seed: int, n_companies: int, disagreements: DisagreementRates | None = None) -> World:
+    return _generate_world(seed, n_companies, disagreements)
 
 
-def _generate_world(seed: int, n_companies: int) -> World:
+def _generate_world(seed: int, n_companies: int, disagreements: DisagreementRates | None = None) -> World:
     """Build a fresh world (uncached): one seeded ``Random`` and one seeded name-only Faker."""
     rng = random.Random(seed)
     fake = Faker(list(_LOCALES), providers=["faker.providers.person"])  # names only: fast
@@ -139,7 +158,9 @@ def _generate_world(seed: int, n_companies: int) -> World:
     pools = _NamePools(fake)
     companies = _make_companies(rng, pools, n_companies)
     people = _make_people(rng, pools, companies)
-    return World(seed, companies, people)
+    if disagreements is None or not disagreements.active:
+        return World(seed, companies, people)
+    return World(seed, *apply_disagreements(seed, companies, people, disagreements))
 
 
 def _ascii(text: str) -> str:

@@ -194,8 +194,8 @@ def test_person_name_threshold_both_sides() -> None:
     assert PERSON_NAME_THRESHOLD == 90
     close = [person("sixtyfour", full_name="Christina Steele", company_name="Acme"),  # 93.3: kept
              person("orbit", full_name="Christna Steele", company_name="Acme")]
-    far = [person("sixtyfour", full_name="Melissa Burton", company_name="Acme"),  # 88: apart
-           person("orbit", full_name="Lisa Burton", company_name="Acme")]
+    far = [person("sixtyfour", full_name="Elise Burton", company_name="Acme"),  # 87: apart
+           person("orbit", full_name="Lisa Burton", company_name="Acme")]  # (Melissa would join: a nickname)
     assert len(merge_hits(close, "people")) == 1
     assert len(merge_hits(far, "people")) == 2
 
@@ -212,14 +212,14 @@ def test_an_email_never_joins_two_linkedin_profiles() -> None:
     assert len(merge_hits([a, b], "people")) == 2
 
 
-def test_a_keyless_namesake_joins_at_most_one_of_two_profiles() -> None:
+def test_a_keyless_namesake_joins_neither_of_two_profiles() -> None:
     a = person("sixtyfour", 1, linkedin_url="linkedin.com/in/jane-doe-1", full_name="Jane Doe", company_name="Acme")
     b = person("sixtyfour", 2, linkedin_url="linkedin.com/in/jane-doe-2", full_name="Jane Doe", company_name="Acme")
     c = person("orbit", 1, full_name="Jane Doe", company_name="Acme")
     records = merge_hits([a, b, c], "people")
-    assert len(records) == 2
+    assert len(records) == 3  # which Jane Doe it is would be a guess (issue 20: namesakes)
     assert {r.record_id for r in records} == {"https://www.linkedin.com/in/jane-doe-1",
-                                              "https://www.linkedin.com/in/jane-doe-2"}
+                                              "https://www.linkedin.com/in/jane-doe-2", "name:jane doe|acme"}
     for order in ([c, b, a], [b, c, a], [c, a, b]):
         assert groups(merge_hits(order, "people")) == groups(records)
 
@@ -318,10 +318,13 @@ def test_a_name_match_never_joins_two_domains_or_two_linkedin_pages() -> None:
     assert len(merge_hits([c, d], "company")) == 2
 
 
-def test_a_linkedin_page_never_joins_two_domains() -> None:
+def test_a_linkedin_page_joins_two_domains_a_name_does_not() -> None:
     a = company("sixtyfour", domain="acme.com", linkedin_url="linkedin.com/company/acme")
-    b = company("extruct", website="acme.co.uk", linkedin_url="linkedin.com/company/acme")
-    assert len(merge_hits([a, b], "company")) == 2
+    b = company("extruct", website="frostindigo.com", linkedin_url="linkedin.com/company/acme")  # renamed
+    assert len(merge_hits([a, b], "company")) == 1  # issue 20: a rename keeps its LinkedIn page
+    c = company("extruct", 2, name="Acme", website="acme.co.uk", hq_country="US")
+    d = company("sixtyfour", 2, name="Acme", domain="acme.com", hq_country="US")
+    assert len(merge_hits([c, d], "company")) == 2
 
 
 def test_a_keyless_company_cannot_chain_two_countries_together() -> None:
@@ -329,7 +332,7 @@ def test_a_keyless_company_cannot_chain_two_countries_together() -> None:
     gb = company("sixtyfour", 2, name="Acme", hq_country="GB")
     bare = company("extruct", 1, name="Acme Inc.")
     records = merge_hits([us, gb, bare], "company")
-    assert len(records) == 2 and not together(records, us, gb)
+    assert len(records) == 3 and not together(records, us, gb)  # nor joins either: a guess
 
 
 def test_people_and_companies_never_merge() -> None:

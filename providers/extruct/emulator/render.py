@@ -93,11 +93,12 @@ def _descriptions(c: CompanyEntity) -> tuple[str, str]:
 
 def result_doc(task: Task, ev: Evaluation, world: World, settings: EmulatorSettings) -> dict[str, Any]:
     """One row of ``results`` (contract §6)."""
-    c = world.company(ev.company_id)
+    canonical = world.company(ev.company_id)
+    c = world.company_view("extruct", canonical)  # the hard world's disagreements, if any
     short, full = _descriptions(c)
     legal = stable_fraction(world.seed, c.true_id, "legal-name") < settings.legal_name_rate
-    website = _website(world.seed, c.domain, www_rate=settings.website_www_rate,
-                       scheme_rate=settings.website_scheme_rate)  # fmt: skip
+    website = _website(world.seed, world.disagreements.website("extruct", canonical),
+                       www_rate=settings.website_www_rate, scheme_rate=settings.website_scheme_rate)  # fmt: skip
     return {
         "id": ev.result_id,
         "task_id": task.task_id,

@@ -139,7 +139,8 @@ def avatar_url(profile_id: str) -> str:
 
 def render_sections(world: World, p: PersonEntity, profile_id: str, level: Level) -> dict[str, Section]:
     """``sections`` of a profile at ``level`` (standard keys always present, see module doc)."""
-    c = world.company(p.company_id)
+    p = world.person_view("orbit", p)  # the hard world's disagreements, if any
+    c = world.company_view("orbit", world.company(p.company_id))
     sections: dict[str, Section] = dict.fromkeys(STANDARD_SECTIONS)
     sections["basic"] = _basic(p, c)
     if level >= Level.PARTIAL:
@@ -164,7 +165,8 @@ def profile_payload(
     world: World, p: PersonEntity, profile_id: str, level: Level, *, verified: bool
 ) -> dict[str, Any]:
     """The ``payload`` of a profile read (shape in the module docstring)."""
-    c = world.company(p.company_id)
+    p = world.person_view("orbit", p)  # the hard world's disagreements, if any
+    c = world.company_view("orbit", world.company(p.company_id))
     region = f"{p.city}, {p.state}, {p.country_iso2}" if p.state else f"{p.city}, {p.country_iso2}"
     return {
         "id": profile_id,

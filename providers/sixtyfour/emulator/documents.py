@@ -77,14 +77,16 @@ class DocumentCache:
 
     def _companies(self) -> list[Row]:
         world = self.world
-        return [render_company(world.seed, c) for c in world.companies
+        return [render_company(world.seed, world.company_view(PROVIDER, c)) for c in world.companies
                 if world.visible(PROVIDER, c.true_id)]
 
     def _people(self) -> list[Row]:
         world, rate = self.world, self.positions_missing_rate
         employers = {c.true_id: c for c in world.companies if world.visible(PROVIDER, c.true_id)}
+        views = [world.person_view(PROVIDER, p) for p in world.people
+                 if p.company_id in employers and world.visible(PROVIDER, p.true_id)]
         return [
-            render_person(world.seed, p, employers[p.company_id], positions_missing_rate=rate)
-            for p in world.people
-            if p.company_id in employers and world.visible(PROVIDER, p.true_id)
+            render_person(world.seed, v, world.company_view(PROVIDER, world.company(v.company_id)),
+                          positions_missing_rate=rate)
+            for v in views
         ]

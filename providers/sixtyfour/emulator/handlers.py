@@ -242,10 +242,12 @@ def _match_rows(world: World, mode: str, query: str, limit: int, positions_missi
     if mode == "people":
         spec = parse_query(query, "people")
         people = search_people(world, spec, provider="sixtyfour", limit=limit)
+        views = [world.person_view("sixtyfour", p) for p, _ in people]  # the hard world's disagreements, if any
         return tuple(
-            render_person(world.seed, p, world.company(p.company_id), positions_missing_rate=positions_missing_rate)
-            for p, _ in people
+            render_person(world.seed, v, world.company_view("sixtyfour", world.company(v.company_id)),
+                          positions_missing_rate=positions_missing_rate)
+            for v in views
         )
     spec = parse_query(query, "company")
     companies = search_companies(world, spec, provider="sixtyfour", limit=limit)
-    return tuple(render_company(world.seed, c) for c, _ in companies)
+    return tuple(render_company(world.seed, world.company_view("sixtyfour", c)) for c, _ in companies)
