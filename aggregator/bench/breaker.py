@@ -92,7 +92,6 @@ async def run_outage_pass(cfg: BreakerBenchConfig, *, breaker: bool) -> dict[str
     wall0 = time.perf_counter()
     async with Sandbox(config) as sandbox, Aggregator(settings, sandbox=sandbox) as agg:
         t0 = sandbox.clock.monotonic()
-        sandbox.faults.bind_clock(sandbox.clock)
         sandbox.add_fault(outage_rule(FAILING, t0 + cfg.outage_from_s, t0 + cfg.outage_until_s))
         done = await asyncio.gather(*(_one(agg, cfg, i, t0) for i in range(cfg.searches)))
         received = [r.received_at_s - t0 for r in sandbox.requests(FAILING)]

@@ -221,7 +221,7 @@ class Sandbox:
         self.config = config or SandboxConfig()
         self.clock: Clock = clock or ScaledClock(self.config.time_scale)
         self.keys = KeyRegistry()
-        self.faults = FaultInjector(self.config.seed, self.config.faults)
+        self.faults = FaultInjector(self.config.seed, self.config.faults, clock=self.clock)  # windowed rules: its time
         self.base_urls: dict[str, str] = {}
         self.api_keys: dict[str, str] = {}
         self._world: World | None = None
