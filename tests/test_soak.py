@@ -107,9 +107,14 @@ def test_the_soak_command_prints_the_table_and_writes_json(tmp_path: Path) -> No
 
     assert result.exit_code == 0, result.output
     assert "faulty pass: 2 searches" in result.output and "PASS" in result.output
+    assert "Circuit breakers: a provider outage" in result.output  # the outage pass, at its quick sizes
     doc = orjson.loads(out.read_bytes())
     assert doc["ok"] is True and doc["faulty"]["searches"] == 2 and doc["problems"] == []
     assert doc["deadline"] is None
+    outage = {m["name"]: m for m in doc["outage"]["metrics"]}
+    assert doc["outage"]["passed"] is True
+    assert outage["circuit opened, after the outage began (virtual)"]["passed"] is True
+    assert outage["circuit closed, after the outage ended (virtual)"]["passed"] is True
 
 
 def test_soak_queries_are_distinct_alternate_modes_and_depend_only_on_the_seed() -> None:

@@ -53,6 +53,7 @@ from pathlib import Path
 import aiohttp
 import click
 import orjson
+from rich.console import Console
 
 from aggregator.bench.soak_report import (
     PassResult,
@@ -329,6 +330,9 @@ def _quiet_logs() -> Iterator[None]:
             logging.getLogger(name).setLevel(level)
 
 
+QUICK_OUTAGE_BELOW = 100  # a soak of fewer searches runs the outage pass at its quick sizes
+
+
 @click.command("soak")
 @click.option("--searches", type=click.IntRange(1, 1800), default=200, show_default=True,
               help="Searches per pass (alternating people and company queries).")
@@ -347,27 +351,43 @@ def _quiet_logs() -> Iterator[None]:
               help="Size of the synthetic world.")
 @click.option("--deadline-pass/--no-deadline-pass", default=True, show_default=True,
               help="Also run the short-deadline pass.")
+@click.option("--outage-pass/--no-outage-pass", default=True, show_default=True,
+              help="Also run the outage pass: one provider fails every call for a window of virtual time, with "
+                   "circuit breakers and without (`deepsearch bench --only breaker`).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the report as JSON to this file.")
 def soak(searches: int, fault_rate: float, seed: int, concurrency: int, time_scale: float, max_results: int,
-         deadline_s: float, n_companies: int, deadline_pass: bool, json_path: Path | None) -> None:
+         deadline_s: float, n_companies: int, deadline_pass: bool, outage_pass: bool, json_path: Path | None) -> None:
     """Soak the provider emulators with faults: nothing may hang, be lost, duplicated or paid twice.
 
     Runs SEARCHES people and company searches on the in-process sandbox, fault-free, then with
     5xx, 429 + Retry-After, connection resets (also after a job started), slow answers and
     malformed JSON injected at FAULT-RATE each, then a short-deadline pass, and checks each against
-    the fault-free pass. Prints a table (and --json FILE); exit code 0 when every check passed,
-    1 otherwise. The long soak: `deepsearch soak --searches 500` (~2 minutes on 2 cores).
+    the fault-free pass; then the outage pass: Orbit fails every call for 200 virtual seconds while
+    searches keep coming, once with circuit breakers and once without, showing the circuit open, the
+    retries it saves and the circuit close (:mod:`aggregator.bench.breaker`; its quick sizes below 100
+    searches). Prints a table (and --json
+    FILE); exit code 0 when every check passed, 1 otherwise. The long soak: `deepsearch soak --searches 500`
+    (~2 minutes on 2 cores).
     """
+    from aggregator.bench.breaker import BreakerBenchConfig, run_breaker_bench
+    from aggregator.bench.cli import result_table
+
     with _quiet_logs():
         report = asyncio.run(run_soak(searches, fault_rate, seed, concurrency, time_scale=time_scale,
                                       max_results=max_results, deadline_s=deadline_s, n_companies=n_companies,
                                       deadline_pass=deadline_pass))
+        sizes = BreakerBenchConfig() if searches >= QUICK_OUTAGE_BELOW else BreakerBenchConfig.quick()
+        outage = asyncio.run(run_breaker_bench(replace(sizes, seed=seed))) if outage_pass else None
     click.echo(report.table())
+    if outage is not None:
+        Console(width=140).print(result_table(outage))
+    doc = report.to_json()
+    doc["outage"] = outage.to_json() if outage is not None else None
     if json_path is not None:
-        json_path.write_bytes(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2))
+        json_path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
         click.echo(f"wrote {json_path}")
-    raise SystemExit(0 if report.ok else 1)
+    raise SystemExit(0 if report.ok and (outage is None or outage.passed is not False) else 1)
 
 
 if __name__ == "__main__":  # python -m aggregator.bench.soak
