@@ -41,6 +41,8 @@ from cleanco import prepare_default_terms  # type: ignore[import-untyped]
 __all__ = [
     "domain_stem",
     "fold_text",
+    "has_nicknames",
+    "normalize_city",
     "normalize_company_name",
     "normalize_country",
     "normalize_domain",
@@ -100,6 +102,21 @@ def _tokens(text: str) -> list[str]:
 def fold_text(value: str) -> str:
     """Case- and whitespace-insensitive form of a field value (for provenance and conflicts)."""
     return _SPACES.sub(" ", value.strip()).casefold()
+
+
+_METRO_AREA = re.compile(r"^greater |(?: metropolitan| metro| bay)? area$")
+
+
+def normalize_city(value: str | None) -> str | None:
+    """A city folded (:func:`fold_text`) without the metro-area wording of LinkedIn-style locations:
+    ``"Greater Boston Area"``, ``"Boston Metropolitan Area"`` -> ``"boston"``, ``"San Francisco Bay
+    Area"`` -> ``"san francisco"``; None for None or blank."""
+    if not value or not value.strip():
+        return None
+    folded = fold_text(value)
+    if folded.endswith(" area") or folded.startswith("greater "):
+        return _METRO_AREA.sub("", folded) or folded
+    return folded
 
 
 def _split_url(value: str) -> tuple[str, str]:
@@ -180,6 +197,13 @@ def same_given_name(a: str, b: str) -> bool:
         return True
     nicknames, _ = _nicknames()
     return b in nicknames.get(a, ()) or a in nicknames.get(b, ())
+
+
+@functools.lru_cache(maxsize=65_536)
+def has_nicknames(given: str) -> bool:
+    """Whether the folded given name ``given`` has a nickname or is one (see :func:`same_given_name`)."""
+    nicknames, canonical = _nicknames()
+    return given in nicknames or given in canonical
 
 
 def normalize_email(value: str | None) -> str | None:

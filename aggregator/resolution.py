@@ -9,14 +9,20 @@ tier   people                          companies
 KEY    LinkedIn profile URL            registered domain (domain, else website; a website
                                        elsewhere -- an old domain redirecting -- is a KEY too)
 ALT    email (case-insensitive)        LinkedIn company URL; or the same base name, domain
-                                       class (:func:`domain_class`) and country
+                                       class (:func:`domain_class`) and country; or a LinkedIn
+                                       page whose slug spells another hit's base name, in the
+                                       same HQ city (a renamed company's page, one provider
+                                       still having its old name and domain)
 RECORD the same provider record read twice in one job (e.g. Orbit partial, then full)
 PLACE  --                              the same base name, country and HQ city
 NAME   fuzzy full name (or a nickname  fuzzy base name + country
        of the given name) + employer
-MOVE   the same name and city at       --
-       another employer, one side
-       without a LinkedIn profile
+MOVE   the same name (or surname-first --
+       form, or a nickname of the
+       given name) and city ("Greater
+       X Area" is X) at another
+       employer, one side without a
+       LinkedIn profile
 ====== =============================== ====================================================
 
 The exact tiers are implicit (hits sharing a key); NAME and MOVE links are found through
@@ -52,6 +58,8 @@ from rapidfuzz import fuzz
 from aggregator.identity import (
     domain_stem,
     fold_text,
+    has_nicknames,
+    normalize_city,
     normalize_company_name,
     normalize_country,
     normalize_domain,
@@ -127,6 +135,8 @@ class Features(NamedTuple):
     blocks: tuple[str, ...] = ()  # blocking keys for NAME candidates
     exact: tuple[str | None, ...] = ()  # KEY, ALT, RECORD keys namespaced by kind and tier, then extra keys
     stem: str | None = None  # companies: ``~<stem>`` when the domain is .com or of the HQ country
+    page: str | None = None  # companies: the PLACE key of the name its LinkedIn slug spells, when not its own
+    index_name: str | None = None  # the exact-name index's key (people: the name's tokens sorted)
 
 
 def _exact(kind: str, *values: str | None) -> tuple[str | None, ...]:
@@ -143,8 +153,7 @@ def _person(entity: Person, order: Order, record: str) -> Features:
     org_domain = normalize_domain(entity.company_domain)
     org_linkedin = normalize_linkedin_url(entity.company_linkedin_url)
     employer = normalize_company_name(entity.company_name)
-    city = entity.city or (entity.location.split(",", 1)[0] if entity.location else None)
-    city = fold_text(city) if city and city.strip() else None
+    city = normalize_city(entity.city or (entity.location.split(",", 1)[0] if entity.location else None))
     exclusive = [("key", linkedin), ("employer", org_domain)]
     if email:
         exclusive.append(("email@" + email.rsplit("@", 1)[1], email))
@@ -153,7 +162,8 @@ def _person(entity: Person, order: Order, record: str) -> Features:
         exact=_exact("person", linkedin, email, record),
         exclusive=tuple((k, v) for k, v in exclusive if v), name=name, employer=employer,
         employer_ids=(org_domain, org_linkedin), city=city,
-        blocks=_person_blocks(name, employer, org_domain, org_linkedin),  # MOVE: the exact-name index finds them
+        blocks=_person_blocks(name, employer, org_domain, org_linkedin, city),  # MOVE: also the exact-name index
+        index_name=f"person|{_name_key(name)}" if name else None,
     )
 
 
@@ -170,8 +180,10 @@ def _undouble(match: re.Match[str]) -> str:
 
 
 def _person_blocks(name: str | None, employer: str | None, org_domain: str | None,
-                   org_linkedin: str | None) -> tuple[str, ...]:
-    """Blocking keys: (a name token or the name's first 4 letters) x (an employer identifier).
+                   org_linkedin: str | None, city: str | None = None) -> tuple[str, ...]:
+    """Blocking keys: (a name token or the name's first 4 letters) x (an employer identifier), and
+    surname x city for a given name that has nicknames (MOVE: ``kris nixon`` at one employer,
+    ``kristina nixon`` at another).
 
     Two people the NAME tier can link share one: names scoring >= 90 share a token, their first
     four letters or their last token transliterated back ("mueller" / "muller"); matching employers
@@ -180,6 +192,8 @@ def _person_blocks(name: str | None, employer: str | None, org_domain: str | Non
     """
     if not name:
         return ()
+    given, _, surname = name.rpartition(" ")  # MOVE with a nickname: same surname and city (kris / kristina)
+    moved = (f"m|{surname}|{city}",) if city and given and has_nicknames(given.split(" ", 1)[0]) else ()
     names = [t for t in name.split() if len(t) > 1]
     names.append("^" + name.replace(" ", "")[:4])
     last = name.rsplit(" ", 1)[-1]
@@ -192,7 +206,7 @@ def _person_blocks(name: str | None, employer: str | None, org_domain: str | Non
         employers.append("l:" + org_linkedin)
     if employer:
         employers += _ends(employer)
-    return tuple({f"p|{n}|{e}": None for n in names for e in employers})
+    return tuple({f"p|{n}|{e}": None for n in names for e in employers}) + moved
 
 
 def domain_class(domain: str | None, country: str | None) -> str | None:
@@ -229,13 +243,25 @@ def _company(entity: Company, order: Order, record: str) -> Features:
     if cls and cls[0] == "~" and name and country:  # same base name, domain class, country: acme.com / acme.de
         exact += (f"company|{int(Tier.ALT)}|{name}|{cls}|{country}",)
     city = fold_text(entity.hq_city) if entity.hq_city else None
+    page = None
     if name and country and city:  # same base name in one city: two LinkedIn pages (slug history) or not
-        exact += (f"company|{int(Tier.PLACE)}|{name}|{country}|{city}",)
+        exact += (_place_key(name, country, city),)
+        spelled = normalize_company_name(linkedin.rsplit("/", 1)[-1].replace("-", " ")) if linkedin else None
+        if spelled and spelled != name:  # the page spells another name: a rename's page (_Partition.join_pages)
+            page = _place_key(spelled, country, city)
+            exact += (page,)
     return Features(
         kind="company", order=order, primary=domain, alternate=linkedin, record=record, exact=exact,
         exclusive=tuple(dict.fromkeys((k, v) for k, v in exclusive if v)), name=name, country=country,
-        city=city, blocks=tuple(dict.fromkeys(blocks)), stem=cls if cls and cls[0] == "~" else None,
+        city=city, blocks=tuple(dict.fromkeys(blocks)), stem=cls if cls and cls[0] == "~" else None, page=page,
+        index_name=f"company|{name}",
     )
+
+
+def _place_key(name: str, country: str, city: str) -> str:
+    """The PLACE key of a company base name in one HQ city; a LinkedIn page whose slug spells ``name``
+    has it too (:attr:`Features.page`), joined at ALT by :meth:`_Partition.join_pages`."""
+    return f"company|{int(Tier.PLACE)}|{name}|{country}|{city}"
 
 
 def entity_features(entity: Person | Company, order: Order = ("", "", "", 0, 0.0), record: str = "") -> Features:
@@ -291,7 +317,7 @@ def _employers_match(a: Features, b: Features) -> bool:
 
 
 def _cities_differ(a: str | None, b: str | None) -> bool:
-    """Both HQ cities known and not variants of one another ("new york" ~ "new york city")."""
+    """Both cities known and not variants of one another ("new york" ~ "new york city")."""
     if not a or not b:
         return False
     return not (a.startswith(b) or b.startswith(a))
@@ -324,12 +350,29 @@ def name_score(a: Features, b: Features) -> float:
 def _move_score(a: Features, b: Features) -> float:
     """MOVE: one hit has a LinkedIn profile, the other none, same name and city, another employer.
 
-    A job change between two providers' snapshots; the ambiguity rule of :func:`cluster` keeps a
-    keyless hit away from two same-named people.
+    A job change between two providers' snapshots; the same name may be written surname first
+    (``martinez evan``) or with a nickname of the given name (``kris nixon`` / ``kristina nixon``);
+    the ambiguity rule of :func:`cluster` keeps a keyless hit away from two same-named people.
     """
-    if a.name != b.name or not a.city or a.city != b.city or bool(a.primary) == bool(b.primary):
+    if bool(a.primary) == bool(b.primary) or not a.city or not b.city or _cities_differ(a.city, b.city):
         return 0.0
-    return MOVE_SCORE
+    if a.name == b.name or _name_key(a.name or "") == _name_key(b.name or ""):
+        return MOVE_SCORE
+    return MOVE_SCORE if _nickname_of(_surname_last(a.name or "", b.name or ""), b.name or "") else 0.0
+
+
+def _name_key(name: str) -> str:
+    """A person name's tokens in sorted order (``martinez evan`` and ``evan martinez`` agree)."""
+    return " ".join(sorted(name.split()))
+
+
+def _surname_last(name: str, other: str) -> str:
+    """``name`` with its first token moved last when that makes its last token ``other``'s
+    (``hopkins tim`` against ``timothy hopkins`` -> ``tim hopkins``)."""
+    tokens = name.split()
+    if len(tokens) > 1 and tokens[-1] != other.rsplit(" ", 1)[-1] and tokens[0] == other.rsplit(" ", 1)[-1]:
+        return " ".join((*tokens[1:], tokens[0]))
+    return name
 
 
 def _nickname_of(a: str, b: str) -> bool:
@@ -373,14 +416,15 @@ class _Blocks:
     blocks: dict[str, Posting] = field(default_factory=dict)  # blocking key -> hits
 
     def find(self, f: Features, into: set[int]) -> None:
-        _collect(self.names, f"{f.kind}|{f.name}", into)
+        _collect(self.names, f.index_name or "", into)
         for key in f.blocks:
             _collect(self.blocks, key, into)
 
     def add(self, index: int, f: Features) -> None:
-        _post(self.names, f"{f.kind}|{f.name}", index)
+        _post(self.names, f.index_name or "", index)
         for key in f.blocks:
             _post(self.blocks, key, index)
+
 
 
 @dataclass
@@ -480,6 +524,30 @@ class _Partition:
                     if self.join(i, j, tier):
                         break
 
+    def join_pages(self, ordered: Sequence[int], feats: Sequence[Features]) -> None:
+        """ALT: a company LinkedIn page whose slug spells another name joins the hits of that name in
+        its HQ city (a renamed company's page; the hit has the old name and domain), unless they are
+        two companies (conflicting domains). Hits of that name are not joined to one another here
+        (that is PLACE, which checks their domains)."""
+        pages = {f.page for i in ordered if (f := feats[i]).page}
+        if not pages:
+            return
+        groups: dict[str, list[int]] = {}
+        for i in ordered:
+            for key in feats[i].exact[3:]:
+                if key in pages:
+                    groups.setdefault(key, []).append(i)
+        for key, group in groups.items():
+            spellers = [i for i in group if feats[i].page == key]
+            named = list(dict.fromkeys(self.find(i) for i in group if feats[i].page != key))
+            if any(conflicting(self.keys[x], self.keys[y], Tier.PLACE) for n, x in enumerate(named)
+                   for y in named[n + 1:]):
+                continue  # two companies of that name there: which one was renamed would be a guess
+            for i in group:
+                for j in (group if i in spellers else spellers):
+                    if j != i and self.join(i, j, Tier.ALT):
+                        break
+
     def clusters(self, ordered: Sequence[int]) -> list[list[int]]:
         out: dict[int, list[int]] = {}
         for i in ordered:
@@ -500,6 +568,8 @@ def cluster(members: Sequence[int], feats: Sequence[Features],
     partition = _Partition(ordered, feats)
     for tier in (Tier.KEY, Tier.ALT, Tier.RECORD, Tier.PLACE):
         partition.join_exact(ordered, feats, tier)
+        if tier == Tier.ALT:
+            partition.join_pages(ordered, feats)
     rank = {i: pos for pos, i in enumerate(ordered)}
 
     def link_order(link: tuple[float, int, int]) -> tuple[float, int, int]:

@@ -30,12 +30,15 @@ class SandboxHandle(Protocol):
         clock: the sandbox's virtual clock; the client must use it too.
         in_process: True when the emulators live in this process (their jobs end with it, so a
             run on them cannot be resumed by another process); False for an attached standalone one.
+        world_name: ``"default"`` (the consistent world) or ``"hard"`` (the providers disagree); an
+            attached sandbox reads it from its connection file (``[sandbox] world`` does not apply to it).
     """
 
     base_urls: dict[str, str]
     api_keys: dict[str, str]
     clock: Clock
     in_process: bool
+    world_name: str
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
@@ -46,11 +49,13 @@ class SandboxHandle(Protocol):
 async def open_sandbox(settings: SandboxSettings, providers: Sequence[str]) -> SandboxHandle:
     """Attach to ``settings.connection_file``'s standalone sandbox, or start an in-process one
     running the emulators of ``providers`` that have one. Close it with ``await handle.__aexit__()``.
+    An attached sandbox's world (``world_name``) is the one its connection file records.
 
     Raises:
         ConfigError: the connection file is missing or malformed, or the sandbox it describes is not
             running any more (its process exited, or its ports refuse connections: a ``kill -9``
-            leaves the file behind) (``sandbox.connection_file``).
+            leaves the file behind) (``sandbox.connection_file``); ``world = "hard"`` asked of an
+            attached sandbox serving the default world (``sandbox.world``).
     """
     from providers.sandbox.runner import AttachedSandbox, Sandbox, SandboxConfig, SandboxConnection, emulated
 
@@ -66,6 +71,11 @@ async def open_sandbox(settings: SandboxSettings, providers: Sequence[str]) -> S
                               f"the sandbox of {path} is not running ({gone}); start one with "
                               f"`deepsearch sandbox serve --connection-file {path}`, or unset DEEPSEARCH_SANDBOX "
                               "to use an in-process sandbox")
+        if settings.world == "hard" and connection.world != "hard":
+            raise ConfigError("sandbox.world",
+                              f"the sandbox of {path} serves the {connection.world} world, not the hard one; "
+                              f"start it with `deepsearch sandbox serve --world hard --connection-file {path}`, "
+                              "or drop world = \"hard\" (an attached sandbox's world is its own)")
         return AttachedSandbox(connection)
     from providers.sandbox.disagreements import DisagreementRates
 

@@ -22,7 +22,9 @@ import pytest
 from aggregator.config import SandboxSettings
 from aggregator.errors import ConfigError
 from aggregator.sandbox import open_sandbox
-from providers.sandbox.runner import Sandbox, SandboxConfig, SandboxConnection
+from providers.sandbox.disagreements import DisagreementRates
+from providers.sandbox.runner import AttachedSandbox, Sandbox, SandboxConfig, SandboxConnection
+from providers.sandbox.world import build_world
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_VARS = ("SIXTYFOUR_API_KEY", "EXTRUCT_API_TOKEN", "ORBIT_API_KEY", "SIXTYFOUR_BASE_URL", "EXTRUCT_BASE_URL",
@@ -48,10 +50,12 @@ class Served:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    """``deepsearch sandbox serve --connection-file sb.json``, read up to its "sandbox ready" line."""
+def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
+    """``deepsearch sandbox serve --connection-file sb.json`` (plus the flags an indirect parameter
+    gives), read up to its "sandbox ready" line."""
+    flags = list(getattr(request, "param", ()))
     proc = subprocess.Popen([sys.executable, "-m", "aggregator", "sandbox", "serve", "--connection-file",
-                             str(tmp_path / "sb.json")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             str(tmp_path / "sb.json"), *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=clean_env(tmp_path), cwd=ROOT)
     try:
         assert proc.stdout is not None and proc.stderr is not None
@@ -166,3 +170,52 @@ def test_a_command_on_a_gone_sandbox_exits_2_saying_so(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert f"error: sandbox.connection_file: the sandbox of {path} is not running" in result.stderr
     assert f"deepsearch sandbox serve --connection-file {path}" in result.stderr
+
+
+@pytest.mark.parametrize("served", [("--world", "hard")], indirect=True)
+async def test_a_hard_world_sandbox_records_its_world_and_an_attached_client_knows_it(
+        served: Served, tmp_path: Path) -> None:
+    """Issue 20 follow-up: the connection file says which world it serves, so a client scores against it."""
+    path = tmp_path / "sb.json"
+    doc = orjson.loads(path.read_bytes())
+    assert doc["world"] == "hard" and "rates" not in doc  # the preset: no rates written out
+    assert (doc["seed"], doc["n_companies"]) == (7, 200)  # tests' small.toml
+    attached = await open_sandbox(SandboxSettings(connection_file=path, world="hard"), ["sixtyfour"])
+    assert attached.world_name == "hard" and attached.in_process is False
+    assert isinstance(attached, AttachedSandbox) and attached.disagreements == DisagreementRates.hard()
+    world = attached.world  # the serving process's world, rebuilt here: ground truth for its hits
+    assert world.disagreements.kinds and world == build_world(7, 200, DisagreementRates.hard())
+
+
+async def test_a_default_world_sandbox_records_it_and_refuses_a_client_asking_for_the_hard_one(
+        served: Served, tmp_path: Path) -> None:
+    path = tmp_path / "sb.json"
+    assert orjson.loads(path.read_bytes())["world"] == "default"
+    attached = await open_sandbox(SandboxSettings(connection_file=path), ["sixtyfour"])
+    assert attached.world_name == "default" and isinstance(attached, AttachedSandbox)
+    assert attached.disagreements is None and not attached.world.disagreements.kinds
+    with pytest.raises(ConfigError) as refused:
+        await open_sandbox(SandboxSettings(connection_file=path, world="hard"), ["sixtyfour"])
+    assert refused.value.field == "sandbox.world" and "serves the default world" in str(refused.value)
+    assert f"deepsearch sandbox serve --world hard --connection-file {path}" in str(refused.value)
+
+
+async def test_rates_other_than_the_preset_are_recorded_and_an_older_file_is_the_default_world(
+        tmp_path: Path) -> None:
+    rates = DisagreementRates(nickname=0.5, rebrand=0.2)
+    config = SandboxConfig(n_companies=100, providers=("sixtyfour",), disagreements=rates)
+    async with Sandbox(config) as sandbox:
+        path = tmp_path / "sb.json"
+        sandbox.connection().write(path)
+        assert sandbox.world_name == "hard"
+        read = SandboxConnection.read(path)
+        assert (read.world, read.seed, read.n_companies) == ("hard", 7, 100)
+        assert read.rates is not None and read.rates["nickname"] == 0.5 and read.disagreements() == rates
+        attached = await open_sandbox(SandboxSettings(connection_file=path), ["sixtyfour"])
+        assert isinstance(attached, AttachedSandbox) and attached.world == sandbox.world
+    old = connection_file(tmp_path / "old.json", os.getpid(), free_port())  # written before the field existed
+    assert SandboxConnection.read(old).world == "default" and SandboxConnection.read(old).disagreements() is None
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(orjson.dumps(orjson.loads(path.read_bytes()) | {"rates": {"nickname": 2}}))
+    with pytest.raises(ValueError, match="nickname"):
+        SandboxConnection.read(bad)

@@ -16,6 +16,18 @@ Orbit's (name, title, employer, its domain in half, LinkedIn profile in another 
 ten and the job changes' stale side without one, a work email in 40%, city, country). Ground truth is
 the entity each hit was rendered from; kinds are the plan's labels.
 
+A second source, closer to how the hits really arrive: **sandbox searches over the hard world**
+(:func:`search_hits`). An in-process :class:`~providers.sandbox.runner.Sandbox` (Sixtyfour, Extruct
+and Orbit emulators, the same world) and an :class:`~aggregator.core.Aggregator` on it run
+``searches`` queries drawn deterministically from the world (:func:`search_queries`): people
+searches "<title> in <city>" and company searches "<industry> companies in <city>", taken in turn from
+the entities of each disagreement kind and the untouched ones, so every kind is covered; strategy
+``all`` on every capable provider, ``max_results`` 1000. Every provider hit of every search is kept
+(the hits of the ``HitsEvent`` items of ``agg.stream``); a hit seen again -- the same provider record, or the same
+provider's identical entity under another record id (Extruct's result ids are per task) -- counts once.
+Ground truth is :func:`~providers.sandbox.truth.true_id_of` on the hit's raw payload (a hit it cannot
+place is dropped and counted); both resolvers get the same hits.
+
 Resolvers
 ---------
 *Ours*: :class:`~aggregator.merge.Resolver` on all hits at once (``merge_hits``), CPU time per hit.
@@ -47,12 +59,13 @@ intends:
 Scores (:func:`providers.sandbox.truth.score_clusters`): pairwise and B-cubed precision, recall and F1,
 overall, per disagreement kind and for the untouched entities (``none``).
 
-Run: ``deepsearch bench --only resolution`` (``--quick``: a 300-company world), or
-``python -m aggregator.bench.resolution [N_COMPANIES]``.
+Run: ``deepsearch bench --only resolution`` (``--quick``: a 300-company world, 60 searches), or
+``python -m aggregator.bench.resolution [N_COMPANIES [SEARCHES]]``; both print a table per source.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import sys
@@ -74,16 +87,19 @@ from aggregator.identity import (
 )
 from aggregator.merge import Resolver
 from aggregator.models import Company, Hit, Person
-from providers.sandbox.disagreements import KINDS, DisagreementRates
+from providers.sandbox.disagreements import COMPANY_KINDS, KINDS, PERSON_KINDS, DisagreementRates
 from providers.sandbox.entities import CompanyEntity, PersonEntity
-from providers.sandbox.truth import ClusterScores, score_clusters
+from providers.sandbox.truth import ClusterScores, score_clusters, true_id_of
 from providers.sandbox.world import World, build_world
 
-__all__ = ["LabelledHits", "ResolutionBenchConfig", "generate", "resolve_ours", "resolve_splink",
-           "run_resolution"]
+__all__ = ["LabelledHits", "ResolutionBenchConfig", "SearchedHits", "generate", "label_once", "resolve_ours",
+           "resolve_splink", "run_resolution", "search_hits", "search_queries"]
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SPLINK_THRESHOLD = 0.9
+SEARCH_PROVIDERS = ("sixtyfour", "extruct", "orbit")
+SEARCH_TIME_SCALE = 0.001  # wall seconds per sandbox second; smaller starves the run deadlines on a busy machine
+SEARCH_MAX_RESULTS = 1000
 
 
 @dataclass(frozen=True)
@@ -94,10 +110,16 @@ class ResolutionBenchConfig:
     seed: int = 7
     rates: DisagreementRates = field(default_factory=DisagreementRates.hard)
     splink: bool = True
+    searches: int = 600  # sandbox searches of the second source (0: the rendered world only)
+    search_concurrency: int = 4  # searches in flight at once
+
+    def __post_init__(self) -> None:
+        if self.searches < 0 or self.search_concurrency < 1:
+            raise ValueError("searches must be >= 0 and search_concurrency >= 1")
 
     @classmethod
     def quick(cls) -> ResolutionBenchConfig:
-        return cls(n_companies=300)
+        return cls(n_companies=300, searches=60)
 
 
 @dataclass(frozen=True)
@@ -183,6 +205,109 @@ def generate(cfg: ResolutionBenchConfig) -> LabelledHits:
                 hits.append(hit)
                 truth.append(person.true_id)
     return LabelledHits(world, hits, truth)
+
+
+# -- hits from sandbox searches over the hard world -------------------------------------------------
+
+def search_queries(world: World, n: int) -> list[tuple[str, str]]:
+    """``n`` (query, mode) pairs drawn deterministically from ``world`` (see the module doc).
+
+    People: "<title> in <city>" of the people of each person kind, then of untouched people; companies:
+    "<industry> companies in <city>" likewise; the kinds take turns (one query each per round, a query
+    already drawn skipped), people and companies in proportion to the kinds they have.
+    """
+    plan = world.disagreements
+    people_pools: list[list[str]] = [[] for _ in (*PERSON_KINDS, "none")]
+    company_pools: list[list[str]] = [[] for _ in (*COMPANY_KINDS, "none")]
+    for p in world.people:
+        kinds = plan.kinds_of(p.true_id) or ("none",)
+        people_pools[(*PERSON_KINDS, "none").index(kinds[0])].append(f"{p.title} in {p.city}")
+    for c in world.companies:
+        kinds = plan.kinds_of(c.true_id) or ("none",)
+        company_pools[(*COMPANY_KINDS, "none").index(kinds[0])].append(f"{c.industry} companies in {c.hq_city}")
+    pools = [(q, "people") for q in people_pools] + [(q, "company") for q in company_pools]
+    chosen: dict[tuple[str, str], None] = {}
+    cursors = [0] * len(pools)
+    while len(chosen) < n and any(cursors[i] < len(pool) for i, (pool, _) in enumerate(pools)):
+        for i, (pool, mode) in enumerate(pools):
+            while cursors[i] < len(pool) and (pool[cursors[i]], mode) in chosen:
+                cursors[i] += 1
+            if cursors[i] < len(pool) and len(chosen) < n:
+                chosen[(pool[cursors[i]], mode)] = None
+                cursors[i] += 1
+    return list(chosen)
+
+
+@dataclass(frozen=True)
+class SearchedHits(LabelledHits):
+    """:class:`LabelledHits` from sandbox searches, and how they were gathered."""
+
+    searches: int = 0
+    raw_hits: int = 0  # before removing hits seen again
+    unplaced: int = 0  # hits ground truth could not place (dropped)
+    empty_searches: int = 0
+    wall_s: float = 0.0
+
+
+def _identity(hit: Hit) -> tuple[str, str]:
+    return hit.provider, hit.entity.model_dump_json()
+
+
+async def search_hits(cfg: ResolutionBenchConfig) -> SearchedHits:
+    """Every provider hit of ``cfg.searches`` sandbox searches over ``cfg``'s hard world, each once,
+    labelled by ground truth (see the module doc). Searches run ``cfg.search_concurrency`` at a time;
+    the hits keep the order of the queries, then (provider, rank), so the result is deterministic."""
+    from aggregator.bench.common import sandbox_settings
+    from aggregator.core import Aggregator
+    from aggregator.events import HitsEvent
+    from providers.sandbox.runner import Sandbox, SandboxConfig
+
+    started = time.perf_counter()
+    config = SandboxConfig(time_scale=SEARCH_TIME_SCALE, seed=cfg.seed, n_companies=cfg.n_companies,
+                           providers=SEARCH_PROVIDERS, disagreements=cfg.rates)
+    gate = asyncio.Semaphore(cfg.search_concurrency)
+    async with Sandbox(config) as sandbox, Aggregator(sandbox_settings(), sandbox=sandbox) as agg:
+        world = sandbox.world
+        queries = search_queries(world, cfg.searches)
+
+        async def one(query: str, mode: str) -> list[Hit]:
+            found: list[Hit] = []
+            async with gate:
+                async for event in agg.stream(query, mode=mode, strategy="all", max_results=SEARCH_MAX_RESULTS):
+                    if isinstance(event, HitsEvent):
+                        found.extend(event.hits)
+            return sorted(found, key=lambda h: (h.provider, h.rank, h.provider_record_id))
+
+        per_search = await asyncio.gather(*(one(q, mode) for q, mode in queries))
+    hits, truth, unplaced = label_once(per_search, world)
+    return SearchedHits(world, hits, truth, searches=len(queries), raw_hits=sum(map(len, per_search)),
+                        unplaced=unplaced, empty_searches=sum(not found for found in per_search),
+                        wall_s=time.perf_counter() - started)
+
+
+def label_once(per_search: Sequence[Sequence[Hit]], world: World) -> tuple[list[Hit], list[str], int]:
+    """The hits of several searches, each once, with their true ids: ``(hits, truth, unplaced)``.
+
+    A hit counts once: a later one with the same provider record id, or the same provider's identical
+    entity under another record id, is dropped; a hit ground truth cannot place is dropped and counted.
+    """
+    hits: list[Hit] = []
+    truth: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    unplaced = 0
+    for found in per_search:
+        for hit in found:
+            keys = (_key(hit), _identity(hit))
+            if any(k in seen for k in keys):
+                continue
+            seen.update(keys)
+            true_id = true_id_of(hit, world)
+            if true_id is None:
+                unplaced += 1
+                continue
+            hits.append(hit)
+            truth.append(true_id)
+    return hits, truth, unplaced
 
 
 # -- resolvers ----------------------------------------------------------------------------------------
@@ -323,59 +448,90 @@ def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
-def measure(cfg: ResolutionBenchConfig, resolvers: dict[str, Callable[[Sequence[Hit]], tuple[list[str], float]]]
-            ) -> tuple[LabelledHits, dict[str, dict[str, dict[str, float]]], dict[str, float]]:
-    """Hits of ``cfg``'s world through each resolver: scores per resolver and kind, seconds per hit."""
-    data = generate(cfg)
+Resolve = Callable[[Sequence[Hit]], tuple[list[str], float]]
+
+
+def score(data: LabelledHits, resolvers: dict[str, Resolve]
+          ) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, float]]:
+    """``data``'s hits through each resolver: scores per resolver and kind, seconds per hit."""
     results: dict[str, dict[str, dict[str, float]]] = {}
     per_hit: dict[str, float] = {}
     for name, resolve in resolvers.items():
         predicted, seconds = resolve(data.hits)
         results[name] = _rows(score_clusters(data.truth, predicted, data.kinds))
-        per_hit[name] = seconds / len(data.hits)
-    return data, results, per_hit
+        per_hit[name] = seconds / max(1, len(data.hits))
+    return results, per_hit
+
+
+def measure(cfg: ResolutionBenchConfig, resolvers: dict[str, Resolve]
+            ) -> tuple[LabelledHits, dict[str, dict[str, dict[str, float]]], dict[str, float]]:
+    """Hits of ``cfg``'s rendered world through each resolver: scores per resolver and kind, seconds per hit."""
+    data = generate(cfg)
+    return data, *score(data, resolvers)
+
+
+def _metrics(prefix: str, results: dict[str, dict[str, dict[str, float]]], per_hit: dict[str, float]) -> list[Metric]:
+    metrics: list[Metric] = []
+    for name, rows in results.items():
+        for kind, row in rows.items():
+            metrics.append(Metric(f"{prefix}{name} {kind}: pairwise F1", row["F1"], "",
+                                  reference=f"P {row['P']:.4f} R {row['R']:.4f}, B3 F1 {row['B3_F1']:.4f}, "
+                                            f"{row['hits']:.0f} hits"))
+        metrics.append(Metric(f"{prefix}{name}: time per hit", per_hit[name] * 1e6, "µs"))
+    if "splink" in results:
+        ours, theirs = results["ours"], results["splink"]
+        behind = [k for k in ours if k in theirs and ours[k]["F1"] < theirs[k]["F1"]]
+        metrics.append(Metric(f"{prefix}kinds where ours has the lower pairwise F1", float(len(behind)), "",
+                              target="<= 0", passed=not behind, reference=", ".join(behind) or None))
+    return metrics
 
 
 async def run_resolution(cfg: ResolutionBenchConfig | None = None) -> BenchResult:
-    """Both resolvers on the hard world's hits; pairwise and B-cubed scores per kind, time per hit."""
+    """Both resolvers on the hard world's hits, rendered and from sandbox searches (``cfg.searches`` > 0);
+    pairwise and B-cubed scores per kind, time per hit. Metrics of the search-sourced hits start
+    ``searches: ``; ``details["searches"]`` holds their scores."""
     cfg = cfg or ResolutionBenchConfig()
     started = time.perf_counter()
-    resolvers: dict[str, Callable[[Sequence[Hit]], tuple[list[str], float]]] = {"ours": resolve_ours}
+    resolvers: dict[str, Resolve] = {"ours": resolve_ours}
     notes = [f"hard world: seed {cfg.seed}, {cfg.n_companies:,} companies, rates {asdict(cfg.rates)}"]
     if cfg.splink and splink_available():
         resolvers["splink"] = resolve_splink
     elif cfg.splink:
         notes.append("splink is not installed (pip install 'deepsearch-aggregator[splink]'): our resolver only")
     data, results, per_hit = measure(cfg, resolvers)
-    metrics: list[Metric] = []
-    for name, rows in results.items():
-        for kind, row in rows.items():
-            metrics.append(Metric(f"{name} {kind}: pairwise F1", row["F1"], "",
-                                  reference=f"P {row['P']:.4f} R {row['R']:.4f}, B3 F1 {row['B3_F1']:.4f}, "
-                                            f"{row['hits']:.0f} hits"))
-        metrics.append(Metric(f"{name}: time per hit", per_hit[name] * 1e6, "µs"))
-    if "splink" in results:
-        ours, theirs = results["ours"], results["splink"]
-        behind = [k for k in ours if k in theirs and ours[k]["F1"] < theirs[k]["F1"]]
-        metrics.append(Metric("kinds where ours has the lower pairwise F1", float(len(behind)), "",
-                              target="<= 0", passed=not behind, reference=", ".join(behind) or None))
-    notes.append("\n" + table(results))
+    metrics = _metrics("", results, per_hit)
+    notes.append(f"\nrendered world ({len(data.hits):,} hits):\n" + table(results))
+    details: dict[str, Any] = {
+        "config": {"n_companies": cfg.n_companies, "seed": cfg.seed, "rates": asdict(cfg.rates),
+                   "searches": cfg.searches},
+        "hits": len(data.hits), "scores": results, "seconds_per_hit": per_hit}
+    if cfg.searches:
+        searched = await search_hits(cfg)
+        s_results, s_per_hit = score(searched, resolvers)
+        metrics += _metrics("searches: ", s_results, s_per_hit)
+        details["searches"] = {
+            "searches": searched.searches, "empty_searches": searched.empty_searches, "raw_hits": searched.raw_hits,
+            "hits": len(searched.hits), "unplaced_hits": searched.unplaced, "search_wall_s": searched.wall_s,
+            "scores": s_results, "seconds_per_hit": s_per_hit}
+        notes.append(f"\nsandbox searches ({searched.searches} searches, {searched.empty_searches} empty; "
+                     f"{searched.raw_hits:,} hits, {len(searched.hits):,} once each, {searched.unplaced} unplaced; "
+                     f"{searched.wall_s:.1f} s):\n" + table(s_results))
     return BenchResult(
         name="resolution", title="Entity resolution on the hard world: ours vs splink, per disagreement kind",
-        metrics=metrics, wall_s=time.perf_counter() - started,
-        details={"config": {"n_companies": cfg.n_companies, "seed": cfg.seed, "rates": asdict(cfg.rates)},
-                 "hits": len(data.hits), "scores": results, "seconds_per_hit": per_hit},
-        notes=notes)
+        metrics=metrics, wall_s=time.perf_counter() - started, details=details, notes=notes)
 
 
 def main(argv: Sequence[str]) -> None:
-    """``python -m aggregator.bench.resolution [N_COMPANIES]``: run and print the table."""
-    import asyncio
-
-    cfg = ResolutionBenchConfig(n_companies=int(argv[0])) if argv else ResolutionBenchConfig()
+    """``python -m aggregator.bench.resolution [N_COMPANIES [SEARCHES]]``: run and print the tables."""
+    cfg = ResolutionBenchConfig()
+    if argv:
+        cfg = ResolutionBenchConfig(n_companies=int(argv[0]), searches=int(argv[1]) if len(argv) > 1 else cfg.searches)
     result = asyncio.run(run_resolution(cfg))
-    print(result.notes[-1])
+    print("\n".join(result.notes[1:]))
     print({k: f"{v * 1e6:.1f} µs/hit" for k, v in result.details["seconds_per_hit"].items()})
+    if "searches" in result.details:
+        searched = result.details["searches"]["seconds_per_hit"]
+        print("searches:", {k: f"{v * 1e6:.1f} µs/hit" for k, v in searched.items()})
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """``deepsearch sandbox serve``: run the provider emulators standalone.
 
 A standalone sandbox outlives the clients that use it, which is what resuming a sandbox run needs:
-``--connection-file F`` writes its URLs, keys, time scale and clock epoch to ``F``, and a client
+``--connection-file F`` writes its URLs, keys, time scale, clock epoch and world (``"hard"`` with
+``--world hard``, the seed and size) to ``F``, and a client
 started with ``DEEPSEARCH_SANDBOX=F`` (or ``[sandbox] connection_file``) attaches to it instead of
 starting its own. ``--faults`` injects faults (a JSON list, or TOML ``[[faults]]`` tables, of
 :class:`providers.sandbox.faults.FaultRule` fields) for soak and resilience demos.
@@ -79,7 +80,7 @@ def sandbox() -> None:
                    "default: [sandbox] world.")
 @click.option("--port", "ports", multiple=True, help="PROVIDER=PORT (repeatable); default ephemeral.")
 @click.option("--connection-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write URLs, keys and clock here; clients attach with DEEPSEARCH_SANDBOX=FILE.")
+              help="Write URLs, keys, clock and world here; clients attach with DEEPSEARCH_SANDBOX=FILE.")
 @click.option("--faults", "faults_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Inject faults: a JSON/TOML list of rules {provider, endpoint, kind, rate|first_n, ...}.")
 @click.option("-v", "--verbose", count=True)

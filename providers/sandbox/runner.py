@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import random
 import signal
@@ -109,6 +110,11 @@ class SandboxConnection:
         time_scale: wall seconds per virtual second.
         epoch: the real instant the sandbox's virtual clock started.
         pid: the serving process.
+        world: ``"default"`` (the consistent world) or ``"hard"`` (the providers disagree,
+            :mod:`providers.sandbox.disagreements`); a file without it (older sandboxes) is ``"default"``.
+        rates: the hard world's disagreement rates when they are not the ``hard`` preset, else None.
+        seed, n_companies: the world's seed and size (None in older files), so a client can rebuild
+            the same world to score against (:attr:`AttachedSandbox.world`).
     """
 
     base_urls: dict[str, str]
@@ -116,6 +122,24 @@ class SandboxConnection:
     time_scale: float
     epoch: datetime
     pid: int
+    world: str = "default"
+    rates: dict[str, float] | None = None
+    seed: int | None = None
+    n_companies: int | None = None
+
+    @staticmethod
+    def world_of(rates: DisagreementRates | None) -> tuple[str, dict[str, float] | None]:
+        """``(world, rates)`` as the file records them: ``("default", None)``, ``("hard", None)`` for
+        the preset, ``("hard", {kind: rate})`` for other rates."""
+        if rates is None or not rates.active:
+            return "default", None
+        return "hard", None if rates == DisagreementRates.hard() else dataclasses.asdict(rates)
+
+    def disagreements(self) -> DisagreementRates | None:
+        """The sandbox world's disagreement rates (None: the consistent world)."""
+        if self.world != "hard":
+            return None
+        return DisagreementRates(**self.rates) if self.rates is not None else DisagreementRates.hard()
 
     def clock(self) -> ScaledClock:
         """A clock in step with the sandbox's."""
@@ -123,8 +147,11 @@ class SandboxConnection:
 
     def write(self, path: Path) -> None:
         """Write the file atomically (a reader never sees half of it)."""
-        doc = {"base_urls": self.base_urls, "api_keys": self.api_keys, "time_scale": self.time_scale,
-               "epoch": self.epoch.isoformat(), "pid": self.pid}
+        doc: dict[str, Any] = {"base_urls": self.base_urls, "api_keys": self.api_keys, "time_scale": self.time_scale,
+                               "epoch": self.epoch.isoformat(), "pid": self.pid, "world": self.world,
+                               "seed": self.seed, "n_companies": self.n_companies}
+        if self.rates is not None:
+            doc["rates"] = self.rates
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
         os.replace(tmp, path)
@@ -165,13 +192,23 @@ class SandboxConnection:
         """Read a connection file.
 
         Raises:
-            ValueError: the file is missing, not JSON, or lacks a field (the message names it).
+            ValueError: the file is missing, not JSON, lacks a field (the message names it), or records
+                an unknown world or invalid rates.
         """
         try:
             doc = orjson.loads(path.read_bytes())
+            world = str(doc.get("world", "default"))
+            if world not in ("default", "hard"):
+                raise ValueError(f"world must be 'default' or 'hard', got {world!r}")
+            rates = doc.get("rates")
+            if rates is not None:
+                DisagreementRates.parse(dict(rates))  # unknown kinds, rates outside [0, 1]
+            seed, n_companies = doc.get("seed"), doc.get("n_companies")
             return cls(base_urls=dict(doc["base_urls"]), api_keys=dict(doc["api_keys"]),
                        time_scale=float(doc["time_scale"]), epoch=datetime.fromisoformat(doc["epoch"]),
-                       pid=int(doc["pid"]))
+                       pid=int(doc["pid"]), world=world, rates=dict(rates) if rates is not None else None,
+                       seed=None if seed is None else int(seed),
+                       n_companies=None if n_companies is None else int(n_companies))
         except FileNotFoundError:
             raise ValueError(f"no sandbox connection file at {path}; start one with "
                              f"`deepsearch sandbox serve --connection-file {path}`") from None
@@ -194,6 +231,22 @@ class AttachedSandbox:
         self.base_urls = dict(connection.base_urls)
         self.api_keys = dict(connection.api_keys)
         self.clock: Clock = connection.clock()
+        self.world_name: str = connection.world
+        self.disagreements: DisagreementRates | None = connection.disagreements()
+
+    @property
+    def world(self) -> World:
+        """The serving sandbox's world, rebuilt here from the file's seed, size and rates (ground
+        truth for hits from it: :func:`providers.sandbox.truth.true_id_of`).
+
+        Raises:
+            RuntimeError: the file does not record the seed and size (a sandbox older than the field).
+        """
+        c = self.connection
+        if c.seed is None or c.n_companies is None:
+            raise RuntimeError("the connection file does not record the world's seed and size; "
+                               "restart `deepsearch sandbox serve`")
+        return build_world(seed=c.seed, n_companies=c.n_companies, disagreements=self.disagreements)
 
     async def __aenter__(self) -> AttachedSandbox:
         return self
@@ -220,6 +273,7 @@ class Sandbox:
     def __init__(self, config: SandboxConfig | None = None, *, clock: Clock | None = None) -> None:
         self.config = config or SandboxConfig()
         self.clock: Clock = clock or ScaledClock(self.config.time_scale)
+        self.world_name: str = SandboxConnection.world_of(self.config.disagreements)[0]  # "default" / "hard"
         self.keys = KeyRegistry()
         self.faults = FaultInjector(self.config.seed, self.config.faults, clock=self.clock)  # windowed rules: its time
         self.base_urls: dict[str, str] = {}
@@ -311,8 +365,10 @@ class Sandbox:
         """
         if not isinstance(self.clock, ScaledClock):
             raise RuntimeError("only a sandbox on a ScaledClock can be attached from another process")
+        world, rates = SandboxConnection.world_of(self.config.disagreements)
         return SandboxConnection(base_urls=dict(self.base_urls), api_keys=dict(self.api_keys),
-                                 time_scale=self.clock.scale, epoch=self.clock.epoch, pid=os.getpid())
+                                 time_scale=self.clock.scale, epoch=self.clock.epoch, pid=os.getpid(),
+                                 world=world, rates=rates, seed=self.config.seed, n_companies=self.config.n_companies)
 
     def emulator(self, provider: str) -> Any:
         """The emulator state object of ``provider`` (test hooks live there)."""

@@ -104,3 +104,43 @@ def test_a_subsidiary_is_not_its_parent() -> None:
             hit("extruct", Company(name="Acme Freight Labs, Inc.", hq_country="United States", hq_city="Boston")),
             hit("extruct", Company(name="Acme Freight, Inc.", hq_country="United States", hq_city="Boston"))]
     assert groups(merge_hits(hits, "company"), hits) == [[0, 2], [1]]
+
+
+# -- rules from hits of sandbox searches (aggregator.bench.resolution, second source) --------------------
+
+def test_a_renamed_companys_page_spelling_the_new_name_joins_the_new_name_in_its_city() -> None:
+    """Sixtyfour still has the old name and domain, its LinkedIn page already the new name's slug;
+    Extruct has the new name and domain and no page."""
+    hits = [hit("sixtyfour", Company(name="Bridgecompass", domain="bridgecompass.com", hq_city="Mountain View",
+                                     hq_country_iso2="US", linkedin_url="https://www.linkedin.com/company/silver-market")),
+            hit("extruct", Company(name="Silver Market", website="https://silvermarket.com", hq_city="Mountain View",
+                                   hq_country="United States")),
+            hit("extruct", Company(name="Silver Market", website="https://silvermarket.de", hq_city="Berlin",
+                                   hq_country="Germany"))]  # another city: not it
+    assert groups(merge_hits(hits, "company"), hits) == [[0, 1], [2]]
+    other = hit("extruct", Company(name="Silver Market", website="https://silver-market.io", hq_city="Mountain View",
+                                   hq_country="United States"))  # two companies of the name there: a guess, none
+    assert groups(merge_hits([*hits, other], "company"), [*hits, other]) == [[0], [1], [2], [3]]
+
+
+def test_a_page_slug_spelling_its_own_name_is_no_rename() -> None:
+    hits = [hit("sixtyfour", Company(name="Silver Market, Inc.", domain="silvermarket.com", hq_city="Austin",
+                                     hq_country_iso2="US", linkedin_url="https://www.linkedin.com/company/silver-market")),
+            hit("extruct", Company(name="Silver Market", website="https://silver-market.io", hq_city="Austin",
+                                   hq_country="United States"))]  # same name and city, other domain: PLACE
+    assert groups(merge_hits(hits, "company"), hits) == [[0], [1]]
+
+
+def test_a_job_change_joins_across_a_metro_area_a_surname_first_form_and_a_nickname() -> None:
+    keyed = [hit("sixtyfour", person("Jesus Maxwell", "Firio", location="Greater Los Angeles Area",
+                                     linkedin_url="https://www.linkedin.com/in/jesus-maxwell-1")),
+             hit("sixtyfour", person("Evan Martinez", "Onyxsilver", location="Miami, Florida, United States",
+                                     linkedin_url="https://www.linkedin.com/in/evan-martinez-2")),
+             hit("sixtyfour", person("Daniel Nixon", "Hawk Frost", location="Los Angeles, California, United States",
+                                     linkedin_url="https://www.linkedin.com/in/daniel-nixon-3"))]
+    stale = [hit("orbit", person("Jesus Maxwell", "Runeora", city="Los Angeles")),
+             hit("orbit", person("MARTINEZ Evan", "Anderson Homes", city="Miami")),
+             hit("orbit", person("Danny Nixon", "Rallypine", city="Los Angeles")),
+             hit("orbit", person("Danny Nixon", "Elmwood", city="Boston"))]  # another city: another person
+    hits = keyed + stale
+    assert groups(merge_hits(hits, "people"), hits) == [[0, 3], [1, 4], [2, 5], [6]]

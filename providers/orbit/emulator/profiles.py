@@ -137,8 +137,21 @@ def avatar_url(profile_id: str) -> str:
     return f"https://images.orbitsearch.com/profiles/{profile_id}/avatar.jpg"
 
 
+def _without_linkedin(sections: dict[str, Section], p: PersonEntity, c: CompanyEntity) -> dict[str, Section]:
+    """``sections`` citing the employer's team page where they cite the LinkedIn profile (a hard world's
+    stale job-change record that has no LinkedIn URL)."""
+    team = {"url": f"https://{c.domain}/team", "name": c.name, "title": f"{p.full_name} - {c.name} team"}
+    for section in sections.values():
+        for item in section["items"] if section else ():
+            item["sources"] = [team if "linkedin.com/in/" in s["url"] else s for s in item["sources"]]
+    return sections
+
+
 def render_sections(world: World, p: PersonEntity, profile_id: str, level: Level) -> dict[str, Section]:
-    """``sections`` of a profile at ``level`` (standard keys always present, see module doc)."""
+    """``sections`` of a profile at ``level`` (standard keys always present, see module doc); in a hard
+    world, a profile the plan has without a LinkedIn URL cites none
+    (:meth:`~providers.sandbox.disagreements.Disagreements.has_linkedin`)."""
+    cites_linkedin = world.disagreements.has_linkedin("orbit", p)
     p = world.person_view("orbit", p)  # the hard world's disagreements, if any
     c = world.company_view("orbit", world.company(p.company_id))
     sections: dict[str, Section] = dict.fromkeys(STANDARD_SECTIONS)
@@ -151,7 +164,7 @@ def render_sections(world: World, p: PersonEntity, profile_id: str, level: Level
                         bestQualities=_qualities(p, c))  # fmt: skip
         if p.github_username:
             sections["githubRepos"] = _repos(p)
-    return sections
+    return sections if cites_linkedin else _without_linkedin(sections, p, c)
 
 
 def materialized_count(world: World, p: PersonEntity, profile_id: str, level: Level) -> int:

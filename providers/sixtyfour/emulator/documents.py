@@ -77,8 +77,8 @@ class DocumentCache:
 
     def _companies(self) -> list[Row]:
         world = self.world
-        return [render_company(world.seed, world.company_view(PROVIDER, c)) for c in world.companies
-                if world.visible(PROVIDER, c.true_id)]
+        return [render_company(world.seed, world.company_view(PROVIDER, c), world.disagreements.website(PROVIDER, c))
+                for c in world.companies if world.visible(PROVIDER, c.true_id)]
 
     def _people(self) -> list[Row]:
         world, rate = self.world, self.positions_missing_rate

@@ -250,4 +250,6 @@ def _match_rows(world: World, mode: str, query: str, limit: int, positions_missi
         )
     spec = parse_query(query, "company")
     companies = search_companies(world, spec, provider="sixtyfour", limit=limit)
-    return tuple(render_company(world.seed, world.company_view("sixtyfour", c)) for c, _ in companies)
+    plan = world.disagreements  # the hard world's: a rename's redirecting old domain as the website, if any
+    return tuple(render_company(world.seed, world.company_view("sixtyfour", c), plan.website("sixtyfour", c))
+                 for c, _ in companies)

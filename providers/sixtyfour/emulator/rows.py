@@ -164,10 +164,13 @@ def _cell(value: Any) -> Any:
     return orjson.dumps(value).decode() if isinstance(value, list | dict) else value
 
 
-def render_company(seed: int, company: CompanyEntity) -> Row:
-    """The company row of ``company``."""
+def render_company(seed: int, company: CompanyEntity, website_domain: str | None = None) -> Row:
+    """The company row of ``company``; ``website_domain``: the domain its ``website`` shows when it is
+    another one than ``company.domain`` (a hard world's rename whose old domain redirects, see
+    :meth:`~providers.sandbox.disagreements.Disagreements.website`); ``website_domain`` stays the company's."""
     bare = _frac(seed, company.true_id, "web") < 0.08
-    website = f"https://{company.domain}/" if bare else f"https://www.{company.domain}"
+    site = website_domain or company.domain
+    website = f"https://{site}/" if bare else f"https://www.{site}"
     rounds, last = _funding(company)
     source = {
         "company_name": company.name, "company_legal_name": company.legal_name,
