@@ -75,6 +75,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import click
+
 from aggregator.bench.common import BenchResult, Metric
 from aggregator.identity import (
     domain_stem,
@@ -527,11 +529,11 @@ def main(argv: Sequence[str]) -> None:
     if argv:
         cfg = ResolutionBenchConfig(n_companies=int(argv[0]), searches=int(argv[1]) if len(argv) > 1 else cfg.searches)
     result = asyncio.run(run_resolution(cfg))
-    print("\n".join(result.notes[1:]))
-    print({k: f"{v * 1e6:.1f} µs/hit" for k, v in result.details["seconds_per_hit"].items()})
+    click.echo("\n".join(result.notes[1:]))
+    click.echo({k: f"{v * 1e6:.1f} µs/hit" for k, v in result.details["seconds_per_hit"].items()})
     if "searches" in result.details:
         searched = result.details["searches"]["seconds_per_hit"]
-        print("searches:", {k: f"{v * 1e6:.1f} µs/hit" for k, v in searched.items()})
+        click.echo(f"searches: { {k: f'{v * 1e6:.1f} µs/hit' for k, v in searched.items()} }")
 
 
 if __name__ == "__main__":
