@@ -18,6 +18,7 @@
   tuples here costs ~5 µs.
 - :func:`normalize_country` — ISO 3166 alpha-2 from a code or a common name/alias (``"United
   States"``, ``"USA"``, ``"UK"``, ``"Deutschland"``); an unknown name stays its folded self.
+- :func:`memoize` — the per-value cache of these normalizers (also used by :mod:`aggregator.resolution`).
 - :func:`fold_text` — the light normalization used to compare field values (case, whitespace).
 - :func:`domain_stem` — a registered domain without its public suffix: ``acme.co.uk`` -> ``acme``
   (one company's ``acme.com`` and ``acme.de`` share it).
@@ -42,6 +43,7 @@ __all__ = [
     "domain_stem",
     "fold_text",
     "has_nicknames",
+    "memoize",
     "normalize_city",
     "normalize_company_name",
     "normalize_country",
@@ -67,7 +69,7 @@ _K = TypeVar("_K", bound="str | None")
 _V = TypeVar("_V")
 
 
-def _memo(fn: Callable[[_K], _V]) -> Callable[[_K], _V]:
+def memoize(fn: Callable[[_K], _V]) -> Callable[[_K], _V]:
     """Memoize a one-argument normalizer in a plain dict, emptied when it reaches ``_MEMO_SIZE``.
 
     Not ``functools.lru_cache``: its entries are linked lists the garbage collector has to walk
@@ -98,7 +100,7 @@ def _tokens(text: str) -> list[str]:
     return _NON_WORD.sub(" ", _DROP.sub("", _fold(text)).replace("&", " & ")).split()
 
 
-@_memo
+@memoize
 def fold_text(value: str) -> str:
     """Case- and whitespace-insensitive form of a field value (for provenance and conflicts)."""
     return _SPACES.sub(" ", value.strip()).casefold()
@@ -107,6 +109,7 @@ def fold_text(value: str) -> str:
 _METRO_AREA = re.compile(r"^greater |(?: metropolitan| metro| bay)? area$")
 
 
+@memoize
 def normalize_city(value: str | None) -> str | None:
     """A city folded (:func:`fold_text`) without the metro-area wording of LinkedIn-style locations:
     ``"Greater Boston Area"``, ``"Boston Metropolitan Area"`` -> ``"boston"``, ``"San Francisco Bay
@@ -134,7 +137,7 @@ def _split_url(value: str) -> tuple[str, str]:
     return host.split(":", 1)[0].lower().rstrip("."), path
 
 
-@_memo
+@memoize
 def normalize_linkedin_url(value: str | None) -> str | None:
     """``http://uk.linkedin.com/in/Jane-Doe/details?x=1`` -> ``https://www.linkedin.com/in/jane-doe``.
 
@@ -152,13 +155,13 @@ def normalize_linkedin_url(value: str | None) -> str | None:
     return f"https://www.linkedin.com/{match.group(1).lower()}/{slug}" if slug else None
 
 
-@_memo
+@memoize
 def _registered(host: str) -> str:
     result = _EXTRACT.extract_str(host)
     return result.top_domain_under_public_suffix or host.removeprefix("www.")
 
 
-@_memo
+@memoize
 def normalize_domain(value: str | None) -> str | None:
     """The registered domain of a URL, host or email: ``https://www.Acme.co.uk/about`` -> ``acme.co.uk``.
 
@@ -170,7 +173,7 @@ def normalize_domain(value: str | None) -> str | None:
     return _registered(host) if host and not any(c.isspace() for c in host) else None
 
 
-@_memo
+@memoize
 def domain_stem(domain: str | None) -> str | None:
     """A registered domain without its public suffix: ``acme.co.uk`` -> ``acme``; None for None."""
     if not domain:
@@ -214,7 +217,7 @@ def normalize_email(value: str | None) -> str | None:
     return text if _EMAIL.match(text) else None
 
 
-@_memo
+@memoize
 def normalize_person_name(value: str | None) -> str | None:
     """Folded tokens, no honorific, post-nominal or middle initial: ``"Dr. Jane A. Doe, PhD"`` -> ``"jane doe"``."""
     if not value:
@@ -242,7 +245,7 @@ def _legal_forms() -> dict[int, frozenset[tuple[str, ...]]]:
 _LEGAL_FORMS = _legal_forms()
 
 
-@_memo
+@memoize
 def normalize_company_name(value: str | None) -> str | None:
     """The base name: folded, ``&`` -> ``and``, no leading ``the``, no trailing legal forms.
 
@@ -286,7 +289,7 @@ _COUNTRIES: dict[str, tuple[str, ...]] = {
 _COUNTRY_BY_ALIAS = {alias: iso2 for iso2, aliases in _COUNTRIES.items() for alias in aliases}
 
 
-@_memo
+@memoize
 def normalize_country(value: str | None) -> str | None:
     """ISO 3166 alpha-2 (``"US"``) from a code, ISO3 code, name or alias; unknown names stay folded."""
     if not value:

@@ -59,6 +59,7 @@ from aggregator.identity import (
     domain_stem,
     fold_text,
     has_nicknames,
+    memoize,
     normalize_city,
     normalize_company_name,
     normalize_country,
@@ -163,7 +164,7 @@ def _person(entity: Person, order: Order, record: str) -> Features:
         exclusive=tuple((k, v) for k, v in exclusive if v), name=name, employer=employer,
         employer_ids=(org_domain, org_linkedin), city=city,
         blocks=_person_blocks(name, employer, org_domain, org_linkedin, city),  # MOVE: also the exact-name index
-        index_name=f"person|{_name_key(name)}" if name else None,
+        index_name=_name_parts(name).index_name if name else None,
     )
 
 
@@ -179,6 +180,27 @@ def _undouble(match: re.Match[str]) -> str:
     return match.group()[0]
 
 
+class _NameParts(NamedTuple):
+    """What blocking needs of one normalized person name (see :func:`_person_blocks`)."""
+
+    tokens: tuple[str, ...]  # name-side blocking tokens: tokens of 2+ letters, ``^`` + first 4 letters, ...
+    surname: str  # the last token
+    nicknamed: bool  # two tokens or more, and the first has nicknames or is one
+    index_name: str  # the exact-name index's key: ``person|`` + the tokens sorted
+
+
+@memoize
+def _name_parts(name: str) -> _NameParts:
+    """The name-only part of :func:`_person_blocks`, computed once per distinct name."""
+    given, _, surname = name.rpartition(" ")
+    tokens = [t for t in name.split() if len(t) > 1]
+    tokens.append("^" + name.replace(" ", "")[:4])
+    if (plain := _DEUMLAUT.sub(_undouble, surname)) != surname:  # "mueller" also blocks as "muller"
+        tokens.append(plain)
+    return _NameParts(tuple(tokens), surname, bool(given) and has_nicknames(given.split(" ", 1)[0]),
+                      f"person|{_name_key(name)}")
+
+
 def _person_blocks(name: str | None, employer: str | None, org_domain: str | None,
                    org_linkedin: str | None, city: str | None = None) -> tuple[str, ...]:
     """Blocking keys: (a name token or the name's first 4 letters) x (an employer identifier), and
@@ -192,13 +214,8 @@ def _person_blocks(name: str | None, employer: str | None, org_domain: str | Non
     """
     if not name:
         return ()
-    given, _, surname = name.rpartition(" ")  # MOVE with a nickname: same surname and city (kris / kristina)
-    moved = (f"m|{surname}|{city}",) if city and given and has_nicknames(given.split(" ", 1)[0]) else ()
-    names = [t for t in name.split() if len(t) > 1]
-    names.append("^" + name.replace(" ", "")[:4])
-    last = name.rsplit(" ", 1)[-1]
-    if (plain := _DEUMLAUT.sub(_undouble, last)) != last:  # "mueller" also blocks as "muller"
-        names.append(plain)
+    parts = _name_parts(name)
+    moved = (f"m|{parts.surname}|{city}",) if city and parts.nicknamed else ()
     employers = []
     if org_domain:
         employers.append("d:" + org_domain)
@@ -206,7 +223,7 @@ def _person_blocks(name: str | None, employer: str | None, org_domain: str | Non
         employers.append("l:" + org_linkedin)
     if employer:
         employers += _ends(employer)
-    return tuple({f"p|{n}|{e}": None for n in names for e in employers}) + moved
+    return tuple({f"p|{n}|{e}": None for n in parts.tokens for e in employers}) + moved
 
 
 def domain_class(domain: str | None, country: str | None) -> str | None:
@@ -356,7 +373,7 @@ def _move_score(a: Features, b: Features) -> float:
     """
     if bool(a.primary) == bool(b.primary) or not a.city or not b.city or _cities_differ(a.city, b.city):
         return 0.0
-    if a.name == b.name or _name_key(a.name or "") == _name_key(b.name or ""):
+    if a.name == b.name or a.index_name == b.index_name:  # the same tokens (``_name_key``)
         return MOVE_SCORE
     return MOVE_SCORE if _nickname_of(_surname_last(a.name or "", b.name or ""), b.name or "") else 0.0
 
