@@ -33,6 +33,7 @@ from aggregator.cli._support import Interrupted, report_interrupted
 from aggregator.errors import ConfigError
 from aggregator.models import SearchRequest
 from aggregator.pipelines import APPLIES_TO, Policy, refuse_ignored_strategy_fields, refuse_inapplicable
+from tests.standalone import serve_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = "[sandbox]\ntime_scale = 0.002\nn_companies = 50\n"  # a run that gets as far as the sandbox starts fast
@@ -267,21 +268,8 @@ def standalone(tmp_path: Path) -> Iterator[dict[str, str]]:
     """A standalone sandbox (``deepsearch sandbox serve``); the environment that attaches to it."""
     connection = tmp_path / "sb.json"
     env = _env(tmp_path, DEEPSEARCH_SANDBOX=str(connection))
-    server = subprocess.Popen([sys.executable, "-m", "aggregator", "sandbox", "serve", "--time-scale", "0.02",
-                               "--connection-file", str(connection)], env=_env(tmp_path),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 60
-        while not connection.exists():
-            assert server.poll() is None and time.monotonic() < deadline, "the sandbox did not start"
-            time.sleep(0.05)
+    with serve_sandbox(connection, _env(tmp_path)):
         yield env
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 @pytest.mark.timeout(180)

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ from click.testing import CliRunner
 
 from aggregator.cli import main
 from providers.sandbox.runner import SandboxConnection
+from tests.standalone import serve_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = "VP of Engineering at Series B SaaS startups in New York"
@@ -38,21 +37,8 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def standalone(tmp_path: Path) -> Iterator[dict[str, str]]:
     """``deepsearch sandbox serve`` (50x real time); the environment of a client attached to it."""
     connection = tmp_path / "sb.json"
-    server = subprocess.Popen([sys.executable, "-m", "aggregator", "sandbox", "serve", "--time-scale", "0.02",
-                               "--connection-file", str(connection)], env=_env(tmp_path),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 60
-        while not connection.exists():
-            assert server.poll() is None and time.monotonic() < deadline, "the sandbox did not start"
-            time.sleep(0.05)
+    with serve_sandbox(connection, _env(tmp_path)):
         yield _env(tmp_path, DEEPSEARCH_SANDBOX=str(connection))
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def jobs_started(env: dict[str, str]) -> int:

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import pytest
 
 from tests.db.backends import migrated_database
 from tests.postgres import Cluster
+from tests.standalone import serve_sandbox
 
 KEY_VARS = ("SIXTYFOUR_API_KEY", "EXTRUCT_API_TOKEN", "ORBIT_API_KEY", "SIXTYFOUR_BASE_URL", "EXTRUCT_BASE_URL",
             "ORBIT_BASE_URL")
@@ -70,24 +70,8 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]
     env = {k: v for k, v in os.environ.items() if k not in KEY_VARS and not k.startswith("DEEPSEARCH_")}
     env |= {"DEEPSEARCH_CONFIG": str(config), "DEEPSEARCH_SANDBOX": str(connection),
             "DEEPSEARCH_JOURNAL": str(tmp / "journal.sqlite"), "COLUMNS": "200"}
-    log = tmp / "serve.log"
-    with log.open("w") as stderr:
-        server = subprocess.Popen([sys.executable, "-m", "aggregator", "sandbox", "serve", "--time-scale", "0.02",
-                                   "--connection-file", str(connection)], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=stderr)
-    try:
-        deadline = time.monotonic() + 60
-        while not connection.exists():
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "the sandbox did not start within 60 s"
-            time.sleep(0.05)
+    with serve_sandbox(connection, env, log=tmp / "serve.log"):
         yield Standalone(connection, orjson.loads(connection.read_bytes())["base_urls"], env)
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 @pytest.fixture
